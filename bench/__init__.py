@@ -1,0 +1,1 @@
+"""Benchmarks of the durable runtime: ``python -m bench`` (see bench/README.md)."""

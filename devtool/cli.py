@@ -1,0 +1,91 @@
+"""The `durable` command line (typer): `durable dev` and the commands that talk to it."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from .discovery import bundled_example, default_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="durable: a local durable-execution runtime for Python.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def dev(
+    app_spec: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[APP]",
+            help="The app: a file, a module, a package, or module:attribute. "
+            "Default: app.py/main.py in this folder, else the bundled example.",
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option(help="Ingress port.")] = 8080,
+    admin_port: Annotated[int, typer.Option(help="Admin API and dashboard port.")] = 9070,
+    store: Annotated[
+        str, typer.Option(help="DuckDB file, or :memory:.")
+    ] = ".durable/durable.duckdb",
+    inline: Annotated[
+        bool, typer.Option(help="Run handlers in the runtime process (breakpoints).")
+    ] = False,
+    no_reload: Annotated[
+        bool, typer.Option("--no-reload", help="Do not reload on file changes.")
+    ] = False,
+    host: Annotated[
+        str, typer.Option(help="Address to bind (127.0.0.1 by default).")
+    ] = "127.0.0.1",
+    suspend_after: Annotated[
+        float,
+        typer.Option(help="Seconds a handler may wait on a completion before it is suspended."),
+    ] = 1.0,
+    max_body: Annotated[int, typer.Option(help="Largest request body, in bytes.")] = 10
+    * 1024
+    * 1024,
+    verbose: Annotated[bool, typer.Option(help="Print a line per invocation.")] = False,
+) -> None:
+    """Run the runtime, a worker with your app, the ingress and the admin API."""
+    from .runtime import RuntimeOptions, run_dev
+
+    spec = app_spec or default_app(os.getcwd()) or bundled_example()
+    if app_spec is None and spec == bundled_example():
+        print("[durable] no app given and none in this folder: serving the bundled example")
+    code = run_dev(
+        RuntimeOptions(
+            app=spec,
+            host=host,
+            port=port,
+            admin_port=admin_port,
+            store=store,
+            inline=inline,
+            reload=not no_reload,
+            suspend_after=suspend_after,
+            max_body=max_body,
+            verbose=verbose,
+        )
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from durable import __version__
+
+    print(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1153 @@
+"""The runtime engine: invocations from request to committed output.
+
+The engine owns every non-terminal invocation: it creates them (ingress, calls, sends),
+dispatches them to a worker, turns the worker's messages into journal writes, completes
+entries (timers, awakeables, promises, call results), and carries out the actions that
+:mod:`durable.devtool.lifecycle` decides. It runs on one asyncio loop; every DuckDB call
+goes through :class:`~durable.devtool.store.Store` (writer thread, reader threads).
+
+Memory: running, ready, pending, scheduled, backing-off and paused invocations are kept
+in memory (row, and journal while running). Suspended ones are only a set of entry
+indexes they wait on; their row and journal are read back when a completion wakes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from durable.definitions import RetryPolicy
+from durable.ids import is_invocation_id, new_invocation_id
+from durable.messages import (
+    Abort,
+    Ack,
+    AttemptFailed,
+    Completion,
+    EntryKind,
+    Failure,
+    JournalEntry,
+    NewEntry,
+    Output,
+    ServiceInfo,
+    Start,
+    Suspend,
+)
+
+from . import lifecycle as lc
+from .clock import Clock, SystemClock, from_dt, to_dt
+from .errors import BadRequest, Conflict, NotFound
+from .lifecycle import Status
+from .store import Store, queries
+from .store.ops import (
+    AppendEntry,
+    ClearAllState,
+    CompleteEntry,
+    DeleteTimer,
+    InvocationRow,
+    Op,
+    PurgeInvocation,
+    PutAwakeable,
+    PutIdempotency,
+    PutInvocation,
+    PutPromise,
+    PutTimer,
+    SetState,
+)
+
+__all__ = ["Engine", "WorkerLink", "EngineConfig", "Outcome"]
+
+log = logging.getLogger("durable.engine")
+
+
+class WorkerLink(Protocol):
+    """Where the engine sends Start/Ack/Completion/Abort messages."""
+
+    name: str
+
+    def send(self, msg: Any) -> None: ...
+
+
+@dataclass
+class EngineConfig:
+    default_retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an invocation ended."""
+
+    invocation_id: str
+    status: str
+    output: str | None
+    failure: Failure | None
+
+
+@dataclass
+class _Active:
+    row: InvocationRow
+    journal: list[JournalEntry] | None = None
+    epoch: int = 0
+    link: WorkerLink | None = None
+
+
+_epochs = itertools.count(1)
+
+
+class Engine:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock | None = None,
+        config: EngineConfig | None = None,
+        on_event: Callable[[str, dict], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.config = config or EngineConfig()
+        self.services: dict[str, ServiceInfo] = {}
+        self.service_unavailable: str | None = None  # the import error when the worker fails
+        self.link: WorkerLink | None = None
+        self.on_event = on_event or (lambda kind, data: None)
+        self._inv: dict[str, _Active] = {}
+        self._suspended: dict[str, frozenset[int]] = {}
+        self._loading: dict[str, list[tuple[int, str | None, Failure | None]]] = {}
+        self._waiters: dict[str, list[asyncio.Future]] = {}
+        self._attachers: dict[str, list[tuple[str, int]]] = {}
+        self._key_owner: dict[tuple[str, str], str] = {}
+        self._key_queue: dict[tuple[str, str], deque[str]] = {}
+        self._idem: dict[tuple[str, str], str] = {}
+        self._no_worker: deque[str] = deque()
+        self._timers: list[tuple[float, int, str, str, int]] = []
+        self._timer_seq = itertools.count()
+        self._timer_wake = asyncio.Event()
+        self._timer_task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._completing: set[tuple[str, int]] = set()
+
+    # ------------------------------------------------------------------ helpers
+    def _now(self) -> Any:
+        return to_dt(self.clock.now())
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("engine task failed", exc_info=task.exception())
+
+    def _after_commit(self, ops: list[Op], fn: Callable[[], None]) -> None:
+        """Queue ops; run ``fn`` on the loop once they are committed."""
+        loop = self._loop
+        assert loop is not None
+
+        def cb(exc: BaseException | None) -> None:
+            if exc is None:
+                loop.call_soon_threadsafe(fn)
+            else:
+                log.error("write failed: %s", exc)
+
+        self.store.write_nowait(ops, cb)
+
+    def _policy(self, row: InvocationRow) -> RetryPolicy:
+        info = self.services.get(row.service)
+        if info is not None and info.retry_policy:
+            return RetryPolicy.from_dict(info.retry_policy)
+        return self.config.default_retry
+
+    def _transition(self, a: _Active, event: lc.Event) -> list[lc.Action]:
+        before = a.row.status
+        a.row, actions = lc.apply(a.row, event, self._now())
+        if a.row.status != before:
+            self.on_event("status", {"id": a.row.id, "status": a.row.status, "row": a.row})
+        return actions
+
+    @staticmethod
+    def _object_key(row: InvocationRow) -> tuple[str, str] | None:
+        if row.service_kind == "object" and row.handler_kind == "exclusive":
+            return (row.service, row.key or "")
+        return None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Recover every non-terminal invocation and start the timer service."""
+        self._loop = asyncio.get_running_loop()
+        rows = await self.store.read(queries.active_invocations)
+        timers = await self.store.read(queries.pending_timers)
+        for inv_id, idx, fire_at in timers:
+            self._add_timer(from_dt(fire_at), "sleep", inv_id, idx)
+        attach_rows = await self.store.read(_incomplete_attaches)
+        for inv_id, idx, target in attach_rows:
+            self._attachers.setdefault(target, []).append((inv_id, idx))
+        to_wake: list[str] = []
+        for row in rows:
+            st = Status(row.status)
+            k = self._object_key(row)
+            if st is Status.SUSPENDED:
+                self._suspended[row.id] = frozenset(json.loads(row.waiting_on or "[]"))
+                to_wake.append(row.id)
+                if k:
+                    self._key_owner[k] = row.id
+                continue
+            a = _Active(row)
+            self._inv[row.id] = a
+            if st is Status.PENDING:
+                self._key_queue.setdefault(k or ("", ""), deque()).append(row.id)
+                continue
+            if st is Status.SCHEDULED:
+                self._add_timer(
+                    from_dt(row.scheduled_at) if row.scheduled_at else 0, "start", row.id, 0
+                )
+                continue
+            if k:
+                self._key_owner[k] = row.id
+            if st is Status.RUNNING:
+                a.row = replace(row, status=Status.READY.value)
+                self._dispatch_soon(a)
+            elif st is Status.READY:
+                self._dispatch_soon(a)
+            elif st is Status.BACKING_OFF:
+                at = from_dt(row.next_retry_at) if row.next_retry_at else 0
+                self._add_timer(at, "retry", row.id, 0)
+        # pending invocations whose key has no owner (the owner completed before a crash)
+        for k, q in list(self._key_queue.items()):
+            if k not in self._key_owner and q:
+                self._release_key(k, None)
+        # suspended invocations whose completion was committed but not delivered
+        for inv_id in to_wake:
+            self._spawn(self._check_suspended(inv_id))
+        self._timer_task = self._spawn(self._timer_loop())
+
+    async def stop(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def set_link(
+        self, link: WorkerLink | None, services: dict[str, ServiceInfo] | None = None
+    ) -> None:
+        """Route new dispatches to ``link`` (a new worker); re-dispatch what waited for one."""
+        self.link = link
+        if services is not None:
+            self.services = services
+        if link is not None:
+            while self._no_worker:
+                inv_id = self._no_worker.popleft()
+                a = self._inv.get(inv_id)
+                if a is not None and a.row.status == Status.READY.value:
+                    self._dispatch_soon(a)
+
+    def link_lost(self, link: WorkerLink, reason: str) -> None:
+        """A worker died: every attempt running on it failed."""
+        if self.link is link:
+            self.link = None
+        for a in list(self._inv.values()):
+            if a.link is link and a.row.status == Status.RUNNING.value:
+                self._attempt_failed(a, AttemptFailed(a.row.id, a.epoch, reason, ""))
+
+    def move_running(self, old: WorkerLink) -> None:
+        """Hot reload: re-dispatch attempts running on ``old`` to the current worker."""
+        for a in list(self._inv.values()):
+            if a.link is old and a.row.status == Status.RUNNING.value:
+                old.send(Abort(a.row.id, a.epoch))
+                a.row = replace(a.row, status=Status.READY.value)
+                self._dispatch_soon(a)
+
+    # ------------------------------------------------------------------ submit
+    async def submit(
+        self,
+        service: str,
+        handler: str,
+        key: str | None,
+        input_json: str,
+        headers: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+        delay_s: float = 0.0,
+        *,
+        durable_ack: bool = True,
+    ) -> tuple[str, bool]:
+        """Create an invocation (or find the one its idempotency key names).
+
+        Returns ``(invocation id, existing)``. With ``durable_ack`` the call returns after
+        the invocation is committed.
+        """
+        info = self.services.get(service)
+        if info is None:
+            if self.service_unavailable:
+                raise NotFound(
+                    f"service {service!r} is not available: the app failed to load "
+                    f"({self.service_unavailable.splitlines()[0]})"
+                )
+            known = ", ".join(sorted(self.services)) or "none"
+            raise NotFound(f"unknown service {service!r} (known services: {known})")
+        hinfo = next((h for h in info.handlers if h.name == handler), None)
+        if hinfo is None:
+            known = ", ".join(h.name for h in info.handlers)
+            raise NotFound(f"service {service!r} has no handler {handler!r} (handlers: {known})")
+        if info.kind in ("object", "workflow") and key is None:
+            raise BadRequest(
+                f"{service} is a {'virtual object' if info.kind == 'object' else 'workflow'}: "
+                f"call it as /{service}/{{key}}/{handler}"
+            )
+        if info.kind == "service" and key is not None:
+            raise BadRequest(f"{service} is a service, it takes no key: call /{service}/{handler}")
+        scope = f"{service}/{key or ''}/{handler}"
+        if info.kind == "workflow":
+            wf_scope = f"workflow:{service}/{key}"
+            if hinfo.kind == "workflow":
+                scope, idempotency_key = wf_scope, "run"
+            else:
+                existing = self._idem.get((wf_scope, "run")) or await self.store.read(
+                    queries.idempotent_invocation, wf_scope, "run"
+                )
+                if existing is None:
+                    main = next((h.name for h in info.handlers if h.kind == "workflow"), "run")
+                    raise NotFound(
+                        f"workflow {service} with id {key!r} has not run: start it with "
+                        f"POST /{service}/{key}/{main} first"
+                    )
+        if idempotency_key:
+            existing = self._idem.get((scope, idempotency_key))
+            if existing is None:
+                existing = await self.store.read(
+                    queries.idempotent_invocation, scope, idempotency_key
+                )
+            if existing is not None:
+                return existing, True
+        inv_id = new_invocation_id()
+        if idempotency_key:
+            self._idem[(scope, idempotency_key)] = inv_id
+        now = self._now()
+        row = self._new_row(
+            inv_id,
+            info.kind,
+            hinfo.kind,
+            service,
+            handler,
+            key,
+            input_json,
+            headers,
+            idempotency_key,
+            now,
+        )
+        ops: list[Op] = [
+            PutInvocation(row, new=True),
+            AppendEntry(
+                inv_id, JournalEntry(0, EntryKind.INPUT, None, input_json, None, None, True), now
+            ),
+        ]
+        if idempotency_key:
+            ops.append(PutIdempotency(scope, idempotency_key, inv_id, now))
+        a = _Active(row, [ops[1].entry])  # type: ignore[union-attr]
+        self._inv[inv_id] = a
+        self.on_event("created", {"id": inv_id, "row": row})
+        self._enqueue(a, delay_s)
+        fut = self.store.write(ops)
+        if durable_ack:
+            await fut
+        if idempotency_key:
+            fut.add_done_callback(lambda _f: self._idem.pop((scope, idempotency_key), None))
+        return inv_id, False
+
+    def _new_row(
+        self,
+        inv_id: str,
+        service_kind: str,
+        handler_kind: str,
+        service: str,
+        handler: str,
+        key: str | None,
+        input_json: str,
+        headers: dict[str, str] | None,
+        idempotency_key: str | None,
+        now: Any,
+        parent: tuple[str, int] | None = None,
+        restarted_from: str | None = None,
+    ) -> InvocationRow:
+        return InvocationRow(
+            id=inv_id,
+            service=service,
+            handler=handler,
+            key=key,
+            service_kind=service_kind,
+            handler_kind=handler_kind,
+            status=Status.READY.value,
+            input=input_json,
+            headers=json.dumps(headers or {}),
+            idempotency_key=idempotency_key,
+            output=None,
+            failure_code=None,
+            failure_message=None,
+            attempt=1,
+            next_retry_at=None,
+            last_error=None,
+            last_error_stack=None,
+            waiting_on=None,
+            parent_id=parent[0] if parent else None,
+            parent_entry=parent[1] if parent else None,
+            restarted_from=restarted_from,
+            scheduled_at=None,
+            cancel_requested=False,
+            journal_length=1,
+            created_at=now,
+            modified_at=now,
+            completed_at=None,
+        )
+
+    def _enqueue(self, a: _Active, delay_s: float) -> None:
+        k = self._object_key(a.row)
+        delay_until = to_dt(self.clock.now() + delay_s) if delay_s > 0 else None
+        busy = bool(k and delay_until is None and k in self._key_owner)
+        for action in self._transition(a, lc.Submitted(key_busy=busy, delay_until=delay_until)):
+            if isinstance(action, lc.ScheduleStart):
+                self._add_timer(from_dt(action.at), "start", a.row.id, 0)
+        if k and delay_until is None:
+            if busy:
+                self._key_queue.setdefault(k, deque()).append(a.row.id)
+            else:
+                self._key_owner[k] = a.row.id
+        if a.row.status == Status.READY.value:
+            self._dispatch_soon(a)
+
+    # ------------------------------------------------------------------ dispatch
+    def _dispatch_soon(self, a: _Active) -> None:
+        self._spawn(self._dispatch(a))
+
+    async def _dispatch(self, a: _Active) -> None:
+        row = a.row
+        if row.status != Status.READY.value:
+            return
+        if a.journal is None:
+            a.journal = await self.store.read(queries.journal, row.id)
+        state = None
+        if row.service_kind in ("object", "workflow"):
+            if len(a.journal) > 1:
+                await self.store.write([])  # this invocation's own state writes land first
+            state = await self.store.read(queries.state, row.service, row.key or "")
+        if a.row.status != Status.READY.value or self._inv.get(row.id) is not a:
+            return  # killed or cancelled meanwhile
+        link = self.link
+        if link is None:
+            self._no_worker.append(row.id)
+            return
+        self._transition(a, lc.Dispatched())
+        a.epoch = next(_epochs)
+        a.link = link
+        self.store.write_nowait([PutInvocation(a.row)])
+        link.send(
+            Start(
+                row.id,
+                row.service,
+                row.handler,
+                row.key,
+                tuple(a.journal),
+                state,
+                json.loads(row.headers or "{}"),
+                row.attempt,
+                a.epoch,
+            )
+        )
+
+    # ------------------------------------------------------------------ worker messages
+    def on_message(self, link: WorkerLink, msg: Any) -> None:
+        """Handle one message from a worker (called on the loop, in arrival order)."""
+        a = self._inv.get(msg.invocation_id)
+        if a is None or a.epoch != msg.epoch or a.row.status != Status.RUNNING.value:
+            return  # a stale attempt (killed, moved to another worker, retried)
+        if isinstance(msg, NewEntry):
+            self._on_entry(a, msg)
+        elif isinstance(msg, Output):
+            self._on_output(a, msg)
+        elif isinstance(msg, Suspend):
+            self._on_suspend(a, msg)
+        elif isinstance(msg, AttemptFailed):
+            self._attempt_failed(a, msg)
+
+    def _on_entry(self, a: _Active, msg: NewEntry) -> None:
+        e = msg.entry
+        assert a.journal is not None
+        if e.index != len(a.journal):
+            self._attempt_failed(
+                a,
+                AttemptFailed(
+                    a.row.id,
+                    a.epoch,
+                    f"protocol error: entry {e.index} arrived, expected {len(a.journal)}",
+                    "",
+                ),
+            )
+            return
+        row = a.row
+        now = self._now()
+        ops: list[Op] = []
+        after: Callable[[], None] | None = None
+        kind = e.kind
+        epoch = a.epoch
+        if kind is EntryKind.SLEEP:
+            ms = json.loads(e.payload or "{}").get("duration_ms", 0)
+            wake = self.clock.now() + ms / 1000.0
+            e = replace(e, payload=json.dumps({"duration_ms": ms, "wake_at": int(wake * 1000)}))
+            ops.append(PutTimer(row.id, e.index, to_dt(wake)))
+            self._add_timer(wake, "sleep", row.id, e.index)
+        elif kind is EntryKind.TIME:
+            e = replace(e, result=json.dumps(self.clock.now()), completed=True)
+            result = e.result
+            after = lambda: self._send_completion(row.id, epoch, e.index, result, None)  # noqa: E731
+        elif kind in (EntryKind.SET_STATE, EntryKind.CLEAR_STATE):
+            value = e.payload if kind is EntryKind.SET_STATE else None
+            ops.append(
+                SetState(row.service, row.key or "", e.name or "", value, row.id, e.index, now)
+            )
+        elif kind is EntryKind.CLEAR_ALL_STATE:
+            ops.append(ClearAllState(row.service, row.key or "", row.id, e.index, now))
+        elif kind is EntryKind.AWAKEABLE:
+            awk = json.loads(e.payload or "{}")["id"]
+            ops.append(PutAwakeable(awk, row.id, e.index, now))
+        elif kind in (EntryKind.CALL, EntryKind.ONE_WAY_CALL):
+            child_ops, after = self._child(a, e, now)
+            ops.extend(child_ops)
+        elif kind in (EntryKind.GET_PROMISE, EntryKind.PEEK_PROMISE, EntryKind.COMPLETE_PROMISE):
+            after = lambda: self._spawn(self._promise_entry(row, e))  # noqa: E731
+        elif kind is EntryKind.COMPLETE_AWAKEABLE:
+            after = lambda: self._spawn(self._awakeable_from_entry(e))  # noqa: E731
+        elif kind is EntryKind.CANCEL_INVOCATION:
+            target = json.loads(e.payload or "{}").get("invocation_id", "")
+            after = lambda: self._spawn(self._quiet(self.cancel(target)))  # noqa: E731
+        elif kind is EntryKind.ATTACH_INVOCATION:
+            target = json.loads(e.payload or "{}").get("invocation_id", "")
+            after = lambda: self._spawn(self._attach_entry(row.id, e.index, target))  # noqa: E731
+        a.journal.append(e)
+        ops.insert(0, AppendEntry(row.id, e, now))
+        if msg.needs_ack:
+            link = a.link
+            ack = Ack(row.id, epoch, e.index)
+            inner = after
+
+            def after_ack() -> None:
+                cur = self._inv.get(row.id)
+                if cur is not None and cur.epoch == epoch and link is not None:
+                    link.send(ack)
+                if inner:
+                    inner()
+
+            self._after_commit(ops, after_ack)
+        elif after is not None:
+            self._after_commit(ops, after)
+        else:
+            self.store.write_nowait(ops)
+
+    @staticmethod
+    async def _quiet(coro: Any) -> None:
+        try:
+            await coro
+        except Exception as e:  # a handler's cancel of an unknown id is not fatal
+            log.info("%s", e)
+
+    def _send_completion(
+        self, inv_id: str, epoch: int, index: int, result: str | None, failure: Failure | None
+    ) -> None:
+        a = self._inv.get(inv_id)
+        if (
+            a is not None
+            and a.epoch == epoch
+            and a.link is not None
+            and a.row.status == Status.RUNNING.value
+        ):
+            a.link.send(Completion(inv_id, epoch, index, result, failure))
+
+    def _child(
+        self, parent: _Active, e: JournalEntry, now: Any
+    ) -> tuple[list[Op], Callable[[], None] | None]:
+        p = json.loads(e.payload or "{}")
+        service, handler, key = p["service"], p["handler"], p.get("key")
+        child_id = p["invocation_id"]
+        one_way = e.kind is EntryKind.ONE_WAY_CALL
+        info = self.services.get(service)
+        hinfo = next((h for h in info.handlers if h.name == handler), None) if info else None
+        if info is None or hinfo is None:
+            failure = Failure(404, f"unknown handler {service}/{handler}")
+            if one_way:
+                log.warning("one-way send to unknown handler %s/%s dropped", service, handler)
+                return [], None
+            pid, idx = parent.row.id, e.index
+            return [], lambda: self._spawn(self._complete_entry(pid, idx, None, failure))
+        row = self._new_row(
+            child_id,
+            info.kind,
+            hinfo.kind,
+            service,
+            handler,
+            key,
+            p.get("input") or "null",
+            p.get("headers"),
+            p.get("idempotency_key"),
+            now,
+            parent=None if one_way else (parent.row.id, e.index),
+        )
+        ops: list[Op] = [
+            PutInvocation(row, new=True),
+            AppendEntry(
+                child_id, JournalEntry(0, EntryKind.INPUT, None, row.input, None, None, True), now
+            ),
+        ]
+        delay_s = (p.get("delay_ms") or 0) / 1000.0
+
+        def start_child() -> None:
+            c = _Active(row, [JournalEntry(0, EntryKind.INPUT, None, row.input, None, None, True)])
+            self._inv[child_id] = c
+            self.on_event("created", {"id": child_id, "row": row})
+            self._enqueue(c, delay_s)
+
+        return ops, start_child
+
+    def _on_suspend(self, a: _Active, msg: Suspend) -> None:
+        assert a.journal is not None
+        done = [i for i in msg.waiting_on if i < len(a.journal) and a.journal[i].completed]
+        if done:  # a completion crossed the suspension: run it again at once
+            a.row = replace(a.row, status=Status.READY.value)
+            self._dispatch_soon(a)
+            return
+        self._transition(a, lc.Suspended(msg.waiting_on))
+        a.row = replace(a.row, journal_length=len(a.journal))
+        self._suspended[a.row.id] = frozenset(msg.waiting_on)
+        del self._inv[a.row.id]
+        self.store.write_nowait([PutInvocation(a.row)])
+
+    def _attempt_failed(self, a: _Active, msg: AttemptFailed) -> None:
+        actions = self._transition(
+            a, lc.AttemptFailed(msg.error, msg.stack, self._policy(a.row), msg.nondeterminism)
+        )
+        a.link = None
+        self.store.write_nowait([PutInvocation(a.row)])
+        self.on_event(
+            "failure",
+            {
+                "id": a.row.id,
+                "row": a.row,
+                "error": msg.error,
+                "nondeterminism": msg.nondeterminism,
+            },
+        )
+        for action in actions:
+            if isinstance(action, lc.ScheduleRetry):
+                self._add_timer(from_dt(action.at), "retry", a.row.id, 0)
+
+    def _on_output(self, a: _Active, msg: Output) -> None:
+        assert a.journal is not None
+        out = JournalEntry(
+            len(a.journal), EntryKind.OUTPUT, None, None, msg.result, msg.failure, True
+        )
+        a.journal.append(out)
+        actions = self._transition(a, lc.Finished(msg.result, msg.failure, len(a.journal)))
+        now = self._now()
+        self._after_commit(
+            [AppendEntry(a.row.id, out, now), PutInvocation(a.row)],
+            lambda: self._finish(a, actions),
+        )
+
+    def _finish(self, a: _Active, actions: list[lc.Action]) -> None:
+        row = a.row
+        if self._inv.get(row.id) is a:
+            del self._inv[row.id]
+        failure = (
+            Failure(row.failure_code, row.failure_message or "")
+            if row.failure_code is not None
+            else None
+        )
+        outcome = Outcome(row.id, row.status, row.output, failure)
+        for action in actions:
+            if isinstance(action, lc.AbortAttempt) and a.link is not None:
+                a.link.send(Abort(row.id, a.epoch))
+            elif isinstance(action, lc.ReleaseKey):
+                k = self._object_key(row)
+                if k is not None:
+                    self._release_key(k, row.id)
+            elif isinstance(action, lc.Respond):
+                for fut in self._waiters.pop(row.id, []):
+                    if not fut.done():
+                        fut.set_result(outcome)
+                if row.parent_id is not None and row.parent_entry is not None:
+                    self._spawn(
+                        self._complete_entry(row.parent_id, row.parent_entry, row.output, failure)
+                    )
+                for inv_id, idx in self._attachers.pop(row.id, []):
+                    self._spawn(self._complete_entry(inv_id, idx, row.output, failure))
+        self.on_event("finished", {"id": row.id, "row": row})
+
+    def _release_key(self, k: tuple[str, str], owner: str | None) -> None:
+        if owner is not None and self._key_owner.get(k) != owner:
+            return
+        self._key_owner.pop(k, None)
+        q = self._key_queue.get(k)
+        while q:
+            nxt = self._inv.get(q.popleft())
+            if nxt is None or nxt.row.status != Status.PENDING.value:
+                continue
+            self._key_owner[k] = nxt.row.id
+            self._transition(nxt, lc.KeyAcquired())
+            self._dispatch_soon(nxt)
+            break
+        if q is not None and not q:
+            self._key_queue.pop(k, None)
+
+    # ------------------------------------------------------------------ completions
+    async def _complete_entry(
+        self,
+        inv_id: str,
+        index: int,
+        result: str | None,
+        failure: Failure | None,
+        extra: list[Op] | None = None,
+    ) -> bool:
+        """Complete an entry durably, then deliver it (live, or by waking the invocation)."""
+        guard = (inv_id, index)
+        if guard in self._completing:
+            return False
+        a = self._inv.get(inv_id)
+        if a is not None and a.journal is not None and index < len(a.journal):
+            if a.journal[index].completed:
+                return False
+            a.journal[index] = replace(
+                a.journal[index], result=result, failure=failure, completed=True
+            )
+        self._completing.add(guard)
+        try:
+            await self.store.write(
+                [CompleteEntry(inv_id, index, result, failure, self._now()), *(extra or [])]
+            )
+        finally:
+            self._completing.discard(guard)
+        self._deliver(inv_id, index, result, failure)
+        return True
+
+    def _deliver(
+        self, inv_id: str, index: int, result: str | None, failure: Failure | None
+    ) -> None:
+        a = self._inv.get(inv_id)
+        if a is not None:
+            if a.journal is not None and index < len(a.journal) and not a.journal[index].completed:
+                a.journal[index] = replace(
+                    a.journal[index], result=result, failure=failure, completed=True
+                )
+            if a.row.status == Status.RUNNING.value and a.link is not None:
+                a.link.send(Completion(inv_id, a.epoch, index, result, failure))
+            return
+        if inv_id in self._loading:
+            self._loading[inv_id].append((index, result, failure))
+            return
+        waiting = self._suspended.get(inv_id)
+        if waiting is not None and index in waiting:
+            self._spawn(self._wake(inv_id))
+
+    async def _load(self, inv_id: str) -> _Active | None:
+        """Bring a suspended invocation back into memory (row and journal)."""
+        a = self._inv.get(inv_id)
+        if a is not None:
+            return a
+        if inv_id in self._loading:
+            while inv_id in self._loading:
+                await asyncio.sleep(0.001)
+            return self._inv.get(inv_id)
+        if inv_id not in self._suspended:
+            return None
+        self._loading[inv_id] = []
+        try:
+            await self.store.write([])
+            row = await self.store.read(queries.invocation, inv_id)
+            journal = await self.store.read(queries.journal, inv_id)
+            if row is None:
+                return None
+            for index, result, failure in self._loading[inv_id]:
+                if index < len(journal) and not journal[index].completed:
+                    journal[index] = replace(
+                        journal[index], result=result, failure=failure, completed=True
+                    )
+            self._suspended.pop(inv_id, None)
+            a = _Active(row, journal)
+            self._inv[inv_id] = a
+            return a
+        finally:
+            self._loading.pop(inv_id, None)
+
+    async def _wake(self, inv_id: str) -> None:
+        a = await self._load(inv_id)
+        if a is None or a.row.status != Status.SUSPENDED.value:
+            return
+        self._transition(a, lc.Woken())
+        await self._dispatch(a)
+
+    async def _check_suspended(self, inv_id: str) -> None:
+        waiting = self._suspended.get(inv_id, frozenset())
+        journal = await self.store.read(queries.journal, inv_id)
+        if any(i < len(journal) and journal[i].completed for i in waiting):
+            await self._wake(inv_id)
+
+    # ------------------------------------------------------------------ timers
+    def _add_timer(self, at: float, kind: str, inv_id: str, index: int) -> None:
+        heapq.heappush(self._timers, (at, next(self._timer_seq), kind, inv_id, index))
+        if self._timers[0][3] == inv_id and self._timers[0][1] is not None:
+            self._timer_wake.set()  # the new timer is the earliest: re-arm the loop
+
+    def poke_timers(self) -> None:
+        """Re-check timers now (after a virtual clock moved)."""
+        self._timer_wake.set()
+
+    async def _timer_loop(self) -> None:
+        while True:
+            now = self.clock.now()
+            while self._timers and self._timers[0][0] <= now:
+                _at, _seq, kind, inv_id, index = heapq.heappop(self._timers)
+                self._fire(kind, inv_id, index)
+            self._timer_wake.clear()
+            timeout = None
+            if self._timers:
+                timeout = max(self._timers[0][0] - self.clock.now(), 0)
+                if not isinstance(self.clock, SystemClock):
+                    timeout = min(timeout, 0.05)
+            try:
+                await asyncio.wait_for(self._timer_wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    def _fire(self, kind: str, inv_id: str, index: int) -> None:
+        if kind == "sleep":
+            self._spawn(
+                self._complete_entry(inv_id, index, "null", None, [DeleteTimer(inv_id, index)])
+            )
+        elif kind == "retry":
+            a = self._inv.get(inv_id)
+            if a is not None and a.row.status == Status.BACKING_OFF.value:
+                if (
+                    a.row.next_retry_at is not None
+                    and from_dt(a.row.next_retry_at) > self.clock.now() + 0.001
+                ):
+                    return  # rescheduled meanwhile
+                self._transition(a, lc.RetryDue())
+                self._dispatch_soon(a)
+        elif kind == "start":
+            a = self._inv.get(inv_id)
+            if a is not None and a.row.status == Status.SCHEDULED.value:
+                k = self._object_key(a.row)
+                busy = bool(k and k in self._key_owner)
+                self._transition(a, lc.DelayElapsed(key_busy=busy))
+                if k:
+                    if busy:
+                        self._key_queue.setdefault(k, deque()).append(inv_id)
+                    else:
+                        self._key_owner[k] = inv_id
+                self.store.write_nowait([PutInvocation(a.row)])
+                if a.row.status == Status.READY.value:
+                    self._dispatch_soon(a)
+
+    # ------------------------------------------------------------------ awakeables, promises, attach
+    async def resolve_awakeable(
+        self, awakeable_id: str, result: str | None, failure: Failure | None
+    ) -> str:
+        """Complete an awakeable; returns the invocation id that waits on it."""
+        if (
+            not awakeable_id.startswith("awk_")
+            or len(awakeable_id) < 10
+            or not all(c.isalnum() or c in "-_" for c in awakeable_id)
+        ):
+            raise BadRequest(
+                f"malformed awakeable id {awakeable_id!r}: ids look like awk_ followed "
+                "by URL-safe characters"
+            )
+        await self.store.write([])  # an awakeable created just now is committed first
+        found = await self.store.read(queries.awakeable, awakeable_id)
+        if found is None:
+            raise NotFound(f"unknown awakeable {awakeable_id!r}")
+        inv_id, index, completed = found
+        if completed:
+            raise Conflict(f"awakeable {awakeable_id} was already completed")
+        ok = await self._complete_entry(inv_id, index, result, failure)
+        if not ok:
+            raise Conflict(f"awakeable {awakeable_id} was already completed")
+        return inv_id
+
+    async def _awakeable_from_entry(self, e: JournalEntry) -> None:
+        p = json.loads(e.payload or "{}")
+        f = p.get("failure")
+        try:
+            await self.resolve_awakeable(
+                p.get("id", ""), p.get("result"), Failure(f["code"], f["message"]) if f else None
+            )
+        except Exception as err:
+            log.warning("ctx.resolve/reject_awakeable: %s", err)
+
+    async def _promise_entry(self, row: InvocationRow, e: JournalEntry) -> None:
+        service, key, name = row.service, row.key or "", e.name or ""
+        found = await self.store.read(queries.promise, service, key, name)
+        if e.kind is EntryKind.PEEK_PROMISE:
+            if found is None:
+                await self._complete_entry(row.id, e.index, None, None)
+            else:
+                await self._complete_entry(row.id, e.index, found[0], found[1])
+        elif e.kind is EntryKind.GET_PROMISE:
+            if found is not None:
+                await self._complete_entry(row.id, e.index, found[0], found[1])
+        elif e.kind is EntryKind.COMPLETE_PROMISE:
+            await self.complete_promise(service, key, name, e.payload or "{}", (row.id, e.index))
+
+    async def complete_promise(
+        self, service: str, key: str, name: str, payload: str, entry: tuple[str, int] | None = None
+    ) -> None:
+        """Resolve or reject a workflow promise (``payload``: {"result"} or {"failure"})."""
+        p = json.loads(payload)
+        f = p.get("failure")
+        failure = Failure(f["code"], f["message"]) if f else None
+        result = p.get("result")
+        found = await self.store.read(queries.promise, service, key, name)
+        if found is not None:
+            if entry:
+                await self._complete_entry(
+                    *entry, None, Failure(409, f"promise {name!r} was already completed")
+                )
+                return
+            raise Conflict(f"promise {name!r} of {service}/{key} was already completed")
+        await self.store.write([PutPromise(service, key, name, result, failure, self._now())])
+        if entry:
+            await self._complete_entry(*entry, "null", None)
+        for inv_id, idx in await self.store.read(queries.promise_waiters, service, key, name):
+            await self._complete_entry(inv_id, idx, result, failure)
+        # waiters still only in memory (entry appended, not yet committed)
+        for a in list(self._inv.values()):
+            if a.row.service == service and a.row.key == key and a.journal:
+                for ent in a.journal:
+                    if ent.kind is EntryKind.GET_PROMISE and ent.name == name and not ent.completed:
+                        await self._complete_entry(a.row.id, ent.index, result, failure)
+
+    async def _attach_entry(self, inv_id: str, index: int, target: str) -> None:
+        outcome = await self._outcome_if_done(target)
+        if outcome is None:
+            if target in self._inv or target in self._suspended:
+                self._attachers.setdefault(target, []).append((inv_id, index))
+                return
+            await self._complete_entry(
+                inv_id, index, None, Failure(404, f"unknown invocation {target}")
+            )
+            return
+        await self._complete_entry(inv_id, index, outcome.output, outcome.failure)
+
+    # ------------------------------------------------------------------ outputs
+    async def _outcome_if_done(self, inv_id: str) -> Outcome | None:
+        if inv_id in self._inv or inv_id in self._suspended or inv_id in self._loading:
+            return None
+        row = await self.store.read(queries.invocation, inv_id)
+        if row is None or row.status not in (s.value for s in lc.TERMINAL):
+            return None
+        f = (
+            Failure(row.failure_code, row.failure_message or "")
+            if row.failure_code is not None
+            else None
+        )
+        return Outcome(row.id, row.status, row.output, f)
+
+    async def output(self, inv_id: str, wait: bool) -> Outcome | None:
+        """The outcome of an invocation; waits for it with ``wait``, else None if not done."""
+        if not is_invocation_id(inv_id):
+            raise BadRequest(
+                f"malformed invocation id {inv_id!r}: ids look like inv_ + 26 characters"
+            )
+        if inv_id in self._inv or inv_id in self._suspended or inv_id in self._loading:
+            if not wait:
+                return None
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(inv_id, []).append(fut)
+            return await fut
+        row = await self.store.read(queries.invocation, inv_id)
+        if row is None:
+            await self.store.write([])
+            row = await self.store.read(queries.invocation, inv_id)
+            if row is None:
+                raise NotFound(f"unknown invocation {inv_id}")
+        if row.status not in (s.value for s in lc.TERMINAL):
+            # between states (e.g. being loaded): wait in memory
+            if not wait:
+                return None
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(inv_id, []).append(fut)
+            return await fut
+        f = (
+            Failure(row.failure_code, row.failure_message or "")
+            if row.failure_code is not None
+            else None
+        )
+        return Outcome(row.id, row.status, row.output, f)
+
+    # ------------------------------------------------------------------ actions from people
+    async def _require(self, inv_id: str) -> _Active:
+        if not is_invocation_id(inv_id):
+            raise BadRequest(f"malformed invocation id {inv_id!r}")
+        a = self._inv.get(inv_id) or await self._load(inv_id)
+        if a is None:
+            row = await self.store.read(queries.invocation, inv_id)
+            if row is None:
+                raise NotFound(f"unknown invocation {inv_id}")
+            raise Conflict(f"invocation {inv_id} is {row.status}; nothing to do")
+        return a
+
+    def _run_actions(self, a: _Active, actions: list[lc.Action]) -> None:
+        for action in actions:
+            if isinstance(action, lc.Dispatch):
+                self._dispatch_soon(a)
+
+    async def cancel(self, inv_id: str) -> str:
+        """Cancel: the handler sees a CancelledError at its next await (it may compensate)."""
+        a = await self._require(inv_id)
+        if a.row.status == Status.SUSPENDED.value:
+            pass
+        actions = self._transition(a, lc.CancelRequested())
+        if a.row.status == Status.CANCELLED.value:
+            self._remove_from_queues(a)
+            await self.store.write([PutInvocation(a.row)])
+            self._finish(a, actions)
+            return a.row.status
+        await self.store.write([PutInvocation(a.row)])
+        if any(isinstance(x, lc.DeliverCancel) for x in actions):
+            await self._deliver_cancel(a)
+        return a.row.status
+
+    async def _deliver_cancel(self, a: _Active) -> None:
+        """Fail every pending await with a cancellation and cancel the calls it waits on."""
+        journal = (
+            a.journal if a.journal is not None else await self.store.read(queries.journal, a.row.id)
+        )
+        cancel = Failure(409, "cancelled")
+        pending = [
+            e
+            for e in journal
+            if not e.completed and e.kind not in (EntryKind.INPUT, EntryKind.OUTPUT)
+        ]
+        for e in pending:
+            if e.kind is EntryKind.CALL:
+                child = json.loads(e.payload or "{}").get("invocation_id")
+                if child:
+                    self._spawn(self._quiet(self.cancel(child)))
+            await self._complete_entry(
+                a.row.id,
+                e.index,
+                None,
+                cancel,
+                [DeleteTimer(a.row.id, e.index)] if e.kind is EntryKind.SLEEP else None,
+            )
+        if a.row.status == Status.SUSPENDED.value:
+            self._transition(a, lc.Woken())
+            self.store.write_nowait([PutInvocation(a.row)])
+            await self._dispatch(a)
+
+    async def kill(self, inv_id: str) -> str:
+        """Stop at once, without compensation; kills the calls it waits on."""
+        a = await self._require(inv_id)
+        journal = (
+            a.journal if a.journal is not None else await self.store.read(queries.journal, a.row.id)
+        )
+        actions = self._transition(a, lc.Kill())
+        self._remove_from_queues(a)
+        ops: list[Op] = [PutInvocation(a.row)]
+        for e in journal:
+            if e.kind is EntryKind.SLEEP and not e.completed:
+                ops.append(DeleteTimer(a.row.id, e.index))
+        await self.store.write(ops)
+        for e in journal:
+            if e.kind is EntryKind.CALL and not e.completed:
+                child = json.loads(e.payload or "{}").get("invocation_id")
+                if child:
+                    self._spawn(self._quiet(self.kill(child)))
+        self._finish(a, actions)
+        return a.row.status
+
+    def _remove_from_queues(self, a: _Active) -> None:
+        k = self._object_key(a.row)
+        if k and k in self._key_queue:
+            try:
+                self._key_queue[k].remove(a.row.id)
+            except ValueError:
+                pass
+
+    async def pause(self, inv_id: str) -> str:
+        a = await self._require(inv_id)
+        was_running = a.row.status == Status.RUNNING.value
+        self._transition(a, lc.Pause())
+        if was_running and a.link is not None:
+            a.link.send(Abort(a.row.id, a.epoch))
+            a.link = None
+        await self.store.write([PutInvocation(a.row)])
+        return a.row.status
+
+    async def resume(self, inv_id: str) -> str:
+        a = await self._require(inv_id)
+        actions = self._transition(a, lc.Resume())
+        await self.store.write([PutInvocation(a.row)])
+        self._run_actions(a, actions)
+        return a.row.status
+
+    def retry_now(self, predicate: Callable[[InvocationRow], bool] | None = None) -> list[str]:
+        """Retry backing-off and paused invocations at once (after a reload)."""
+        done = []
+        for a in list(self._inv.values()):
+            if a.row.status in (Status.BACKING_OFF.value, Status.PAUSED.value) and (
+                predicate is None or predicate(a.row)
+            ):
+                actions = self._transition(a, lc.Resume())
+                self.store.write_nowait([PutInvocation(a.row)])
+                self._run_actions(a, actions)
+                done.append(a.row.id)
+        return done
+
+    async def purge(self, inv_id: str) -> None:
+        if not is_invocation_id(inv_id):
+            raise BadRequest(f"malformed invocation id {inv_id!r}")
+        if inv_id in self._inv or inv_id in self._suspended:
+            raise Conflict(f"invocation {inv_id} is not finished; kill or cancel it before purging")
+        row = await self.store.read(queries.invocation, inv_id)
+        if row is None:
+            raise NotFound(f"unknown invocation {inv_id}")
+        await self.store.write([PurgeInvocation(inv_id)])
+
+    async def workflow_invocation(self, workflow: str, wf_id: str) -> str:
+        """The invocation id of a workflow's main run."""
+        scope = f"workflow:{workflow}/{wf_id}"
+        inv_id = self._idem.get((scope, "run")) or await self.store.read(
+            queries.idempotent_invocation, scope, "run"
+        )
+        if inv_id is None:
+            raise NotFound(f"workflow {workflow} with id {wf_id!r} has not run")
+        return inv_id
+
+    # ------------------------------------------------------------------ introspection
+    async def row(self, inv_id: str) -> InvocationRow | None:
+        """The freshest row of an invocation: from memory when active, else the store."""
+        a = self._inv.get(inv_id)
+        if a is not None:
+            return a.row
+        await self.store.write([])
+        return await self.store.read(queries.invocation, inv_id)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {"suspended": len(self._suspended)}
+        for a in self._inv.values():
+            out[a.row.status] = out.get(a.row.status, 0) + 1
+        return out
+
+
+def _incomplete_attaches(cur: Any) -> list[tuple[str, int, str]]:
+    rows = cur.execute(
+        "SELECT j.invocation_id, j.idx, j.name FROM journal j JOIN invocations i ON i.id = j.invocation_id "
+        "WHERE j.kind = 'attach_invocation' AND NOT j.completed "
+        "AND i.status NOT IN ('completed', 'killed', 'cancelled')"
+    ).fetchall()
+    return [(r[0], int(r[1]), r[2]) for r in rows]

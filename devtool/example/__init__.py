@@ -1,0 +1,1 @@
+"""The example app `durable dev` serves when no app is given."""

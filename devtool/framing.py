@@ -1,0 +1,49 @@
+"""The framed protocol between runtime and worker: 4-byte length, then a pickle.
+
+Both ends are our own processes connected by a socketpair the runtime created, so
+pickle of the frozen message dataclasses is safe and fast. Writes are buffered by
+asyncio; a frame is never split across messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Hello", "encode", "read_frame", "MAX_FRAME"]
+
+_HEADER = struct.Struct(">I")
+MAX_FRAME = 1 << 30
+
+
+@dataclass(frozen=True)
+class Hello:
+    """First frame from a worker: what it serves, or why it cannot."""
+
+    pid: int
+    services: tuple = ()
+    error: str | None = None
+
+
+def encode(msg: Any) -> bytes:
+    body = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(body)) + body
+
+
+async def read_frame(reader: asyncio.StreamReader) -> Any:
+    """The next message, or None at end of stream."""
+    try:
+        header = await reader.readexactly(4)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    (n,) = _HEADER.unpack(header)
+    if n > MAX_FRAME:
+        raise ValueError(f"frame of {n} bytes is over the limit")
+    try:
+        body = await reader.readexactly(n)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    return pickle.loads(body)

@@ -1,0 +1,204 @@
+"""The ingress: Restate's HTTP conventions on starlette.
+
+``POST /{Service}/{handler}``, ``POST /{Object}/{key}/{handler}``,
+``POST /{Workflow}/{id}/run``, each with a ``/send`` suffix for one-way calls
+(``?delay=10s``), the ``Idempotency-Key`` header, ``GET /restate/invocation/{id}/attach``
+and ``/output``, ``GET /restate/workflow/{name}/{id}/attach`` and ``/output``,
+``POST /restate/awakeables/{id}/resolve`` and ``/reject``. Errors are JSON
+``{"code", "message"}`` with the status that says what went wrong.
+
+Paths are split on the raw (still percent-encoded) path, so object keys may hold
+slashes, spaces and any unicode when URL-encoded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import unquote
+
+from durable.messages import Failure
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .engine import Engine, Outcome
+from .errors import BadRequest, IngressError, NotFound, PayloadTooLarge
+
+__all__ = ["create_ingress", "parse_duration", "read_body", "error_response"]
+
+_SKIP_HEADERS = {"content-length", "host", "connection", "transfer-encoding", "keep-alive"}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """'10s', '500ms', '1m30s', '2h' or plain milliseconds -> seconds."""
+    text = text.strip().lower()
+    if re.fullmatch(r"\d+", text):
+        return int(text) / 1000.0
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or not text:
+        raise BadRequest(f"bad delay {text!r}: use forms like 500ms, 10s, 1m30s, 2h")
+    return total
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"code": status, "message": message}, status_code=status)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes with a 413."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            if int(length) > limit:
+                raise PayloadTooLarge(
+                    f"request body of {length} bytes is over the limit of {limit} bytes"
+                )
+        except ValueError:
+            raise BadRequest("bad Content-Length header") from None
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_text(body: bytes) -> str:
+    if not body.strip():
+        return "null"
+    try:
+        text = body.decode("utf-8")
+        json.loads(text)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise BadRequest(f"the request body is not valid JSON: {e}") from None
+    return text
+
+
+def outcome_response(outcome: Outcome) -> Response:
+    if outcome.failure is not None:
+        f = outcome.failure
+        status = f.code if 400 <= f.code <= 599 else 500
+        return JSONResponse({"code": f.code, "message": f.message}, status_code=status)
+    return Response(outcome.output or "null", media_type="application/json")
+
+
+def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> Starlette:
+    """The ingress ASGI app over ``engine``."""
+
+    async def dispatch(request: Request) -> Response:
+        try:
+            return await _dispatch(request)
+        except IngressError as e:
+            return error_response(e.status, e.message)
+
+    async def _dispatch(request: Request) -> Response:
+        raw = request.scope.get("raw_path") or request.scope["path"].encode()
+        raw_path = raw.decode("latin-1").split("?", 1)[0]
+        parts = [unquote(p) for p in raw_path.strip("/").split("/")] if raw_path.strip("/") else []
+        method = request.method
+        if parts[:1] == ["restate"]:
+            return await _restate(request, parts[1:], method)
+        if method != "POST":
+            return error_response(405, f"use POST to invoke a handler (got {method})")
+        if len(parts) < 2:
+            raise NotFound("unknown path: call /{Service}/{handler} or /{Object}/{key}/{handler}")
+        service = parts[0]
+        info = engine.services.get(service)
+        send = parts[-1] == "send"
+        rest = parts[1:-1] if send else parts[1:]
+        if info is None or info.kind == "service":
+            if len(rest) != 1:
+                if info is None:
+                    await engine.submit(
+                        service, rest[0] if rest else "", None, "null"
+                    )  # raises 404
+                raise NotFound(f"unknown path for service {service}: use /{service}/{{handler}}")
+            key, handler = None, rest[0]
+        else:
+            if len(rest) != 2:
+                raise NotFound(
+                    f"{service} is keyed: use /{service}/{{key}}/{{handler}} "
+                    "(URL-encode a key that contains slashes)"
+                )
+            key, handler = rest
+        body = await read_body(request, max_body)
+        input_json = _json_text(body)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _SKIP_HEADERS}
+        idem = request.headers.get("idempotency-key") or None
+        delay = 0.0
+        if "delay" in request.query_params:
+            if not send:
+                raise BadRequest("?delay only applies to one-way calls: add /send to the path")
+            delay = parse_duration(request.query_params["delay"])
+        hinfo = next((h for h in info.handlers if h.name == handler), None) if info else None
+        inv_id, existing = await engine.submit(
+            service, handler, key, input_json, headers, idem, delay, durable_ack=send
+        )
+        if send:
+            if existing and hinfo is not None and hinfo.kind == "workflow":
+                return error_response(
+                    409, f"workflow {service} with id {key!r} already ran (invocation {inv_id})"
+                )
+            status = "PreviouslyAccepted" if existing else "Accepted"
+            return JSONResponse({"invocationId": inv_id, "status": status}, status_code=202)
+        outcome = await engine.output(inv_id, wait=True)
+        assert outcome is not None
+        return outcome_response(outcome)
+
+    async def _restate(request: Request, parts: list[str], method: str) -> Response:
+        if parts == ["health"]:
+            return JSONResponse({"status": "ok"})
+        if len(parts) == 3 and parts[0] == "awakeables" and parts[2] in ("resolve", "reject"):
+            if method != "POST":
+                return error_response(405, "use POST to resolve or reject an awakeable")
+            body = await read_body(request, max_body)
+            if parts[2] == "resolve":
+                await engine.resolve_awakeable(parts[1], _json_text(body), None)
+            else:
+                try:
+                    text = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise BadRequest("the rejection reason must be UTF-8 text") from None
+                message = text
+                stripped = text.strip()
+                if stripped.startswith(("{", "[", '"')) or stripped in ("true", "false", "null"):
+                    try:
+                        value: Any = json.loads(stripped)
+                    except ValueError:
+                        value = text
+                    if not isinstance(value, str):
+                        raise BadRequest(
+                            "the rejection body must be a message (plain text or a JSON "
+                            "string), not a JSON " + type(value).__name__
+                        )
+                    message = value
+                await engine.resolve_awakeable(parts[1], None, Failure(500, message or "rejected"))
+            return Response(status_code=202)
+        if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("attach", "output"):
+            if method != "GET":
+                return error_response(405, "use GET")
+            outcome = await engine.output(parts[1], wait=parts[2] == "attach")
+            if outcome is None:
+                return error_response(470, f"invocation {parts[1]} has not completed yet")
+            return outcome_response(outcome)
+        if len(parts) == 4 and parts[0] == "workflow" and parts[3] in ("attach", "output"):
+            inv_id = await engine.workflow_invocation(parts[1], parts[2])
+            outcome = await engine.output(inv_id, wait=parts[3] == "attach")
+            if outcome is None:
+                return error_response(470, f"workflow {parts[1]}/{parts[2]} has not completed yet")
+            return outcome_response(outcome)
+        raise NotFound(f"unknown path /restate/{'/'.join(parts)}")
+
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+    return Starlette(routes=[Route("/{path:path}", dispatch, methods=methods)])

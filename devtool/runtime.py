@@ -1,0 +1,249 @@
+"""`durable dev`: the runtime process that ties store, engine, worker and servers.
+
+It opens the store, recovers invocations, starts the worker (or the inline executor),
+serves the ingress and the admin API on 127.0.0.1, reloads the worker when files
+change, and prints one line per event that matters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from .admin import create_admin
+from .discovery import load_app
+from .engine import Engine
+from .errors import AppLoadError, DevtoolError
+from .ingress import create_ingress
+from .store import Store
+from .workers import InlineLink, ProcessWorkers
+
+__all__ = ["RuntimeOptions", "Runtime", "bind"]
+
+
+@dataclass
+class RuntimeOptions:
+    app: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_port: int = 9070
+    store: str = ".durable/durable.duckdb"
+    inline: bool = False
+    reload: bool = True
+    suspend_after: float = 1.0
+    max_body: int = 10 * 1024 * 1024
+    verbose: bool = False
+
+
+def bind(host: str, port: int, what: str) -> socket.socket:
+    """A listening socket, or a DevtoolError that says which port is taken."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise DevtoolError(
+            f"cannot listen for the {what} on {host}:{port} ({e.strerror}): another "
+            f"program uses it; pick another port with --{'admin-' if what == 'admin API' else ''}port"
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(False)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # the runtime handles signals itself
+        yield
+
+
+def console(line: str) -> None:
+    print(f"[durable] {line}", flush=True)
+
+
+class Runtime:
+    """One `durable dev` process."""
+
+    def __init__(self, opts: RuntimeOptions) -> None:
+        self.opts = opts
+        self.store: Store | None = None
+        self.engine: Engine | None = None
+        self.workers: ProcessWorkers | None = None
+        self.inline: InlineLink | None = None
+        self._stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        if self.workers is not None:
+            self.workers.stopping = True
+        self._stop.set()
+
+    async def run(self) -> None:
+        o = self.opts
+        t0 = time.perf_counter()
+        ingress_sock = bind(o.host, o.port, "ingress")
+        admin_sock = bind(o.host, o.admin_port, "admin API")
+        admin_url = f"http://{o.host}:{admin_sock.getsockname()[1]}"
+        ingress_url = f"http://{o.host}:{ingress_sock.getsockname()[1]}"
+        self.store = store = await asyncio.to_thread(
+            Store.open, o.store, {"what": "durable dev", "admin_url": admin_url}
+        )
+        try:
+            await self._serve(store, ingress_sock, admin_sock, ingress_url, admin_url, t0)
+        finally:
+            await asyncio.to_thread(store.close)
+
+    async def _serve(
+        self,
+        store: Store,
+        ingress_sock: socket.socket,
+        admin_sock: socket.socket,
+        ingress_url: str,
+        admin_url: str,
+        t0: float,
+    ) -> None:
+        o = self.opts
+        self.engine = engine = Engine(store, on_event=self._on_event)
+        await engine.start()
+        if o.inline:
+            services = load_app(o.app)
+            self.inline = InlineLink(engine, services, o.suspend_after)
+            engine.set_link(self.inline, {s.name: s.info() for s in services.values()})
+        else:
+            self.workers = ProcessWorkers(engine, o.app, o.suspend_after, on_console=console)
+            if not await self.workers.start():
+                console(f"the app failed to load:\n{self.workers.last_error}")
+                console("the runtime stays up; fix the file and it reloads")
+        info = {
+            "ingress_url": ingress_url,
+            "admin_url": admin_url,
+            "store": store.path,
+            "app": o.app,
+            "pid": os.getpid(),
+        }
+        servers = [
+            _Server(
+                uvicorn.Config(
+                    create_ingress(engine, o.max_body),
+                    log_level="warning",
+                    access_log=False,
+                    lifespan="off",
+                    timeout_keep_alive=30,
+                )
+            ),
+            _Server(
+                uvicorn.Config(
+                    create_admin(engine, info),
+                    log_level="warning",
+                    access_log=False,
+                    lifespan="off",
+                )
+            ),
+        ]
+        tasks = [
+            asyncio.create_task(servers[0].serve(sockets=[ingress_sock])),
+            asyncio.create_task(servers[1].serve(sockets=[admin_sock])),
+        ]
+        while not all(s.started for s in servers):
+            if any(t.done() for t in tasks):
+                break
+            await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.request_stop)
+        kind = "in memory (lost on exit)" if not store.persistent else store.path
+        console(f"store: {kind}")
+        for s in engine.services.values():
+            handlers = ", ".join(f"{h.name} ({h.kind})" for h in s.handlers)
+            console(f"service {s.name} [{s.kind}]: {handlers}")
+        console(f"ingress  {ingress_url}")
+        console(f"admin    {admin_url}")
+        console(
+            f"ready in {time.perf_counter() - t0:.2f}s (app: {o.app}{', inline' if o.inline else ''})"
+        )
+        watcher = None
+        if o.reload and not o.inline:
+            watcher = asyncio.create_task(self._watch())
+        await self._stop.wait()
+        console("stopping")
+        if watcher:
+            watcher.cancel()
+        for s in servers:
+            s.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.workers:
+            await self.workers.stop()
+        if self.inline:
+            await self.inline.stop()
+        await engine.stop()
+
+    def _on_event(self, kind: str, data: dict[str, Any]) -> None:
+        row = data.get("row")
+        if kind == "failure" and row is not None:
+            what = (
+                "paused"
+                if row.status == "paused"
+                else f"attempt {row.attempt - 1} failed, retrying"
+            )
+            console(
+                f"{row.service}/{row.handler} {row.id}: {what}: {data.get('error', '').splitlines()[0] if data.get('error') else ''}"
+            )
+        elif self.opts.verbose and kind in ("created", "finished") and row is not None:
+            console(f"{row.service}/{row.handler} {row.id}: {row.status}")
+
+    async def _watch(self) -> None:
+        from watchfiles import awatch
+
+        from .reload import watch_filter
+
+        root = (
+            os.path.dirname(os.path.abspath(self.opts.app.split(":")[0]))
+            if os.path.exists(self.opts.app.split(":")[0])
+            else os.getcwd()
+        )
+        async for changes in awatch(
+            root, watch_filter=watch_filter, debounce=150, step=20, stop_event=self._stop
+        ):
+            names = sorted({os.path.relpath(p, root) for _c, p in changes})
+            assert self.workers is not None and self.engine is not None
+            before = set(self.engine.services)
+            ok, error, took = await self.workers.reload()
+            if not ok:
+                console(f"reload failed ({', '.join(names)}): {error}")
+                continue
+            after = set(self.engine.services)
+            added, removed = sorted(after - before), sorted(before - after)
+            extra = (f"; added {', '.join(added)}" if added else "") + (
+                f"; removed {', '.join(removed)}" if removed else ""
+            )
+            retried = self.engine.retry_now()
+            console(
+                f"reloaded in {took * 1000:.0f} ms ({', '.join(names)}){extra}"
+                + (f"; retrying {len(retried)} failed invocation(s)" if retried else "")
+            )
+
+
+def run_dev(opts: RuntimeOptions) -> int:
+    """Run until SIGINT/SIGTERM; returns the exit code."""
+    runtime = Runtime(opts)
+    try:
+        asyncio.run(runtime.run())
+    except AppLoadError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except DevtoolError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0

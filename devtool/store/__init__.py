@@ -1,0 +1,127 @@
+"""The DuckDB store: one file, one writer thread, a pool of reader threads.
+
+``Store.open`` takes the file (failing with :class:`StoreLockedError` when another
+process holds it), applies migrations, and starts the writer. ``write`` queues
+operations for group commit; ``read`` runs a query function on a reader thread, so no
+DuckDB call ever runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import duckdb
+
+from ..errors import StoreLockedError
+from . import ops, queries
+from .schema import migrate
+from .writer import Writer
+
+__all__ = ["Store", "StoreLockedError", "ops", "queries", "connect_config"]
+
+T = TypeVar("T")
+
+connect_config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+def _holder_file(path: str) -> str:
+    return path + ".holder.json"
+
+
+def _locked_message(path: str, err: Exception) -> str:
+    holder = ""
+    try:
+        with open(_holder_file(path)) as f:
+            info = json.load(f)
+        holder = f" by {info.get('what', 'a durable runtime')} (PID {info.get('pid')})"
+        if info.get("admin_url"):
+            holder += f", admin API at {info['admin_url']}"
+    except (OSError, ValueError):
+        m = re.search(r"PID (\d+)", str(err))
+        if m:
+            holder = f" by PID {m.group(1)}"
+    return (
+        f"the store {path} is in use{holder}. Only one process can hold a DuckDB file: stop "
+        "that runtime, talk to it with --url, or start this one with another --store "
+        "(or --store :memory:)."
+    )
+
+
+class Store:
+    """The open store; see the module docstring."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, read_only: bool = False) -> None:
+        self.path = path
+        self.persistent = path != ":memory:"
+        self.read_only = read_only
+        self._con = con
+        self._local = threading.local()
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="durable-reader")
+        self.writer: Writer | None = None if read_only else Writer(con.cursor(), self.persistent)
+
+    @classmethod
+    def open(cls, path: str, holder: dict | None = None, read_only: bool = False) -> Store:
+        """Open (creating if needed) the store at ``path`` or ``:memory:``."""
+        if path != ":memory:":
+            path = os.path.abspath(path)
+            if not read_only:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            con = duckdb.connect(path, read_only=read_only, config=connect_config)
+        except duckdb.IOException as e:
+            if "lock" in str(e).lower():
+                raise StoreLockedError(_locked_message(path, e)) from None
+            raise
+        if not read_only:
+            migrate(con)
+            if path != ":memory:":
+                with open(_holder_file(path), "w") as f:
+                    json.dump({"pid": os.getpid(), **(holder or {})}, f)
+        return cls(con, path, read_only)
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cur", None)
+        if cur is None:
+            cur = self._con.cursor()
+            self._local.cur = cur
+        return cur
+
+    def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a query function on the calling thread (CLI, tests; never the event loop)."""
+        return fn(self._cursor(), *args)
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a query function (first argument: a cursor) on a reader thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._cursor(), *args))
+
+    def write(self, items: list[ops.Op]) -> asyncio.Future:
+        """Queue operations for the next group commit; await the result for durability."""
+        assert self.writer is not None, "the store was opened read-only"
+        return asyncio.wrap_future(self.writer.submit(items))
+
+    def write_nowait(
+        self, items: list[ops.Op], callback: Callable[[BaseException | None], None] | None = None
+    ) -> None:
+        """Queue operations; ``callback`` runs on the writer thread after the commit."""
+        assert self.writer is not None, "the store was opened read-only"
+        self.writer.submit(items, callback)
+
+    def close(self) -> None:
+        """Commit what is queued, checkpoint, release the file."""
+        if self.writer is not None:
+            self.writer.close()
+        self._readers.shutdown(wait=True)
+        self._con.close()
+        if self.persistent and not self.read_only:
+            try:
+                os.remove(_holder_file(self.path))
+            except OSError:
+                pass

@@ -1,0 +1,146 @@
+"""The store's tables, as numbered migrations.
+
+Each migration is a list of statements; ``migrate`` applies those not yet recorded in
+``schema_migrations``. Add a migration at the end; never edit a released one.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+__all__ = ["MIGRATIONS", "migrate", "SCHEMA_VERSION"]
+
+MIGRATIONS: list[list[str]] = [
+    # 1: the core tables
+    [
+        """
+        CREATE TABLE invocations (
+            id VARCHAR PRIMARY KEY,
+            service VARCHAR NOT NULL,
+            handler VARCHAR NOT NULL,
+            key VARCHAR,
+            service_kind VARCHAR NOT NULL,
+            handler_kind VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            input VARCHAR,
+            headers VARCHAR,
+            idempotency_key VARCHAR,
+            output VARCHAR,
+            failure_code INTEGER,
+            failure_message VARCHAR,
+            attempt INTEGER NOT NULL,
+            next_retry_at TIMESTAMP,
+            last_error VARCHAR,
+            last_error_stack VARCHAR,
+            waiting_on VARCHAR,
+            parent_id VARCHAR,
+            parent_entry INTEGER,
+            restarted_from VARCHAR,
+            scheduled_at TIMESTAMP,
+            cancel_requested BOOLEAN NOT NULL,
+            journal_length INTEGER NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            modified_at TIMESTAMP NOT NULL,
+            completed_at TIMESTAMP
+        )
+        """,
+        """
+        CREATE TABLE journal (
+            invocation_id VARCHAR NOT NULL,
+            idx INTEGER NOT NULL,
+            kind VARCHAR NOT NULL,
+            name VARCHAR,
+            payload VARCHAR,
+            result VARCHAR,
+            failure_code INTEGER,
+            failure_message VARCHAR,
+            completed BOOLEAN NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            completed_at TIMESTAMP,
+            PRIMARY KEY (invocation_id, idx)
+        )
+        """,
+        """
+        CREATE TABLE state (
+            service VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            value VARCHAR NOT NULL,
+            PRIMARY KEY (service, key, name)
+        )
+        """,
+        """
+        CREATE TABLE state_history (
+            service VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            name VARCHAR,
+            op VARCHAR NOT NULL,
+            value VARCHAR,
+            invocation_id VARCHAR,
+            entry_index INTEGER,
+            changed_at TIMESTAMP NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE timers (
+            invocation_id VARCHAR NOT NULL,
+            entry_index INTEGER NOT NULL,
+            fire_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (invocation_id, entry_index)
+        )
+        """,
+        """
+        CREATE TABLE awakeables (
+            id VARCHAR PRIMARY KEY,
+            invocation_id VARCHAR NOT NULL,
+            entry_index INTEGER NOT NULL,
+            created_at TIMESTAMP NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE promises (
+            service VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            result VARCHAR,
+            failure_code INTEGER,
+            failure_message VARCHAR,
+            completed_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (service, key, name)
+        )
+        """,
+        """
+        CREATE TABLE idempotency (
+            scope VARCHAR NOT NULL,
+            idempotency_key VARCHAR NOT NULL,
+            invocation_id VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (scope, idempotency_key)
+        )
+        """,
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply pending migrations; returns the schema version."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
+    )
+    rows = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
+    row = rows[0] if rows else None
+    current = int(row[0]) if row else 0
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the store has schema version {current}, newer than this durable ({SCHEMA_VERSION}): "
+            "upgrade durable, or use another --store"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        con.execute("BEGIN")
+        for stmt in MIGRATIONS[version - 1]:
+            con.execute(stmt)
+        con.execute("INSERT INTO schema_migrations VALUES (?, now())", [version])
+        con.execute("COMMIT")
+    return SCHEMA_VERSION

@@ -1,0 +1,112 @@
+"""The worker process: imports the app and runs handlers for the runtime.
+
+Started by the runtime as ``python -m durable.devtool.worker_main --fd N APP``. It holds
+no durable state: it receives Start/Ack/Completion/Abort frames and answers with
+NewEntry/Suspend/Output/AttemptFailed frames (see :mod:`durable.messages`). If it dies,
+the runtime starts another and the invocations continue by replay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+from durable.executor import Executor
+from durable.messages import Abort, AttemptFailed, Start
+
+from .discovery import handler as find_handler
+from .discovery import load_app
+from .errors import AppLoadError
+from .framing import Hello, encode, read_frame
+
+__all__ = ["main"]
+
+
+class _Worker:
+    def __init__(self, services: dict, writer: asyncio.StreamWriter, suspend_after: float) -> None:
+        self.services = services
+        self.writer = writer
+        self.suspend_after = suspend_after
+        self.executors: dict[str, Executor] = {}
+
+    def emit(self, msg: Any) -> None:
+        self.writer.write(encode(msg))
+
+    def on_start(self, start: Start) -> None:
+        old = self.executors.pop(start.invocation_id, None)
+        if old is not None:
+            old.deliver(Abort(start.invocation_id, old.start.epoch))
+        hdef = find_handler(self.services, start.service, start.handler)
+        if hdef is None:
+            self.emit(
+                AttemptFailed(
+                    start.invocation_id,
+                    start.epoch,
+                    f"handler {start.service}/{start.handler} is not in this app "
+                    "(was it removed or renamed?)",
+                    "",
+                )
+            )
+            return
+        ex = Executor(hdef, start, self.emit, self.suspend_after)
+        self.executors[start.invocation_id] = ex
+        task = asyncio.get_running_loop().create_task(ex.run())
+        task.add_done_callback(lambda _t: self._done(start.invocation_id, ex))
+
+    def _done(self, inv_id: str, ex: Executor) -> None:
+        if self.executors.get(inv_id) is ex:
+            del self.executors[inv_id]
+
+    def on_message(self, msg: Any) -> None:
+        if isinstance(msg, Start):
+            self.on_start(msg)
+            return
+        ex = self.executors.get(msg.invocation_id)
+        if ex is not None and ex.start.epoch == msg.epoch:
+            ex.deliver(msg)
+
+
+async def _serve(fd: int, app: str, suspend_after: float) -> None:
+    sock = socket.socket(fileno=fd)
+    reader, writer = await asyncio.open_unix_connection(sock=sock)
+    try:
+        services = load_app(app)
+    except AppLoadError as e:
+        writer.write(encode(Hello(os.getpid(), error=str(e))))
+        await writer.drain()
+        writer.close()
+        return
+    writer.write(encode(Hello(os.getpid(), tuple(s.info() for s in services.values()))))
+    worker = _Worker(services, writer, suspend_after)
+    while True:
+        msg = await read_frame(reader)
+        if msg is None:
+            break
+        worker.on_message(msg)
+        if writer.transport.get_write_buffer_size() > 1 << 20:
+            await writer.drain()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="durable-worker")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--suspend-after", type=float, default=1.0)
+    parser.add_argument("app")
+    args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    # Ctrl-C in the terminal reaches the whole process group: the runtime decides when
+    # the worker stops (it closes the socket), so the worker ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        asyncio.run(_serve(args.fd, args.app, args.suspend_after))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

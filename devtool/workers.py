@@ -1,0 +1,265 @@
+"""Worker links: a child process over a socketpair, or the executor in this process.
+
+:class:`ProcessWorkers` starts the worker child, waits for its :class:`Hello`, hands
+its link to the engine, and restarts it with backoff when it dies. :class:`InlineLink`
+runs the executor on the runtime's own loop (``durable dev --inline``,
+``durable.testing``), so breakpoints in handlers work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from durable.definitions import ServiceDef
+from durable.executor import Executor
+from durable.messages import Abort, AttemptFailed, Start
+
+from .engine import Engine
+from .framing import Hello, encode, read_frame
+
+__all__ = ["ProcessLink", "ProcessWorkers", "InlineLink"]
+
+log = logging.getLogger("durable.workers")
+
+
+class ProcessLink:
+    """One worker process and its socket."""
+
+    def __init__(
+        self, proc: subprocess.Popen, writer: asyncio.StreamWriter, generation: int
+    ) -> None:
+        self.proc = proc
+        self.writer = writer
+        self.name = f"worker-{generation} (pid {proc.pid})"
+        self.closed = False
+
+    def send(self, msg: Any) -> None:
+        if not self.closed:
+            self.writer.write(encode(msg))
+
+    def stop(self) -> None:
+        self.closed = True
+        try:
+            self.writer.close()
+        except Exception:
+            pass
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class ProcessWorkers:
+    """Keeps one worker process serving the engine; restarts it when it dies."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        app: str,
+        suspend_after: float = 1.0,
+        on_console: Callable[[str], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.app = app
+        self.suspend_after = suspend_after
+        self.console = on_console or (lambda line: None)
+        self.current: ProcessLink | None = None
+        self.generation = 0
+        self.last_error: str | None = None
+        self.stopping = False
+        self._restart_delay = 0.2
+        self._tasks: set[asyncio.Task] = set()
+        self._swap_lock = asyncio.Lock()
+
+    async def start_worker(self) -> tuple[ProcessLink | None, Hello | None]:
+        """Start a worker and wait for its Hello (its services or its import error)."""
+        self.generation += 1
+        parent, child = socket.socketpair()
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "durable.devtool.worker_main",
+                "--fd",
+                str(child.fileno()),
+                "--suspend-after",
+                str(self.suspend_after),
+                self.app,
+            ],
+            pass_fds=(child.fileno(),),
+            env=env,
+        )
+        child.close()
+        reader, writer = await asyncio.open_unix_connection(sock=parent)
+        link = ProcessLink(proc, writer, self.generation)
+        try:
+            hello = await asyncio.wait_for(read_frame(reader), timeout=60)
+        except TimeoutError:
+            hello = None
+        if not isinstance(hello, Hello) or hello.error:
+            link.stop()
+            return None, hello if isinstance(hello, Hello) else Hello(
+                proc.pid, error="the worker did not start"
+            )
+        task = asyncio.get_running_loop().create_task(self._read(link, reader))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return link, hello
+
+    async def start(self) -> bool:
+        """Start the first worker; False (with ``last_error``) if the app fails to load."""
+        link, hello = await self.start_worker()
+        assert hello is not None
+        if link is None:
+            self.last_error = hello.error
+            self.engine.service_unavailable = hello.error
+            return False
+        self._install(link, hello)
+        return True
+
+    def _install(self, link: ProcessLink, hello: Hello) -> None:
+        self.current = link
+        self.last_error = None
+        self.engine.service_unavailable = None
+        self.engine.set_link(link, {s.name: s for s in hello.services})
+
+    async def reload(self) -> tuple[bool, str | None, float]:
+        """Start a fresh worker; once it is healthy, move invocations to it by replay."""
+        async with self._swap_lock:
+            t0 = time.perf_counter()
+            link, hello = await self.start_worker()
+            assert hello is not None
+            if link is None:
+                self.last_error = hello.error
+                self.engine.service_unavailable = hello.error
+                return False, hello.error, time.perf_counter() - t0
+            old = self.current
+            self._install(link, hello)
+            if old is not None:
+                self.engine.move_running(old)
+                old.stop()
+            return True, None, time.perf_counter() - t0
+
+    async def _read(self, link: ProcessLink, reader: asyncio.StreamReader) -> None:
+        engine = self.engine
+        while True:
+            msg = await read_frame(reader)
+            if msg is None:
+                break
+            try:
+                engine.on_message(link, msg)
+            except Exception:
+                log.exception("engine failed on %r", msg)
+        link.closed = True
+        if link.proc.poll() is None:
+            await asyncio.sleep(0.05)
+        code = link.proc.poll()
+        if self.current is link and not self.stopping:
+            self.console(f"worker {link.name} exited (code {code}); restarting")
+            engine.link_lost(
+                link, f"the worker process died (exit code {code}) while running this invocation"
+            )
+            self.current = None
+            self._spawn_restart()
+
+    def _spawn_restart(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._restart())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _restart(self) -> None:
+        while not self.stopping and self.current is None:
+            await asyncio.sleep(self._restart_delay)
+            link, hello = await self.start_worker()
+            assert hello is not None
+            if link is not None:
+                self._restart_delay = 0.2
+                self._install(link, hello)
+                return
+            self.last_error = hello.error
+            self.engine.service_unavailable = hello.error
+            self._restart_delay = min(self._restart_delay * 2, 5.0)
+
+    def worker_pids(self) -> list[int]:
+        return [self.current.proc.pid] if self.current else []
+
+    async def stop(self) -> None:
+        self.stopping = True
+        if self.current is not None:
+            self.current.stop()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class InlineLink:
+    """Runs handlers on the runtime's own loop (no process boundary)."""
+
+    name = "inline"
+
+    def __init__(
+        self, engine: Engine, services: dict[str, ServiceDef], suspend_after: float = 0.0
+    ) -> None:
+        self.engine = engine
+        self.services = services
+        self.suspend_after = suspend_after
+        self.executors: dict[str, Executor] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    def _emit(self, msg: Any) -> None:
+        # Deliver on the next loop turn, as a socket would: the executor never re-enters.
+        asyncio.get_running_loop().call_soon(self.engine.on_message, self, msg)
+
+    def send(self, msg: Any) -> None:
+        asyncio.get_running_loop().call_soon(self._receive, msg)
+
+    def _receive(self, msg: Any) -> None:
+        if isinstance(msg, Start):
+            old = self.executors.pop(msg.invocation_id, None)
+            if old is not None:
+                old.deliver(Abort(msg.invocation_id, old.start.epoch))
+            svc = self.services.get(msg.service)
+            hdef = svc.handlers.get(msg.handler) if svc else None
+            if hdef is None:
+                self._emit(
+                    AttemptFailed(
+                        msg.invocation_id,
+                        msg.epoch,
+                        f"handler {msg.service}/{msg.handler} is not in this app",
+                        "",
+                    )
+                )
+                return
+            ex = Executor(hdef, msg, self._emit, self.suspend_after)
+            self.executors[msg.invocation_id] = ex
+            task = asyncio.get_running_loop().create_task(ex.run())
+            self._tasks.add(task)
+
+            def done(t: asyncio.Task, inv_id: str = msg.invocation_id, ex: Executor = ex) -> None:
+                self._tasks.discard(t)
+                if self.executors.get(inv_id) is ex:
+                    del self.executors[inv_id]
+
+            task.add_done_callback(done)
+            return
+        ex = self.executors.get(msg.invocation_id)
+        if ex is not None and ex.start.epoch == msg.epoch:
+            ex.deliver(msg)
+
+    async def stop(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,287 @@
+"""Service definitions: :class:`Service`, :class:`VirtualObject`, :class:`Workflow`.
+
+A definition collects handlers with a decorator. The decorated function is returned
+unchanged (with a ``__durable_handler__`` attribute), so it can be passed to
+``ctx.service_call(fn, arg)`` and still be called directly in unit tests.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from .exceptions import InvalidUsageError
+from .messages import HandlerInfo, ServiceInfo
+from .serde import inspect_empty, json_schema, type_name
+
+__all__ = ["Service", "VirtualObject", "Workflow", "HandlerDef", "RetryPolicy", "ServiceDef"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How an invocation whose attempt failed is retried.
+
+    Defaults suit development: the first retry comes fast, intervals grow by
+    ``factor`` up to ``max_interval``, and after ``max_attempts`` the invocation is
+    *paused* (kept with its error, resumable by hand or on reload), never dropped.
+
+    Args:
+        initial_interval: Delay before the second attempt.
+        factor: Multiplier applied to the delay after each failed attempt.
+        max_interval: Upper bound of the delay.
+        max_attempts: Attempts before the invocation is paused (None: retry forever).
+    """
+
+    initial_interval: timedelta = timedelta(milliseconds=100)
+    factor: float = 2.0
+    max_interval: timedelta = timedelta(seconds=10)
+    max_attempts: int | None = 10
+
+    def delay(self, attempt: int) -> timedelta:
+        """The delay after failed attempt number ``attempt`` (1-based)."""
+        seconds = self.initial_interval.total_seconds() * (self.factor ** max(attempt - 1, 0))
+        return timedelta(seconds=min(seconds, self.max_interval.total_seconds()))
+
+    def to_dict(self) -> dict:
+        return {
+            "initial_interval_ms": self.initial_interval.total_seconds() * 1000,
+            "factor": self.factor,
+            "max_interval_ms": self.max_interval.total_seconds() * 1000,
+            "max_attempts": self.max_attempts,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> RetryPolicy:
+        if not d:
+            return cls()
+        return cls(
+            initial_interval=timedelta(milliseconds=d["initial_interval_ms"]),
+            factor=d["factor"],
+            max_interval=timedelta(milliseconds=d["max_interval_ms"]),
+            max_attempts=d["max_attempts"],
+        )
+
+
+HandlerKind = Literal["exclusive", "shared", "workflow", "service"]
+
+
+@dataclass
+class HandlerDef:
+    """One handler of a service: its function, kind and types."""
+
+    service: ServiceDef
+    name: str
+    fn: Callable[..., Awaitable[Any]]
+    kind: HandlerKind
+    arity: int
+    input_type: Any
+    output_type: Any
+    retry_policy: RetryPolicy | None = None
+
+    @property
+    def service_name(self) -> str:
+        return self.service.name
+
+    def info(self) -> HandlerInfo:
+        return HandlerInfo(
+            name=self.name,
+            kind=self.kind,
+            input_type=type_name(self.input_type) if self.arity == 2 else "none",
+            output_type=type_name(self.output_type),
+            input_schema=json_schema(self.input_type) if self.arity == 2 else None,
+            output_schema=json_schema(self.output_type),
+        )
+
+    def effective_retry_policy(self) -> RetryPolicy | None:
+        return self.retry_policy or self.service.retry_policy
+
+
+@dataclass
+class ServiceDef:
+    """Common base of Service, VirtualObject and Workflow."""
+
+    name: str
+    kind: Literal["service", "object", "workflow"] = "service"
+    retry_policy: RetryPolicy | None = None
+    description: str | None = None
+    handlers: dict[str, HandlerDef] = field(default_factory=dict)
+
+    def _register(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        name: str | None,
+        kind: HandlerKind,
+        retry_policy: RetryPolicy | None,
+    ) -> Callable[..., Awaitable[Any]]:
+        if not inspect.iscoroutinefunction(fn):
+            raise InvalidUsageError(
+                f"handler {self.name}.{fn.__name__} must be an async function "
+                "(async def name(ctx, arg) -> result)"
+            )
+        hname = name or fn.__name__
+        if hname in self.handlers:
+            raise InvalidUsageError(f"{self.name} defines handler {hname!r} twice")
+        sig = inspect.signature(fn)
+        params = list(sig.parameters.values())
+        if len(params) not in (1, 2):
+            raise InvalidUsageError(
+                f"handler {self.name}.{hname} must take (ctx) or (ctx, arg), "
+                f"not {len(params)} parameters"
+            )
+        try:
+            hints = typing.get_type_hints(fn, include_extras=True)
+        except Exception:  # unresolvable forward references: fall back to plain JSON
+            hints = {}
+        input_type = hints.get(params[1].name, inspect_empty) if len(params) == 2 else None
+        output_type = hints.get("return", inspect_empty)
+        hdef = HandlerDef(
+            service=self,
+            name=hname,
+            fn=fn,
+            kind=kind,
+            arity=len(params),
+            input_type=input_type,
+            output_type=output_type,
+            retry_policy=retry_policy,
+        )
+        self.handlers[hname] = hdef
+        fn.__durable_handler__ = hdef  # type: ignore[attr-defined]
+        return fn
+
+    def info(self) -> ServiceInfo:
+        return ServiceInfo(
+            name=self.name,
+            kind=self.kind,
+            handlers=tuple(h.info() for h in self.handlers.values()),
+            retry_policy=self.retry_policy.to_dict() if self.retry_policy else None,
+        )
+
+
+class Service(ServiceDef):
+    """A stateless service: a group of handlers that run concurrently.
+
+    Example:
+        >>> greeter = Service("Greeter")
+        >>> @greeter.handler()
+        ... async def greet(ctx: Context, name: str) -> str:
+        ...     return f"Hello {name}!"
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        description: str | None = None,
+        **_restate_options: Any,
+    ) -> None:
+        super().__init__(
+            name=name, kind="service", retry_policy=retry_policy, description=description
+        )
+
+    def handler(
+        self, name: str | None = None, *, retry_policy: RetryPolicy | None = None, **_options: Any
+    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+        """Register an ``async def handler(ctx)`` or ``(ctx, arg)`` function."""
+        return lambda fn: self._register(fn, name, "service", retry_policy)
+
+
+class VirtualObject(ServiceDef):
+    """A keyed object with durable per-key state and one writer per key.
+
+    Exclusive handlers (the default) of one key run one at a time in arrival order;
+    shared handlers run concurrently and can only read state.
+
+    Example:
+        >>> counter = VirtualObject("Counter")
+        >>> @counter.handler()
+        ... async def add(ctx: ObjectContext, n: int) -> int:
+        ...     total = (await ctx.get("count", type_hint=int) or 0) + n
+        ...     ctx.set("count", total)
+        ...     return total
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        description: str | None = None,
+        **_restate_options: Any,
+    ) -> None:
+        super().__init__(
+            name=name, kind="object", retry_policy=retry_policy, description=description
+        )
+
+    def handler(
+        self,
+        name: str | None = None,
+        *,
+        kind: Literal["exclusive", "shared"] = "exclusive",
+        retry_policy: RetryPolicy | None = None,
+        **_options: Any,
+    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+        """Register a handler; ``kind="shared"`` for a concurrent read-only one."""
+        if kind not in ("exclusive", "shared"):
+            raise InvalidUsageError(f"handler kind must be 'exclusive' or 'shared', not {kind!r}")
+        return lambda fn: self._register(fn, name, kind, retry_policy)
+
+
+class Workflow(ServiceDef):
+    """A workflow: ``main`` runs exactly once per workflow id; shared handlers interact.
+
+    Example:
+        >>> signup = Workflow("Signup")
+        >>> @signup.main()
+        ... async def run(ctx: WorkflowContext, email: str) -> bool:
+        ...     return await ctx.promise("confirmed").value()
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        description: str | None = None,
+        **_restate_options: Any,
+    ) -> None:
+        super().__init__(
+            name=name, kind="workflow", retry_policy=retry_policy, description=description
+        )
+
+    def main(
+        self, name: str | None = None, *, retry_policy: RetryPolicy | None = None, **_options: Any
+    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+        """Register the workflow's main handler (runs once per workflow id)."""
+
+        def deco(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            if any(h.kind == "workflow" for h in self.handlers.values()):
+                raise InvalidUsageError(f"workflow {self.name} has more than one main handler")
+            return self._register(fn, name, "workflow", retry_policy)
+
+        return deco
+
+    def handler(
+        self, name: str | None = None, *, retry_policy: RetryPolicy | None = None, **_options: Any
+    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+        """Register a shared handler of the workflow (reads state, resolves promises)."""
+        return lambda fn: self._register(fn, name, "shared", retry_policy)
+
+    @property
+    def main_handler(self) -> HandlerDef | None:
+        return next((h for h in self.handlers.values() if h.kind == "workflow"), None)
+
+
+def handler_of(target: Any) -> HandlerDef:
+    """The HandlerDef behind a decorated function (for ctx.*_call)."""
+    hdef = getattr(target, "__durable_handler__", None)
+    if hdef is None:
+        raise InvalidUsageError(
+            f"{target!r} is not a durable handler: pass a function decorated with "
+            "@service.handler(), or use ctx.generic_call(service, handler, arg)"
+        )
+    return hdef

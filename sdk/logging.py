@@ -1,0 +1,28 @@
+"""A logger for handlers that stays quiet while the handler replays.
+
+``durable.getLogger()`` mirrors ``restate.getLogger()``: records emitted while the
+handler is replaying recorded entries are dropped, so a replay does not repeat logs.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+
+__all__ = ["getLogger", "current_executor"]
+
+current_executor: contextvars.ContextVar = contextvars.ContextVar("durable_executor", default=None)
+
+
+class _ReplayFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        ex = current_executor.get()
+        return ex is None or not ex.replaying
+
+
+def getLogger(name: str | None = None) -> logging.Logger:  # noqa: N802 (restate's name)
+    """A logger that drops records while the handler is replaying."""
+    logger = logging.getLogger(name or "durable.handler")
+    if not any(isinstance(f, _ReplayFilter) for f in logger.filters):
+        logger.addFilter(_ReplayFilter())
+    return logger

@@ -1,0 +1,201 @@
+"""The protocol between the runtime and the executor, as frozen dataclasses.
+
+Runtime -> executor: :class:`Start`, :class:`Ack`, :class:`Completion`, :class:`Abort`.
+Executor -> runtime: :class:`NewEntry`, :class:`Suspend`, :class:`Output`,
+:class:`AttemptFailed`.
+
+Values inside messages are JSON text (``str``) produced by :mod:`durable.serde`, so the
+runtime never needs the user's types. The worker process sends these objects pickled
+over a socket; the in-process runtime passes them through a queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = [
+    "EntryKind",
+    "Failure",
+    "JournalEntry",
+    "Start",
+    "Ack",
+    "Completion",
+    "Abort",
+    "NewEntry",
+    "Suspend",
+    "Output",
+    "AttemptFailed",
+    "ServiceInfo",
+    "HandlerInfo",
+    "RUNTIME_COMPLETED_KINDS",
+]
+
+
+class EntryKind(StrEnum):
+    """The kinds of journal entries."""
+
+    INPUT = "input"
+    OUTPUT = "output"
+    RUN = "run"
+    TIME = "time"
+    SLEEP = "sleep"
+    GET_STATE = "get_state"
+    SET_STATE = "set_state"
+    CLEAR_STATE = "clear_state"
+    CLEAR_ALL_STATE = "clear_all_state"
+    STATE_KEYS = "state_keys"
+    CALL = "call"
+    ONE_WAY_CALL = "one_way_call"
+    AWAKEABLE = "awakeable"
+    COMPLETE_AWAKEABLE = "complete_awakeable"
+    GET_PROMISE = "get_promise"
+    PEEK_PROMISE = "peek_promise"
+    COMPLETE_PROMISE = "complete_promise"
+    CANCEL_INVOCATION = "cancel_invocation"
+    ATTACH_INVOCATION = "attach_invocation"
+
+
+#: Entries whose result the runtime provides (the executor waits for a Completion).
+RUNTIME_COMPLETED_KINDS = frozenset(
+    {
+        EntryKind.TIME,
+        EntryKind.SLEEP,
+        EntryKind.CALL,
+        EntryKind.AWAKEABLE,
+        EntryKind.GET_PROMISE,
+        EntryKind.PEEK_PROMISE,
+        EntryKind.COMPLETE_PROMISE,
+        EntryKind.ATTACH_INVOCATION,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A terminal failure: what a caller sees as ``{"code", "message"}``."""
+
+    code: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One step of an invocation's journal.
+
+    ``payload`` is the request (JSON text: a run's nothing, a sleep's wake-up time, a
+    call's target); ``result`` or ``failure`` is set once the entry is completed.
+    """
+
+    index: int
+    kind: EntryKind
+    name: str | None = None
+    payload: str | None = None
+    result: str | None = None
+    failure: Failure | None = None
+    completed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Run (or resume by replay) one invocation."""
+
+    invocation_id: str
+    service: str
+    handler: str
+    key: str | None
+    journal: tuple[JournalEntry, ...]  # entry 0 is the input
+    state: dict[str, str] | None = None  # eager state snapshot for objects/workflows
+    headers: dict[str, str] = field(default_factory=dict)
+    attempt: int = 1
+    epoch: int = 0  # which dispatch this is; stale messages carry an older epoch
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The entry at ``index`` is committed: the handler may go past it."""
+
+    invocation_id: str
+    epoch: int
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """The runtime completed the entry at ``index`` (timer fired, awakeable resolved...)."""
+
+    invocation_id: str
+    epoch: int
+    index: int
+    result: str | None = None
+    failure: Failure | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Abort:
+    """Stop running an invocation now (killed, moved to another worker)."""
+
+    invocation_id: str
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """The handler appended an entry. ``needs_ack`` asks for an :class:`Ack`."""
+
+    invocation_id: str
+    epoch: int
+    entry: JournalEntry
+    needs_ack: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Suspend:
+    """The handler waits on runtime completions of these entries; drop it until then."""
+
+    invocation_id: str
+    epoch: int
+    waiting_on: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """The handler returned (``result``) or raised a TerminalError (``failure``)."""
+
+    invocation_id: str
+    epoch: int
+    result: str | None = None
+    failure: Failure | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFailed:
+    """The attempt raised a retryable error, or replay diverged (``nondeterminism``)."""
+
+    invocation_id: str
+    epoch: int
+    error: str
+    stack: str = ""
+    nondeterminism: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerInfo:
+    """What discovery found about one handler."""
+
+    name: str
+    kind: str  # "exclusive" | "shared" | "workflow" | "service"
+    input_type: str
+    output_type: str
+    input_schema: dict | None = None
+    output_schema: dict | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    """What discovery found about one service, object or workflow."""
+
+    name: str
+    kind: str  # "service" | "object" | "workflow"
+    handlers: tuple[HandlerInfo, ...]
+    retry_policy: dict | None = None

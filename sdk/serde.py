@@ -1,0 +1,190 @@
+"""JSON (de)serialization driven by type hints.
+
+Plain JSON types, dataclasses (nested, with lists/dicts/optionals) and Pydantic models
+(when Pydantic is installed) round-trip with the same JSON shapes as restate-sdk-python.
+Values travel as JSON text (``str``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import types
+import typing
+from typing import Any
+
+__all__ = ["Serde", "JsonSerde", "serialize", "deserialize", "type_name", "json_schema"]
+
+_NONE_TYPE = type(None)
+
+
+def _is_pydantic_model(tp: Any) -> bool:
+    return isinstance(tp, type) and hasattr(tp, "model_validate") and hasattr(tp, "model_dump")
+
+
+def _to_jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if hasattr(value, "model_dump") and not isinstance(value, type):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_to_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(
+        f"cannot serialize a value of type {type(value).__name__} to JSON: use JSON types, "
+        "a dataclass or a Pydantic model"
+    )
+
+
+def serialize(value: Any) -> str:
+    """Turn a value into JSON text."""
+    return json.dumps(_to_jsonable(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def _from_jsonable(data: Any, tp: Any) -> Any:
+    if tp is None or tp is Any or tp is typing.Any or tp is inspect_empty:
+        return data
+    if tp is _NONE_TYPE:
+        return None
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        args = typing.get_args(tp)
+        if data is None and _NONE_TYPE in args:
+            return None
+        for arg in args:
+            if arg is _NONE_TYPE:
+                continue
+            try:
+                return _from_jsonable(data, arg)
+            except (TypeError, ValueError):
+                continue
+        raise TypeError(f"value {data!r} matches none of {tp}")
+    if origin is typing.Annotated:
+        return _from_jsonable(data, typing.get_args(tp)[0])
+    if origin is typing.Literal:
+        if data not in typing.get_args(tp):
+            raise ValueError(f"value {data!r} is not one of {typing.get_args(tp)}")
+        return data
+    if origin in (list, tuple, set, frozenset) or tp in (list, tuple, set, frozenset):
+        if not isinstance(data, list):
+            raise TypeError(f"expected a JSON array, got {type(data).__name__}")
+        args = typing.get_args(tp)
+        container = origin or tp
+        if container is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+            return tuple(_from_jsonable(d, a) for d, a in zip(data, args, strict=False))
+        item = args[0] if args else Any
+        return container(_from_jsonable(d, item) for d in data)
+    if origin is dict or tp is dict:
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+        args = typing.get_args(tp)
+        vt = args[1] if len(args) == 2 else Any
+        return {k: _from_jsonable(v, vt) for k, v in data.items()}
+    if _is_pydantic_model(tp):
+        return tp.model_validate(data)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object for {tp.__name__}, got {type(data).__name__}")
+        hints = typing.get_type_hints(tp)
+        kwargs = {}
+        for f in dataclasses.fields(tp):
+            if f.name in data:
+                kwargs[f.name] = _from_jsonable(data[f.name], hints.get(f.name, Any))
+        return tp(**kwargs)
+    if tp is float and isinstance(data, (int, float)) and not isinstance(data, bool):
+        return float(data)
+    if tp in (int, str, bool, float):
+        if not isinstance(data, tp) or (tp is int and isinstance(data, bool)):
+            raise TypeError(f"expected {tp.__name__}, got {type(data).__name__}")
+        return data
+    if tp in (_dt.datetime, _dt.date, _dt.time):  # serialize() wrote isoformat()
+        if not isinstance(data, str):
+            raise TypeError(f"expected an ISO {tp.__name__} string, got {type(data).__name__}")
+        return tp.fromisoformat(data)
+    return data
+
+
+class _Empty:
+    pass
+
+
+inspect_empty: Any = _Empty
+
+
+def deserialize(text: str | bytes | None, tp: Any = None) -> Any:
+    """Parse JSON text into a value of type ``tp`` (no type: plain JSON)."""
+    data = None if text is None or text == "" or text == b"" else json.loads(text)
+    return _from_jsonable(data, tp)
+
+
+class Serde:
+    """Interface of a serializer, for ``ctx.run(..., serde=)`` (restate-sdk-python name)."""
+
+    def serialize(self, value: Any) -> str:
+        raise NotImplementedError
+
+    def deserialize(self, text: str | None) -> Any:
+        raise NotImplementedError
+
+
+class JsonSerde(Serde):
+    """JSON serde for a type hint (the default)."""
+
+    def __init__(self, type_hint: Any = None) -> None:
+        self.type_hint = type_hint
+
+    def serialize(self, value: Any) -> str:
+        return serialize(value)
+
+    def deserialize(self, text: str | None) -> Any:
+        return deserialize(text, self.type_hint)
+
+
+def type_name(tp: Any) -> str:
+    """A readable name for a type hint."""
+    if tp is None or tp is inspect_empty:
+        return "any"
+    if tp is _NONE_TYPE:
+        return "None"
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def json_schema(tp: Any) -> dict:
+    """A JSON schema for a type hint (best effort; used for forms and OpenAPI)."""
+    if tp is None or tp is inspect_empty or tp is Any:
+        return {}
+    if tp is _NONE_TYPE:
+        return {"type": "null"}
+    simple = {str: "string", int: "integer", float: "number", bool: "boolean"}
+    if tp in simple:
+        return {"type": simple[tp]}
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return {"anyOf": [json_schema(a) for a in args]}
+    if origin in (list, tuple, set, frozenset) or tp in (list, tuple, set):
+        return {"type": "array", "items": json_schema(args[0]) if args else {}}
+    if origin is dict or tp is dict:
+        return {"type": "object"}
+    if origin is typing.Literal:
+        return {"enum": list(args)}
+    if _is_pydantic_model(tp):
+        return tp.model_json_schema()
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        hints = typing.get_type_hints(tp)
+        props = {f.name: json_schema(hints.get(f.name)) for f in dataclasses.fields(tp)}
+        required = [
+            f.name
+            for f in dataclasses.fields(tp)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        return {"type": "object", "title": tp.__name__, "properties": props, "required": required}
+    return {}

@@ -1,0 +1,175 @@
+"""An in-process runtime for pytest, with a virtual clock.
+
+Example::
+
+    from datetime import timedelta
+    import durable.testing
+
+    async def test_reminder():
+        async with durable.testing.Runtime([reminders]) as rt:
+            inv = await rt.send(remind, "call mum")
+            await rt.advance(timedelta(days=2))     # durable sleeps fire at once
+            assert await rt.output(inv) == "reminded"
+
+The runtime is the real engine over an in-memory DuckDB store, with handlers run by
+the executor on the test's own event loop (no worker process), so a test of a multi-day
+flow takes milliseconds. This module imports the runtime (and DuckDB) when a Runtime is
+created; ``import durable`` alone does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from . import serde as _serde
+from .definitions import HandlerDef, ServiceDef, handler_of
+from .exceptions import TerminalError
+from .executor import failure_to_exception
+
+__all__ = ["Runtime"]
+
+
+class Runtime:
+    """An in-process durable runtime for tests.
+
+    Args:
+        services: The services to serve.
+        virtual_clock: Use a clock that moves only with :meth:`advance` (default True).
+        suspend_after: Seconds before a waiting handler is suspended (0: at once, which
+            exercises replay on every await).
+    """
+
+    def __init__(
+        self, services: list[ServiceDef], *, virtual_clock: bool = True, suspend_after: float = 0.0
+    ) -> None:
+        self._services = {s.name: s for s in services}
+        self._virtual = virtual_clock
+        self._suspend_after = suspend_after
+        self.engine: Any = None
+        self._store: Any = None
+        self._link: Any = None
+        self.clock: Any = None
+
+    async def __aenter__(self) -> Runtime:
+        from durable.devtool.clock import SystemClock, VirtualClock
+        from durable.devtool.engine import Engine
+        from durable.devtool.store import Store
+        from durable.devtool.workers import InlineLink
+
+        self.clock = VirtualClock() if self._virtual else SystemClock()
+        self._store = await asyncio.to_thread(Store.open, ":memory:")
+        self.engine = Engine(self._store, self.clock)
+        await self.engine.start()
+        self._link = InlineLink(self.engine, self._services, self._suspend_after)
+        self.engine.set_link(self._link, {s.name: s.info() for s in self._services.values()})
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._link.stop()
+        await self.engine.stop()
+        await asyncio.to_thread(self._store.close)
+
+    @staticmethod
+    def _target(handler: Any) -> tuple[str, str, HandlerDef | None]:
+        if isinstance(handler, str):
+            service, _, name = handler.partition("/")
+            return service, name, None
+        h = handler_of(handler)
+        return h.service_name, h.name, h
+
+    async def send(
+        self,
+        handler: Any,
+        arg: Any = None,
+        *,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+        delay: timedelta | None = None,
+    ) -> str:
+        """Send a one-way request; returns the invocation id.
+
+        ``handler`` is a decorated handler function or ``"Service/handler"``.
+        """
+        service, name, _ = self._target(handler)
+        inv_id, _existing = await self.engine.submit(
+            service,
+            name,
+            key,
+            _serde.serialize(arg),
+            {},
+            idempotency_key,
+            delay.total_seconds() if delay else 0.0,
+        )
+        return inv_id
+
+    async def call(
+        self,
+        handler: Any,
+        arg: Any = None,
+        *,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """Call a handler and return its result (raises TerminalError on failure)."""
+        inv_id = await self.send(handler, arg, key=key, idempotency_key=idempotency_key)
+        return await self.output(inv_id, handler)
+
+    async def output(self, invocation_id: str, handler: Any = None) -> Any:
+        """Wait for an invocation's result (deserialized with the handler's output type)."""
+        outcome = await self.engine.output(invocation_id, wait=True)
+        if outcome.failure is not None:
+            raise failure_to_exception(outcome.failure)
+        tp = (
+            handler_of(handler).output_type
+            if handler is not None and not isinstance(handler, str)
+            else None
+        )
+        return _serde.deserialize(outcome.output, tp)
+
+    async def status(self, invocation_id: str) -> str:
+        """The invocation's lifecycle status."""
+        from durable.devtool.store import queries
+
+        await self._store.write([])
+        a = self.engine._inv.get(invocation_id)
+        if a is not None:
+            return a.row.status
+        if invocation_id in self.engine._suspended:
+            return "suspended"
+        row = await self._store.read(queries.invocation, invocation_id)
+        if row is None:
+            raise TerminalError(f"unknown invocation {invocation_id}", 404)
+        return row.status
+
+    async def advance(self, delta: timedelta) -> None:
+        """Move the virtual clock: sleeps and delayed sends due by then fire now."""
+        if not self._virtual:
+            raise TypeError("advance() needs Runtime(virtual_clock=True)")
+        self.clock.advance(delta.total_seconds())
+        self.engine.poke_timers()
+        await self.settle()
+
+    async def settle(self, rounds: int = 20) -> None:
+        """Let in-flight work run (a few loop turns and store commits)."""
+        for _ in range(rounds):
+            await self._store.write([])
+            await asyncio.sleep(0)
+
+    async def resolve_awakeable(self, awakeable_id: str, value: Any) -> None:
+        """Resolve an awakeable as an outside system would."""
+        await self.engine.resolve_awakeable(awakeable_id, _serde.serialize(value), None)
+
+    async def reject_awakeable(self, awakeable_id: str, message: str, code: int = 500) -> None:
+        from durable.messages import Failure
+
+        await self.engine.resolve_awakeable(awakeable_id, None, Failure(code, message))
+
+    async def state(self, service: str, key: str) -> dict[str, Any]:
+        """The committed state of an object or workflow key (values parsed from JSON)."""
+        from durable.devtool.store import queries
+
+        await self._store.write([])
+        raw = await self._store.read(queries.state, service, key)
+        return {k: _serde.deserialize(v) for k, v in raw.items()}
