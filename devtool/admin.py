@@ -50,7 +50,9 @@ def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
             return JSONResponse(
                 {"code": 404, "message": f"unknown invocation {inv_id}"}, status_code=404
             )
-        return JSONResponse(jsonable(dataclasses.asdict(row)))
+        body = dataclasses.asdict(row)
+        body["queue_position"] = engine.queue_position(inv_id)  # pending: its place in line
+        return JSONResponse(jsonable(body))
 
     return Starlette(
         routes=[

@@ -133,6 +133,7 @@ class Engine:
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._completing: set[tuple[str, int]] = set()
+        self._promises_completing: set[tuple[str, str, str]] = set()
 
     # ------------------------------------------------------------------ helpers
     def _now(self) -> Any:
@@ -193,6 +194,7 @@ class Engine:
         for inv_id, idx, target in attach_rows:
             self._attachers.setdefault(target, []).append((inv_id, idx))
         to_wake: list[str] = []
+        waiting: dict[tuple[str, str], list[InvocationRow]] = {}
         for row in rows:
             st = Status(row.status)
             k = self._object_key(row)
@@ -204,8 +206,8 @@ class Engine:
                 continue
             a = _Active(row)
             self._inv[row.id] = a
-            if st is Status.PENDING:
-                self._key_queue.setdefault(k or ("", ""), deque()).append(row.id)
+            if k and st in (Status.PENDING, Status.READY):
+                waiting.setdefault(k, []).append(row)  # owner or queue: decided below
                 continue
             if st is Status.SCHEDULED:
                 self._add_timer(
@@ -222,6 +224,7 @@ class Engine:
             elif st is Status.BACKING_OFF:
                 at = from_dt(row.next_retry_at) if row.next_retry_at else 0
                 self._add_timer(at, "retry", row.id, 0)
+        self._recover_key_queues(waiting)
         # pending invocations whose key has no owner (the owner completed before a crash)
         for k, q in list(self._key_queue.items()):
             if k not in self._key_owner and q:
@@ -230,6 +233,28 @@ class Engine:
         for inv_id in to_wake:
             self._spawn(self._check_suspended(inv_id))
         self._timer_task = self._spawn(self._timer_loop())
+
+    def _recover_key_queues(self, waiting: dict[tuple[str, str], list[InvocationRow]]) -> None:
+        """Rebuild each key's inbox from the ready and pending rows of exclusive handlers.
+
+        A ready row is the key's owner unless an invocation in progress (running,
+        suspended, backing-off, paused) holds the key; at most one row runs per key even
+        if a crash left more than one ready. The queue keeps arrival order: the time a row
+        became pending (``modified_at``), then its time-ordered id.
+        """
+        for k, group in waiting.items():
+            group.sort(key=lambda r: (r.status != Status.READY.value, r.modified_at, r.id))
+            q = self._key_queue.setdefault(k, deque())
+            for r in group:
+                a = self._inv[r.id]
+                if r.status == Status.READY.value and k not in self._key_owner:
+                    self._key_owner[k] = r.id
+                    self._dispatch_soon(a)
+                    continue
+                if r.status == Status.READY.value:
+                    a.row = replace(r, status=Status.PENDING.value)
+                    self.store.write_nowait([PutInvocation(a.row)])
+                q.append(r.id)
 
     async def stop(self) -> None:
         for t in list(self._tasks):
@@ -355,6 +380,7 @@ class Engine:
         self._inv[inv_id] = a
         self.on_event("created", {"id": inv_id, "row": row})
         self._enqueue(a, delay_s)
+        ops[0] = PutInvocation(a.row, new=True)  # with the status it got: pending, scheduled
         fut = self.store.write(ops)
         if durable_ack:
             await fut
@@ -436,7 +462,7 @@ class Engine:
         if row.service_kind in ("object", "workflow"):
             if len(a.journal) > 1:
                 await self.store.write([])  # this invocation's own state writes land first
-            state = await self.store.read(queries.state, row.service, row.key or "")
+            state = await self.store.state(row.service, row.key or "")
         if a.row.status != Status.READY.value or self._inv.get(row.id) is not a:
             return  # killed or cancelled meanwhile
         link = self.link
@@ -610,6 +636,8 @@ class Engine:
             self._inv[child_id] = c
             self.on_event("created", {"id": child_id, "row": row})
             self._enqueue(c, delay_s)
+            if c.row.status != Status.READY.value:  # queued behind its key, or delayed
+                self.store.write_nowait([PutInvocation(c.row)])
 
         return ops, start_child
 
@@ -910,15 +938,25 @@ class Engine:
         f = p.get("failure")
         failure = Failure(f["code"], f["message"]) if f else None
         result = p.get("result")
-        found = await self.store.read(queries.promise, service, key, name)
-        if found is not None:
-            if entry:
-                await self._complete_entry(
-                    *entry, None, Failure(409, f"promise {name!r} was already completed")
-                )
-                return
-            raise Conflict(f"promise {name!r} of {service}/{key} was already completed")
-        await self.store.write([PutPromise(service, key, name, result, failure, self._now())])
+        # Claim the promise before reading the store, so two concurrent completions of
+        # one promise cannot both find it open; the claim lasts until the write commits.
+        pk = (service, key, name)
+        claimed = pk not in self._promises_completing
+        if claimed:
+            self._promises_completing.add(pk)
+        try:
+            found = await self.store.read(queries.promise, service, key, name) if claimed else True
+            if found is not None:
+                if entry:
+                    await self._complete_entry(
+                        *entry, None, Failure(409, f"promise {name!r} was already completed")
+                    )
+                    return
+                raise Conflict(f"promise {name!r} of {service}/{key} was already completed")
+            await self.store.write([PutPromise(service, key, name, result, failure, self._now())])
+        finally:
+            if claimed:
+                self._promises_completing.discard(pk)
         if entry:
             await self._complete_entry(*entry, "null", None)
         for inv_id, idx in await self.store.read(queries.promise_waiters, service, key, name):
@@ -1136,6 +1174,21 @@ class Engine:
             return a.row
         await self.store.write([])
         return await self.store.read(queries.invocation, inv_id)
+
+    def queue_position(self, inv_id: str) -> int | None:
+        """1 for the next invocation to run on its key, 2 behind it...; None unless pending."""
+        a = self._inv.get(inv_id)
+        k = self._object_key(a.row) if a is not None else None
+        if a is None or k is None or a.row.status != Status.PENDING.value:
+            return None
+        position = 0
+        for other in self._key_queue.get(k, ()):
+            o = self._inv.get(other)
+            if o is not None and o.row.status == Status.PENDING.value:
+                position += 1
+            if other == inv_id:
+                return position
+        return None
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {"suspended": len(self._suspended)}

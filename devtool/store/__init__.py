@@ -3,7 +3,8 @@
 ``Store.open`` takes the file (failing with :class:`StoreLockedError` when another
 process holds it), applies migrations, and starts the writer. ``write`` queues
 operations for group commit; ``read`` runs a query function on a reader thread, so no
-DuckDB call ever runs on the event loop.
+DuckDB call ever runs on the event loop; ``state`` answers a key's committed state from
+a cache the writer keeps current (:mod:`.statecache`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import duckdb
 from ..errors import StoreLockedError
 from . import ops, queries
 from .schema import migrate
+from .statecache import StateCache
 from .writer import Writer
 
 __all__ = ["Store", "StoreLockedError", "ops", "queries", "connect_config"]
@@ -64,7 +66,10 @@ class Store:
         self._con = con
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="durable-reader")
-        self.writer: Writer | None = None if read_only else Writer(con.cursor(), self.persistent)
+        self.state_cache = StateCache()
+        self.writer: Writer | None = (
+            None if read_only else Writer(con.cursor(), self.persistent, self.state_cache.committed)
+        )
 
     @classmethod
     def open(cls, path: str, holder: dict | None = None, read_only: bool = False) -> Store:
@@ -101,6 +106,20 @@ class Store:
         """Run a query function (first argument: a cursor) on a reader thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, lambda: fn(self._cursor(), *args))
+
+    async def state(self, service: str, key: str) -> dict[str, str]:
+        """The committed state of one object or workflow key (from memory when cached)."""
+        k = (service, key)
+        cached = self.state_cache.get(k)
+        if cached is not None:
+            return cached
+        token = self.state_cache.begin_read(k)
+        found: dict[str, str] | None = None
+        try:
+            found = await self.read(queries.state, service, key)
+        finally:
+            self.state_cache.end_read(k, token, found)
+        return found
 
     def write(self, items: list[ops.Op]) -> asyncio.Future:
         """Queue operations for the next group commit; await the result for durability."""

@@ -34,6 +34,7 @@ from .ops import (
     PutTimer,
     SetState,
 )
+from .statecache import StateChanges
 
 __all__ = ["Writer"]
 
@@ -46,9 +47,15 @@ _IDLE_CHECKPOINT_S = 5.0
 class Writer:
     """Owns the write connection and its thread."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, persistent: bool) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        persistent: bool,
+        on_state_commit: Callable[[StateChanges], None] | None = None,
+    ) -> None:
         self._con = con
         self._persistent = persistent
+        self._on_state_commit = on_state_commit  # told each transaction's state changes
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="durable-writer", daemon=True)
         self.batches = 0
@@ -344,3 +351,5 @@ class Writer:
             except duckdb.Error:
                 pass
             raise
+        if state and self._on_state_commit is not None:
+            self._on_state_commit({k: (c, names) for k, (c, names) in state.items()})
