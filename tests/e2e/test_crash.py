@@ -47,7 +47,9 @@ def _lines(path) -> list[tuple[str, int]]:
     return out
 
 
-def test_kill_9_mid_run_then_all_complete_without_rerunning_recorded_steps(write_app, dev_server, tmp_path):
+def test_kill_9_mid_run_then_all_complete_without_rerunning_recorded_steps(
+    write_app, dev_server, tmp_path
+):
     steps_file = tmp_path / "steps.txt"
     app = write_app(APP)
     env = {"STEPS_FILE": str(steps_file)}
@@ -70,7 +72,9 @@ def test_kill_9_mid_run_then_all_complete_without_rerunning_recorded_steps(write
 
     async def attach_all() -> dict[str, httpx.Response]:
         async with httpx.AsyncClient(base_url=srv.url, timeout=120) as ac:
-            rs = await asyncio.gather(*(ac.get(f"/restate/invocation/{i}/attach") for i in ids.values()))
+            rs = await asyncio.gather(
+                *(ac.get(f"/restate/invocation/{i}/attach") for i in ids.values())
+            )
             return dict(zip(ids, rs, strict=True))
 
     results = asyncio.run(attach_all())
