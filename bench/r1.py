@@ -1,5 +1,6 @@
 """R1: 300 invocations of ``Recovery.twenty`` (20 steps, a 50 ms durable sleep between
-steps; each step body appends "inv,step" to BENCH_STEP_FILE with fsync).
+steps; each step body appends "inv,step" to BENCH_STEP_FILE with fsync, and the handler
+appends "inv,step,passed" once it got past the step's await).
 
 Two runs on fresh stores:
 - no crash: send all, attach all; first send -> all done;
@@ -10,8 +11,9 @@ Two runs on fresh stores:
 Figures: restart -> all done; time lost to the crash = (first send -> kill) + (restart ->
 all done) - no-crash time (the downtime between kill and restart is left out); step
 bodies run more than once (duplicate lines), and among them those whose step had
-provably been committed before the kill (a later step of the same invocation was in the
-file before the kill): these break the durability rule, in-flight ones do not.
+provably been committed before the kill (before the kill the handler had got past it, or
+a later step of the same invocation had run): these break the durability rule, in-flight
+ones do not.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ STEPS = 20
 SEND_CONCURRENCY = 32
 
 
-def _read_steps(path: Path, upto: int | None = None) -> list[tuple[int, int]]:
+def _read_lines(path: Path, upto: int | None = None, kind: int = 2) -> list[tuple[int, int]]:
+    """(inv, step) of the step-body lines (kind=2: "inv,step") or of the handler's
+    "got past the step" lines (kind=3: "inv,step,passed")."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -50,9 +54,13 @@ def _read_steps(path: Path, upto: int | None = None) -> list[tuple[int, int]]:
     out = []
     for ln in data.decode(errors="replace").splitlines():
         parts = ln.strip().split(",")
-        if len(parts) == 2 and parts[0].lstrip("-").isdigit() and parts[1].isdigit():
+        if len(parts) == kind and parts[0].lstrip("-").isdigit() and parts[1].isdigit():
             out.append((int(parts[0]), int(parts[1])))
     return out
+
+
+def _read_steps(path: Path, upto: int | None = None) -> list[tuple[int, int]]:
+    return _read_lines(path, upto, 2)
 
 
 async def _send_all(client, total: int, errors: ErrorLog) -> tuple[dict[int, str], float]:
@@ -149,12 +157,16 @@ async def _crash(settings: Settings, total: int, nocrash_s: float, out: Outcome)
         lines = _read_steps(step_file)
         counts = Counter(lines)
         before = _read_steps(step_file, upto=kill_offset)
-        latest_before: dict[int, int] = {}
+        # a step is provably committed before the kill when, before the kill, the handler
+        # got past it (a "passed" line) or a later step of that invocation ran
+        committed: dict[int, int] = {}
+        for inv, step in _read_lines(step_file, kill_offset, 3):
+            committed[inv] = max(committed.get(inv, -1), step)
         for inv, step in before:
-            latest_before[inv] = max(latest_before.get(inv, -1), step)
+            committed[inv] = max(committed.get(inv, -1), step - 1)
         dups = {k: c - 1 for k, c in counts.items() if c > 1}
         committed_rerun = sum(
-            n for (inv, step), n in dups.items() if step < latest_before.get(inv, -1)
+            n for (inv, step), n in dups.items() if step <= committed.get(inv, -1)
         )
         missing = total * STEPS - len(counts)
         restart_to_done = t_done - t_restart

@@ -152,12 +152,10 @@ class Engine:
 
     def _after_commit(self, ops: list[Op], fn: Callable[[], None]) -> None:
         """Queue ops; run ``fn`` on the loop once they are committed."""
-        loop = self._loop
-        assert loop is not None
 
         def cb(exc: BaseException | None) -> None:
             if exc is None:
-                loop.call_soon_threadsafe(fn)
+                fn()
             else:
                 log.error("write failed: %s", exc)
 

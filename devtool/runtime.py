@@ -57,6 +57,9 @@ def bind(host: str, port: int, what: str) -> socket.socket:
             f"cannot listen for the {what} on {host}:{port} ({e.strerror}): another "
             f"program uses it; pick another port with --{'admin-' if what == 'admin API' else ''}port"
         ) from None
+    # Accepted connections inherit TCP_NODELAY: a response written as headers + body must not
+    # wait for the client's delayed ACK (40 ms).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.listen(2048)
     sock.set_inheritable(False)
     return sock

@@ -56,6 +56,21 @@ def _locked_message(path: str, err: Exception) -> str:
     )
 
 
+def _resolve(results: list[tuple[Any, BaseException | None]]) -> None:
+    for token, exc in results:
+        if token is None:
+            continue
+        if isinstance(token, asyncio.Future):
+            if token.done():
+                continue
+            if exc is None:
+                token.set_result(None)
+            else:
+                token.set_exception(exc)
+        else:
+            token(exc)
+
+
 class Store:
     """The open store; see the module docstring."""
 
@@ -66,9 +81,12 @@ class Store:
         self._con = con
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="durable-reader")
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.state_cache = StateCache()
         self.writer: Writer | None = (
-            None if read_only else Writer(con.cursor(), self.persistent, self.state_cache.committed)
+            None
+            if read_only
+            else Writer(con.cursor(), self.persistent, self._batch_done, self.state_cache.committed)
         )
 
     @classmethod
@@ -124,14 +142,28 @@ class Store:
     def write(self, items: list[ops.Op]) -> asyncio.Future:
         """Queue operations for the next group commit; await the result for durability."""
         assert self.writer is not None, "the store was opened read-only"
-        return asyncio.wrap_future(self.writer.submit(items))
+        loop = self._loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self.writer.submit(items, fut)
+        return fut
 
     def write_nowait(
         self, items: list[ops.Op], callback: Callable[[BaseException | None], None] | None = None
     ) -> None:
-        """Queue operations; ``callback`` runs on the writer thread after the commit."""
+        """Queue operations; ``callback`` runs on the event loop after the commit."""
         assert self.writer is not None, "the store was opened read-only"
+        if callback is not None:
+            self._loop = asyncio.get_running_loop()
         self.writer.submit(items, callback)
+
+    def _batch_done(self, results: list[tuple[Any, BaseException | None]]) -> None:
+        """Writer thread: hand a committed batch's results to the loop in one wake-up."""
+        if self._loop is None or not any(token is not None for token, _ in results):
+            return
+        try:
+            self._loop.call_soon_threadsafe(_resolve, results)
+        except RuntimeError:  # the loop is closed (shutdown)
+            pass
 
     def close(self) -> None:
         """Commit what is queued, checkpoint, release the file."""

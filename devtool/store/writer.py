@@ -13,7 +13,6 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import astuple
 from typing import Any
 
@@ -51,9 +50,11 @@ class Writer:
         self,
         con: duckdb.DuckDBPyConnection,
         persistent: bool,
+        on_done: Callable[[list[tuple[Any, BaseException | None]]], None],
         on_state_commit: Callable[[StateChanges], None] | None = None,
     ) -> None:
         self._con = con
+        self._on_done = on_done
         self._persistent = persistent
         self._on_state_commit = on_state_commit  # told each transaction's state changes
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -93,13 +94,9 @@ class Writer:
         }
         self._thread.start()
 
-    def submit(
-        self, ops: list[Op], callback: Callable[[BaseException | None], None] | None = None
-    ) -> Future:
-        """Queue ``ops``; the future (and ``callback``) fire after the commit."""
-        fut: Future = Future()
-        self._queue.put((ops, fut, callback))
-        return fut
+    def submit(self, ops: list[Op], token: Any = None) -> None:
+        """Queue ``ops``; after their commit ``on_done`` receives ``(token, error)``."""
+        self._queue.put((ops, token))
 
     def close(self) -> None:
         """Commit what is queued, checkpoint, and stop the thread."""
@@ -141,35 +138,26 @@ class Writer:
 
     def _commit_batch(self, batch: list) -> None:
         ops = [op for item in batch for op in item[0]]
+        results: list[tuple[Any, BaseException | None]]
         try:
             self._apply(ops)
+            results = [(token, None) for _ops, token in batch]
+            self.batches += 1
+            self.ops_written += len(ops)
         except Exception as e:
             log.error("group commit of %d writes failed (%s); retrying one by one", len(batch), e)
-            for item in batch:
+            results = []
+            for item_ops, token in batch:
                 try:
-                    self._apply(item[0])
-                    self._done(item, None)
+                    self._apply(item_ops)
+                    results.append((token, None))
                 except Exception as e2:
                     log.error("write failed: %s", e2)
-                    self._done(item, e2)
-            return
-        self.batches += 1
-        self.ops_written += len(ops)
-        for item in batch:
-            self._done(item, None)
-
-    @staticmethod
-    def _done(item: tuple, exc: BaseException | None) -> None:
-        _ops, fut, cb = item
-        if exc is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(exc)
-        if cb is not None:
-            try:
-                cb(exc)
-            except Exception:  # a callback must not kill the writer
-                log.exception("writer callback failed")
+                    results.append((token, e2))
+        try:
+            self._on_done(results)  # one wake-up of the event loop per batch
+        except Exception:
+            log.exception("writer completion hook failed")
 
     def _apply(self, ops: list[Op]) -> None:
         if not ops:
@@ -264,6 +252,26 @@ class Writer:
                 purges.append(op.invocation_id)
         con = self._con
         ap = self._ap
+        if entries and not (
+            inv
+            or completions
+            or state
+            or history
+            or timers
+            or awakeables
+            or promises
+            or idem
+            or purges
+        ):
+            # One statement is atomic by itself; an explicit transaction costs ~0.8 ms more.
+            try:
+                ap["journal_insert"].append_rows(list(entries.values()))
+                ap["journal_insert"].flush()
+            except BaseException:
+                ap["journal_insert"].clear()
+                raise
+            self._dirty = True
+            return
         con.execute("BEGIN")
         try:
             new_rows = [astuple(r) for r, new in inv.values() if new]

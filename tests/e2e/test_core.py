@@ -161,3 +161,29 @@ def test_second_runtime_on_the_same_store_fails_clearly(write_app, dev_server, t
     assert r.returncode != 0
     assert "is in use by durable dev" in r.stderr and "Traceback" not in r.stderr
     assert srv.admin_url in r.stderr
+
+
+def test_inline_mode_runs_handlers_in_the_runtime_process(write_app, dev_server):
+    srv = dev_server(write_app(APP), extra=["--inline"])
+    with srv.client() as c:
+        assert c.post("/Greeter/greet", json="Ann").json() == "Hello Ann!"
+        r = c.post("/Flaky/boom/send")
+        assert r.status_code == 202
+    assert "inline" in srv.log()
+
+
+def test_dev_with_no_app_serves_the_bundled_example(dev_server, tmp_path):
+    from durable.devtool.discovery import bundled_example
+
+    srv = dev_server(bundled_example())
+    with srv.client() as c:
+        assert c.post("/Greeter/greet", json="Ann").status_code == 200
+        assert c.post("/Counter/a%2Fb c/add", json=2).json() == 2
+        assert c.post("/Counter/a%2Fb c/add", json=3).json() == 5
+
+
+def test_memory_store_serves_and_says_so(write_app, dev_server):
+    srv = dev_server(write_app(APP), store=":memory:")
+    with srv.client() as c:
+        assert c.post("/Greeter/greet", json="Ann").json() == "Hello Ann!"
+    assert "in memory" in srv.log()
