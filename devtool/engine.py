@@ -470,7 +470,9 @@ class Engine:
         self._transition(a, lc.Dispatched())
         a.epoch = next(_epochs)
         a.link = link
-        self.store.write_nowait([PutInvocation(a.row)])
+        # "running" is not written: the store keeps the last durable status (ready,
+        # suspended, backing-off), recovery treats them alike, and readers overlay the
+        # live status from memory. This saves an update per invocation on the hot path.
         link.send(
             Start(
                 row.id,

@@ -11,7 +11,7 @@ from datetime import datetime
 import duckdb
 from durable.messages import EntryKind, Failure, JournalEntry
 
-from .ops import INVOCATION_COLUMNS, InvocationRow
+from .ops import DB_COLUMNS, InvocationRow, row_from_db
 
 __all__ = [
     "invocation",
@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 Cursor = duckdb.DuckDBPyConnection
-_INV_SELECT = "SELECT " + ", ".join(INVOCATION_COLUMNS) + " FROM invocations"
+_INV_SELECT = "SELECT " + ", ".join(DB_COLUMNS) + " FROM invocations"
 _TERMINAL = ("completed", "killed", "cancelled")
 
 
@@ -38,7 +38,7 @@ def _one(cur: Cursor, sql: str, params: list) -> tuple | None:
 
 
 def _inv(row: tuple | None) -> InvocationRow | None:
-    return InvocationRow(*row) if row else None
+    return row_from_db(row) if row else None
 
 
 def invocation(cur: Cursor, invocation_id: str) -> InvocationRow | None:
@@ -72,7 +72,7 @@ def active_invocations(cur: Cursor) -> list[InvocationRow]:
     rows = cur.execute(
         _INV_SELECT + " WHERE status NOT IN ('completed', 'killed', 'cancelled') ORDER BY id"
     ).fetchall()
-    return [InvocationRow(*r) for r in rows]
+    return [row_from_db(r) for r in rows]
 
 
 def pending_timers(cur: Cursor) -> list[tuple[str, int, datetime]]:

@@ -19,29 +19,10 @@ MIGRATIONS: list[list[str]] = [
             service VARCHAR NOT NULL,
             handler VARCHAR NOT NULL,
             key VARCHAR,
-            service_kind VARCHAR NOT NULL,
-            handler_kind VARCHAR NOT NULL,
             status VARCHAR NOT NULL,
-            input VARCHAR,
-            headers VARCHAR,
-            idempotency_key VARCHAR,
-            output VARCHAR,
-            failure_code INTEGER,
-            failure_message VARCHAR,
-            attempt INTEGER NOT NULL,
-            next_retry_at TIMESTAMP,
-            last_error VARCHAR,
-            last_error_stack VARCHAR,
-            waiting_on VARCHAR,
-            parent_id VARCHAR,
-            parent_entry INTEGER,
-            restarted_from VARCHAR,
-            scheduled_at TIMESTAMP,
-            cancel_requested BOOLEAN NOT NULL,
-            journal_length INTEGER NOT NULL,
             created_at TIMESTAMP NOT NULL,
             modified_at TIMESTAMP NOT NULL,
-            completed_at TIMESTAMP
+            attrs VARCHAR NOT NULL
         )
         """,
         """
@@ -117,6 +98,31 @@ MIGRATIONS: list[list[str]] = [
             created_at TIMESTAMP NOT NULL,
             PRIMARY KEY (scope, idempotency_key)
         )
+        """,
+        """
+        CREATE VIEW invocation_details AS
+        SELECT id, service, handler, key, status, created_at, modified_at,
+            attrs->>'service_kind' AS service_kind,
+            attrs->>'handler_kind' AS handler_kind,
+            attrs->>'input' AS input,
+            attrs->>'headers' AS headers,
+            attrs->>'idempotency_key' AS idempotency_key,
+            attrs->>'output' AS output,
+            CAST(attrs->>'failure_code' AS INTEGER) AS failure_code,
+            attrs->>'failure_message' AS failure_message,
+            CAST(attrs->>'attempt' AS INTEGER) AS attempt,
+            CAST(attrs->>'next_retry_at' AS TIMESTAMP) AS next_retry_at,
+            attrs->>'last_error' AS last_error,
+            attrs->>'last_error_stack' AS last_error_stack,
+            attrs->>'waiting_on' AS waiting_on,
+            attrs->>'parent_id' AS parent_id,
+            CAST(attrs->>'parent_entry' AS INTEGER) AS parent_entry,
+            attrs->>'restarted_from' AS restarted_from,
+            CAST(attrs->>'scheduled_at' AS TIMESTAMP) AS scheduled_at,
+            CAST(attrs->>'cancel_requested' AS BOOLEAN) AS cancel_requested,
+            CAST(attrs->>'journal_length' AS INTEGER) AS journal_length,
+            CAST(attrs->>'completed_at' AS TIMESTAMP) AS completed_at
+        FROM invocations
         """,
     ],
 ]

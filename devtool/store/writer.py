@@ -13,13 +13,11 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import astuple
 from typing import Any
 
 import duckdb
 
 from .ops import (
-    INVOCATION_MUTABLE,
     AppendEntry,
     ClearAllState,
     CompleteEntry,
@@ -32,6 +30,8 @@ from .ops import (
     PutPromise,
     PutTimer,
     SetState,
+    row_to_db,
+    row_update_to_db,
 )
 from .statecache import StateChanges
 
@@ -65,7 +65,10 @@ class Writer:
         self._ap = {
             "inv_insert": con.appender("invocations"),
             "inv_update": con.appender(
-                "invocations", columns=["id", *INVOCATION_MUTABLE], action="update", key=["id"]
+                "invocations",
+                columns=["id", "status", "modified_at", "attrs"],
+                action="update",
+                key=["id"],
             ),
             "journal_insert": con.appender("journal"),
             "journal_update": con.appender(
@@ -274,15 +277,11 @@ class Writer:
             return
         con.execute("BEGIN")
         try:
-            new_rows = [astuple(r) for r, new in inv.values() if new]
+            new_rows = [row_to_db(r) for r, new in inv.values() if new]
             if new_rows:
                 ap["inv_insert"].append_rows(new_rows)
                 ap["inv_insert"].flush()
-            upd = [
-                (r.id, *(getattr(r, c) for c in INVOCATION_MUTABLE))
-                for r, new in inv.values()
-                if not new
-            ]
+            upd = [row_update_to_db(r) for r, new in inv.values() if not new]
             if upd:
                 ap["inv_update"].append_rows(upd)
                 ap["inv_update"].flush()
