@@ -27,7 +27,7 @@ from starlette.routing import Route
 from .engine import Engine, Outcome
 from .errors import BadRequest, IngressError, NotFound, PayloadTooLarge
 
-__all__ = ["create_ingress", "parse_duration", "read_body", "error_response"]
+__all__ = ["create_ingress", "parse_duration", "read_body", "error_response", "split_path"]
 
 _SKIP_HEADERS = {"content-length", "host", "connection", "transfer-encoding", "keep-alive"}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
@@ -74,6 +74,43 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def split_path(raw: bytes) -> list[str]:
+    """The segments of a raw (still percent-encoded) request path, each decoded.
+
+    Splitting before decoding lets a segment (an object key) hold ``/`` as ``%2F``. A
+    segment must decode to UTF-8 text: two different malformed keys must never become
+    the same key, so a bad escape or invalid UTF-8 is a 400.
+    """
+    path = raw.split(b"?", 1)[0]
+    try:
+        text = path.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(
+            "the request path is not UTF-8: URL-encode keys (UTF-8, then %XX)"
+        ) from None
+    text = text.strip("/")
+    if not text:
+        return []
+    parts = []
+    for segment in text.split("/"):
+        if _BAD_ESCAPE.search(segment):
+            raise BadRequest(
+                f"malformed percent-encoding in path segment {segment!r}: "
+                "write % as %25 and other characters as %XX"
+            )
+        try:
+            parts.append(unquote(segment, errors="strict"))
+        except UnicodeDecodeError:
+            raise BadRequest(
+                f"path segment {segment!r} does not decode to UTF-8 text: "
+                "percent-encode the UTF-8 bytes of the key"
+            ) from None
+    return parts
+
+
 def _json_text(body: bytes) -> str:
     if not body.strip():
         return "null"
@@ -104,8 +141,7 @@ def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> Starlett
 
     async def _dispatch(request: Request) -> Response:
         raw = request.scope.get("raw_path") or request.scope["path"].encode()
-        raw_path = raw.decode("latin-1").split("?", 1)[0]
-        parts = [unquote(p) for p in raw_path.strip("/").split("/")] if raw_path.strip("/") else []
+        parts = split_path(raw)
         method = request.method
         if parts[:1] == ["restate"]:
             return await _restate(request, parts[1:], method)
@@ -117,19 +153,30 @@ def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> Starlett
         info = engine.services.get(service)
         send = parts[-1] == "send"
         rest = parts[1:-1] if send else parts[1:]
+        handlers = {h.name for h in info.handlers} if info is not None else set()
         if info is None or info.kind == "service":
             if len(rest) != 1:
                 if info is None:
                     await engine.submit(
                         service, rest[0] if rest else "", None, "null"
                     )  # raises 404
+                if len(rest) == 2 and rest[1] in handlers:
+                    raise BadRequest(
+                        f"{service} is a service, it takes no key: call /{service}/{rest[1]}"
+                    )
                 raise NotFound(f"unknown path for service {service}: use /{service}/{{handler}}")
             key, handler = None, rest[0]
         else:
             if len(rest) != 2:
+                what = "virtual object" if info.kind == "object" else "workflow"
+                if len(rest) == 1 and rest[0] in handlers:
+                    raise BadRequest(
+                        f"{service} is a {what}: call it with a key, as "
+                        f"/{service}/{{key}}/{rest[0]}"
+                    )
                 raise NotFound(
-                    f"{service} is keyed: use /{service}/{{key}}/{{handler}} "
-                    "(URL-encode a key that contains slashes)"
+                    f"{service} is a {what}: use /{service}/{{key}}/{{handler}} "
+                    "(URL-encode a key that contains slashes, as %2F)"
                 )
             key, handler = rest
         body = await read_body(request, max_body)

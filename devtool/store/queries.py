@@ -6,6 +6,7 @@ them writes. Callers run them off the event loop (``Store.read``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
@@ -17,6 +18,9 @@ __all__ = [
     "invocation",
     "journal",
     "state",
+    "state_history",
+    "state_as_of",
+    "StateChange",
     "active_invocations",
     "pending_timers",
     "awakeable",
@@ -65,6 +69,70 @@ def state(cur: Cursor, service: str, key: str) -> dict[str, str]:
         "SELECT name, value FROM state WHERE service = ? AND key = ?", [service, key]
     ).fetchall()
     return dict(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """One row of ``state_history``: a set, clear or clear_all, and who made it."""
+
+    seq: int
+    name: str | None  # None for clear_all
+    op: str  # "set" | "clear" | "clear_all"
+    value: str | None  # JSON text for "set"
+    invocation_id: str | None
+    entry_index: int | None
+    changed_at: datetime
+
+
+def state_history(cur: Cursor, service: str, key: str) -> list[StateChange]:
+    """Every state change of one object or workflow key, in the order they were made."""
+    rows = cur.execute(
+        "SELECT seq, name, op, value, invocation_id, entry_index, changed_at FROM state_history "
+        "WHERE service = ? AND key = ? ORDER BY seq",
+        [service, key],
+    ).fetchall()
+    return [StateChange(*r) for r in rows]
+
+
+def state_as_of(
+    cur: Cursor, service: str, key: str, invocation_id: str, entry_index: int
+) -> dict[str, str]:
+    """The state of one key as it was once entry ``entry_index`` of ``invocation_id`` was
+    written: what a handler reading state at that entry saw, name -> JSON text.
+
+    Changes apply in commit order (``seq``; timestamps can tie, under a virtual clock
+    always do). An exclusive handler holds its key, so no other invocation changes the
+    state between its own changes: the state as of its entry N is every change up to
+    its last one at or before N (or, if it made none yet, every change before its
+    first). For an invocation that changed nothing (a shared handler), it is every
+    change made up to the time its entry N was written.
+    """
+    changes = state_history(cur, service, key)
+    own = [c for c in changes if c.invocation_id == invocation_id]
+    upto = [c.seq for c in own if c.entry_index is not None and c.entry_index <= entry_index]
+    if upto:
+        keep = [c for c in changes if c.seq <= max(upto)]
+    elif own:
+        first = min(c.seq for c in own)
+        keep = [c for c in changes if c.seq < first]
+    else:
+        at = _one(
+            cur,
+            "SELECT max(created_at) FROM journal WHERE invocation_id = ? AND idx <= ?",
+            [invocation_id, entry_index],
+        )
+        if at is None or at[0] is None:
+            return {}
+        keep = [c for c in changes if c.changed_at <= at[0]]
+    out: dict[str, str] = {}
+    for c in keep:
+        if c.op == "clear_all":
+            out.clear()
+        elif c.op == "clear" or c.value is None:
+            out.pop(c.name or "", None)
+        else:
+            out[c.name or ""] = c.value
+    return out
 
 
 def active_invocations(cur: Cursor) -> list[InvocationRow]:

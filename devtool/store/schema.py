@@ -59,7 +59,8 @@ MIGRATIONS: list[list[str]] = [
             value VARCHAR,
             invocation_id VARCHAR,
             entry_index INTEGER,
-            changed_at TIMESTAMP NOT NULL
+            changed_at TIMESTAMP NOT NULL,
+            seq BIGINT NOT NULL  -- commit order of the changes (times can tie)
         )
         """,
         """

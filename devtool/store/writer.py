@@ -57,6 +57,8 @@ class Writer:
         self._on_done = on_done
         self._persistent = persistent
         self._on_state_commit = on_state_commit  # told each transaction's state changes
+        rows = con.execute("SELECT coalesce(max(seq), 0) FROM state_history").fetchall()
+        self._history_seq = int(rows[0][0])  # state_history.seq: the order of changes
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="durable-writer", daemon=True)
         self.batches = 0
@@ -162,6 +164,10 @@ class Writer:
         except Exception:
             log.exception("writer completion hook failed")
 
+    def _next_history_seq(self) -> int:
+        self._history_seq += 1
+        return self._history_seq
+
     def _apply(self, ops: list[Op]) -> None:
         if not ops:
             return
@@ -230,12 +236,23 @@ class Writer:
                         op.invocation_id,
                         op.index,
                         op.at,
+                        self._next_history_seq(),
                     )
                 )
             elif isinstance(op, ClearAllState):
                 state[(op.service, op.key)] = [True, {}]
                 history.append(
-                    (op.service, op.key, None, "clear_all", None, op.invocation_id, op.index, op.at)
+                    (
+                        op.service,
+                        op.key,
+                        None,
+                        "clear_all",
+                        None,
+                        op.invocation_id,
+                        op.index,
+                        op.at,
+                        self._next_history_seq(),
+                    )
                 )
             elif isinstance(op, PutTimer):
                 timers[(op.invocation_id, op.index)] = op.fire_at
