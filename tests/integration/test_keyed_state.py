@@ -2,7 +2,7 @@
 
 Per-key inboxes, shared handlers that never wait, state history as of any entry,
 workflow run-once and durable promises. The same behaviour over HTTP against a real
-`durable dev` process is in tests/e2e/test_state.py.
+`durable dev` process is in tests/e2e/test_keyed_state_http.py.
 """
 
 from __future__ import annotations
