@@ -53,6 +53,7 @@ from .store.ops import (
     InvocationRow,
     Op,
     PurgeInvocation,
+    PurgeWorkflow,
     PutAwakeable,
     PutIdempotency,
     PutInvocation,
@@ -231,6 +232,7 @@ class Engine:
         for inv_id in to_wake:
             self._spawn(self._check_suspended(inv_id))
         self._timer_task = self._spawn(self._timer_loop())
+        self._spawn(self._retention_loop())
 
     def _recover_key_queues(self, waiting: dict[tuple[str, str], list[InvocationRow]]) -> None:
         """Rebuild each key's inbox from the ready and pending rows of exclusive handlers.
@@ -1165,6 +1167,39 @@ class Engine:
         if inv_id is None:
             raise NotFound(f"workflow {workflow} with id {wf_id!r} has not run")
         return inv_id
+
+    async def sweep_workflows(self) -> list[tuple[str, str]]:
+        """Forget finished workflows older than their main handler's ``workflow_retention``
+        (output, journal, state, history, promises); returns the (workflow, id) pairs."""
+        now = self.clock.now()
+        gone: list[tuple[str, str]] = []
+        for info in list(self.services.values()):
+            main = next((h for h in info.handlers if h.kind == "workflow"), None)
+            retention = getattr(main, "workflow_retention_s", None) if main else None
+            if info.kind != "workflow" or main is None or not retention:
+                continue
+            before = to_dt(now - retention)
+            keys = await self.store.read(queries.finished_workflows, info.name, main.name, before)
+            if keys:
+                await self.store.write([PurgeWorkflow(info.name, k) for k in keys])
+                gone.extend((info.name, k) for k in keys)
+        return gone
+
+    async def _retention_loop(self) -> None:
+        while True:
+            retentions = [
+                h.workflow_retention_s
+                for info in self.services.values()
+                for h in info.handlers
+                if h.kind == "workflow" and getattr(h, "workflow_retention_s", None)
+            ]
+            period = min([60.0, *(max(r / 4, 0.2) for r in retentions)])
+            await asyncio.sleep(period)
+            if retentions:
+                try:
+                    await self.sweep_workflows()
+                except Exception:  # a failed sweep is retried next period
+                    log.exception("workflow retention sweep failed")
 
     # ------------------------------------------------------------------ introspection
     async def row(self, inv_id: str) -> InvocationRow | None:

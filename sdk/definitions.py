@@ -81,6 +81,7 @@ class HandlerDef:
     input_type: Any
     output_type: Any
     retry_policy: RetryPolicy | None = None
+    workflow_retention: timedelta | None = None
 
     @property
     def service_name(self) -> str:
@@ -94,6 +95,9 @@ class HandlerDef:
             output_type=type_name(self.output_type),
             input_schema=json_schema(self.input_type) if self.arity == 2 else None,
             output_schema=json_schema(self.output_type),
+            workflow_retention_s=(
+                self.workflow_retention.total_seconds() if self.workflow_retention else None
+            ),
         )
 
     def effective_retry_policy(self) -> RetryPolicy | None:
@@ -254,14 +258,33 @@ class Workflow(ServiceDef):
         )
 
     def main(
-        self, name: str | None = None, *, retry_policy: RetryPolicy | None = None, **_options: Any
+        self,
+        name: str | None = None,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        workflow_retention: timedelta | None = None,
+        **_options: Any,
     ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
-        """Register the workflow's main handler (runs once per workflow id)."""
+        """Register the workflow's main handler (runs once per workflow id).
+
+        Args:
+            name: The handler's name (default: the function's name).
+            retry_policy: How failed attempts are retried.
+            workflow_retention: How long a finished workflow is kept (its output, state,
+                promises and journal) before it is forgotten and its id can run again.
+                None (the default) keeps it, so it can be inspected.
+        """
+        if workflow_retention is not None and workflow_retention <= timedelta(0):
+            raise InvalidUsageError(
+                f"workflow {self.name}: workflow_retention must be positive (or None to keep)"
+            )
 
         def deco(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             if any(h.kind == "workflow" for h in self.handlers.values()):
                 raise InvalidUsageError(f"workflow {self.name} has more than one main handler")
-            return self._register(fn, name, "workflow", retry_policy)
+            out = self._register(fn, name, "workflow", retry_policy)
+            out.__durable_handler__.workflow_retention = workflow_retention  # type: ignore[attr-defined]
+            return out
 
         return deco
 

@@ -189,6 +189,7 @@ class HandlerInfo:
     output_type: str
     input_schema: dict | None = None
     output_schema: dict | None = None
+    workflow_retention_s: float | None = None  # workflow main: forget it this long after
 
 
 @dataclass(frozen=True, slots=True)

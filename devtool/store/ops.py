@@ -25,6 +25,7 @@ __all__ = [
     "PutPromise",
     "PutIdempotency",
     "PurgeInvocation",
+    "PurgeWorkflow",
     "Op",
     "INVOCATION_COLUMNS",
     "DB_COLUMNS",
@@ -207,6 +208,15 @@ class PutIdempotency:
 
 
 @dataclass(frozen=True, slots=True)
+class PurgeWorkflow:
+    """Forget one workflow id: its finished invocations (as PurgeInvocation does), its
+    state and state history, and its promises; the id can then run again."""
+
+    service: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class PurgeInvocation:
     """Delete a completed invocation with its journal, timers and idempotency record."""
 
@@ -225,4 +235,5 @@ Op = (
     | PutPromise
     | PutIdempotency
     | PurgeInvocation
+    | PurgeWorkflow
 )

@@ -21,6 +21,7 @@ __all__ = [
     "state_history",
     "state_as_of",
     "StateChange",
+    "finished_workflows",
     "active_invocations",
     "pending_timers",
     "awakeable",
@@ -133,6 +134,16 @@ def state_as_of(
         else:
             out[c.name or ""] = c.value
     return out
+
+
+def finished_workflows(cur: Cursor, service: str, handler: str, before: datetime) -> list[str]:
+    """Ids (keys) of a workflow whose main run finished before ``before``."""
+    rows = cur.execute(
+        "SELECT key FROM invocations WHERE service = ? AND handler = ? "
+        "AND status IN ('completed', 'killed', 'cancelled') AND modified_at < ?",
+        [service, handler, before],
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def active_invocations(cur: Cursor) -> list[InvocationRow]:

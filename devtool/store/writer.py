@@ -24,6 +24,7 @@ from .ops import (
     DeleteTimer,
     Op,
     PurgeInvocation,
+    PurgeWorkflow,
     PutAwakeable,
     PutIdempotency,
     PutInvocation,
@@ -181,6 +182,7 @@ class Writer:
         promises: list[PutPromise] = []
         idem: list[tuple] = []
         purges: list[str] = []
+        workflows: list[tuple[str, str]] = []
         for op in ops:
             if isinstance(op, PutInvocation):
                 cur = inv.get(op.row.id)
@@ -270,6 +272,9 @@ class Writer:
                 idem.append((op.scope, op.idempotency_key, op.invocation_id, op.at))
             elif isinstance(op, PurgeInvocation):
                 purges.append(op.invocation_id)
+            elif isinstance(op, PurgeWorkflow):
+                workflows.append((op.service, op.key))
+                state[(op.service, op.key)] = [True, {}]  # delete its state (and cached state)
         con = self._con
         ap = self._ap
         if entries and not (
@@ -359,6 +364,17 @@ class Writer:
             if idem:
                 ap["idempotency"].append_rows(idem)
                 ap["idempotency"].flush()
+            for service, key in workflows:
+                con.execute("DELETE FROM promises WHERE service = ? AND key = ?", [service, key])
+                con.execute(
+                    "DELETE FROM state_history WHERE service = ? AND key = ?", [service, key]
+                )
+                rows = con.execute(
+                    "SELECT id FROM invocations WHERE service = ? AND key = ? "
+                    "AND status IN ('completed', 'killed', 'cancelled')",
+                    [service, key],
+                ).fetchall()
+                purges.extend(r[0] for r in rows)
             for inv_id in purges:
                 con.execute("DELETE FROM journal WHERE invocation_id = ?", [inv_id])
                 con.execute("DELETE FROM timers WHERE invocation_id = ?", [inv_id])

@@ -24,6 +24,7 @@ from durable import (
 )
 from durable.devtool.errors import Conflict, NotFound
 from durable.devtool.store import queries
+from durable.exceptions import InvalidUsageError
 from durable.messages import EntryKind
 
 pytestmark = pytest.mark.timeout(30)
@@ -351,3 +352,63 @@ async def test_workflow_shared_handler_for_an_id_that_never_ran_is_not_found():
         with pytest.raises(NotFound) as err:
             await rt.send(status, key="nobody")
         assert "has not run" in str(err.value) and "/Signup/nobody/run" in str(err.value)
+
+
+brief = Workflow("Brief")
+
+
+@brief.main(workflow_retention=timedelta(days=1))
+async def brief_run(ctx: WorkflowContext, n: int) -> int:
+    ctx.set("n", n)
+    await ctx.promise("p").resolve(n)
+    return n
+
+
+@brief.handler()
+async def brief_n(ctx: WorkflowSharedContext) -> int:
+    return await ctx.get("n")
+
+
+keep = Workflow("Keep")
+
+
+@keep.main()
+async def keep_run(ctx: WorkflowContext, n: int) -> int:
+    ctx.set("n", n)
+    return n
+
+
+async def test_finished_workflows_are_kept_until_their_retention_then_forgotten():
+    async with durable.testing.Runtime([keep, brief]) as rt:
+        kept = await rt.send(keep_run, 7, key="k1")
+        assert await rt.output(kept) == 7
+        first = await rt.send(brief_run, 1, key="b1")
+        assert await rt.output(first) == 1
+        await rt.advance(timedelta(hours=23))
+        assert await rt.engine.sweep_workflows() == []
+        assert await rt.call(brief_n, key="b1") == 1
+        assert await rt.call(brief_run, 2, key="b1") == 1  # still the first run
+        await rt.advance(timedelta(hours=2))
+        assert await rt.engine.sweep_workflows() == [("Brief", "b1")]
+        assert await rt.state("Brief", "b1") == {}
+        with pytest.raises(NotFound):
+            await rt.engine.workflow_invocation("Brief", "b1")
+        with pytest.raises(NotFound):
+            await rt.engine.output(first, wait=False)
+        # the id runs again, from scratch (its promise too)
+        second = await rt.send(brief_run, 3, key="b1")
+        assert second != first and await rt.output(second) == 3
+        assert await rt.call(brief_n, key="b1") == 3
+        # workflows without a retention are kept
+        await rt.advance(timedelta(days=400))
+        assert await rt.engine.sweep_workflows() == [("Brief", "b1")]
+        assert await rt.engine.workflow_invocation("Keep", "k1") == kept
+        assert await rt.state("Keep", "k1") == {"n": 7}
+
+
+def test_workflow_retention_is_part_of_discovery_and_must_be_positive():
+    info = {h.name: h for h in brief.info().handlers}
+    assert info["brief_run"].workflow_retention_s == 86400
+    assert info["brief_n"].workflow_retention_s is None
+    with pytest.raises(InvalidUsageError):
+        Workflow("Bad").main(workflow_retention=timedelta(0))
