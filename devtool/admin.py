@@ -6,6 +6,7 @@ The dashboard's pages are mounted beside these routes; the CLI and TUI use only 
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 from starlette.applications import Starlette
@@ -14,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .engine import Engine
+from .store import queries
 
 __all__ = ["create_admin", "jsonable"]
 
@@ -27,6 +29,10 @@ def jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat() + "Z"
     return value
+
+
+def _values(raw: dict[str, str]) -> dict[str, Any]:
+    return {name: json.loads(text) for name, text in sorted(raw.items())}
 
 
 def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
@@ -54,8 +60,61 @@ def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
         body["queue_position"] = engine.queue_position(inv_id)  # pending: its place in line
         return JSONResponse(jsonable(body))
 
+    def _state_target(request: Request) -> tuple[str, str] | JSONResponse:
+        service, key = request.query_params.get("service"), request.query_params.get("key")
+        if not service or key is None:
+            return JSONResponse(
+                {"code": 400, "message": "give ?service=NAME&key=KEY (URL-encoded)"},
+                status_code=400,
+            )
+        return service, key
+
+    async def state(request: Request) -> JSONResponse:
+        """A key's state, or with ``&invocation=ID&entry=N`` the state as of that entry."""
+        target = _state_target(request)
+        if isinstance(target, JSONResponse):
+            return target
+        service, key = target
+        inv_id, entry = request.query_params.get("invocation"), request.query_params.get("entry")
+        await engine.store.write([])  # what was queued before this request is included
+        if inv_id:
+            if entry is None or not entry.isdigit():
+                return JSONResponse(
+                    {"code": 400, "message": "&invocation= needs &entry=N (a journal index)"},
+                    status_code=400,
+                )
+            raw = await engine.store.read(queries.state_as_of, service, key, inv_id, int(entry))
+        else:
+            raw = await engine.store.read(queries.state, service, key)
+        return JSONResponse({"service": service, "key": key, "state": _values(raw)})
+
+    async def state_history(request: Request) -> JSONResponse:
+        target = _state_target(request)
+        if isinstance(target, JSONResponse):
+            return target
+        service, key = target
+        await engine.store.write([])
+        changes = await engine.store.read(queries.state_history, service, key)
+        return JSONResponse(
+            {
+                "service": service,
+                "key": key,
+                "changes": [
+                    jsonable(
+                        {
+                            **dataclasses.asdict(c),
+                            "value": json.loads(c.value) if c.value is not None else None,
+                        }
+                    )
+                    for c in changes
+                ],
+            }
+        )
+
     return Starlette(
         routes=[
+            Route("/api/state", state),
+            Route("/api/state/history", state_history),
             Route("/api/invocations/{id}", invocation),
             Route("/health", health),
             Route("/api/health", health),

@@ -403,6 +403,26 @@ async def test_keys_are_arbitrary_url_encoded_strings(app, dev_server):
         for n, key in enumerate(KEYS_TO_ENCODE, start=1):
             assert (await c.post(f"/Counter/{_enc(key)}/whoami")).json() == key
             assert (await c.post(f"/Counter/{_enc(key)}/get")).json() == n, key
+        # the admin API shows a key's state, its history, and the state as of an entry
+        key = "ünïcödé ✓ 🎉"
+        r = await c.post(f"/Counter/{_enc(key)}/add/send", json=10)
+        inv = r.json()["invocationId"]
+        assert (await c.get(f"/restate/invocation/{inv}/attach")).json() == 14
+        async with httpx.AsyncClient(base_url=srv.admin_url, timeout=10) as adm:
+            target = {"service": "Counter", "key": key}
+            r = await adm.get("/api/state", params=target)
+            assert r.json()["state"] == {"count": 14}, r.text
+            r = await adm.get("/api/state/history", params=target)
+            changes = r.json()["changes"]
+            assert [ch["value"] for ch in changes] == [1, 2, 3, 4, 4, 14]
+            assert changes[-1]["invocation_id"] == inv and changes[-1]["op"] == "set"
+            for entry, count in [(1, 4), (2, 14)]:  # get_state, then set_state
+                r = await adm.get(
+                    "/api/state", params={**target, "invocation": inv, "entry": entry}
+                )
+                assert r.json()["state"] == {"count": count}, r.text
+            r = await adm.get("/api/state", params={"service": "Counter"})
+            assert r.status_code == 400
         # "a" and "b" are not "a/b"
         assert (await c.post("/Counter/a/get")).json() == 0
         # workflow ids too
