@@ -118,16 +118,21 @@ class Runtime:
     ) -> None:
         o = self.opts
         self.engine = engine = Engine(store, on_event=self._on_event)
-        await engine.start()
+        worker_started = None
         if o.inline:
             services = load_app(o.app)
             self.inline = InlineLink(engine, services, o.suspend_after)
-            engine.set_link(self.inline, {s.name: s.info() for s in services.values()})
         else:
+            # The worker imports the app while the engine recovers: start-up overlaps.
             self.workers = ProcessWorkers(engine, o.app, o.suspend_after, on_console=console)
-            if not await self.workers.start():
-                console(f"the app failed to load:\n{self.workers.last_error}")
-                console("the runtime stays up; fix the file and it reloads")
+            worker_started = asyncio.create_task(self.workers.start())
+        await engine.start()
+        if self.inline is not None:
+            engine.set_link(self.inline, {s.name: s.info() for s in services.values()})
+        elif worker_started is not None and not await worker_started:
+            assert self.workers is not None
+            console(f"the app failed to load:\n{self.workers.last_error}")
+            console("the runtime stays up; fix the file and it reloads")
         info = {
             "ingress_url": ingress_url,
             "admin_url": admin_url,
