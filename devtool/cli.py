@@ -68,6 +68,10 @@ def dev(
     * 1024
     * 1024,
     verbose: Annotated[bool, typer.Option(help="Print a line per invocation.")] = False,
+    hang_deadline: Annotated[
+        float,
+        typer.Option(help="Seconds the worker may stop answering heartbeats before it is killed."),
+    ] = 10.0,
 ) -> None:
     """Run the runtime, a worker with your app, the ingress and the admin API."""
     from .runtime import RuntimeOptions, run_dev
@@ -92,6 +96,7 @@ def dev(
             max_body=max_body,
             verbose=verbose,
             watch=[os.path.abspath(w) for w in watch] if watch else None,
+            hang_deadline=hang_deadline,
         )
     )
     raise typer.Exit(code)

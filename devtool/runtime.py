@@ -44,6 +44,7 @@ class RuntimeOptions:
     max_body: int = 10 * 1024 * 1024
     verbose: bool = False
     watch: list[str] | None = None  # paths to watch; default: the app's folder
+    hang_deadline: float = 10.0  # seconds a worker may miss heartbeats before it is killed
 
 
 def bind(host: str, port: int, what: str) -> socket.socket:
@@ -124,7 +125,9 @@ class Runtime:
             self.inline = InlineLink(engine, services, o.suspend_after)
         else:
             # The worker imports the app while the engine recovers: start-up overlaps.
-            self.workers = ProcessWorkers(engine, o.app, o.suspend_after, on_console=console)
+            self.workers = ProcessWorkers(
+                engine, o.app, o.suspend_after, on_console=console, hang_deadline_s=o.hang_deadline
+            )
             worker_started = asyncio.create_task(self.workers.start())
         await engine.start()
         if self.inline is not None:

@@ -210,3 +210,31 @@ def test_nondeterminism_after_an_edit_pauses_with_a_readable_divergence(write_ap
         assert "entry 1" in err and "run('a')" in err and "run('renamed')" in err
         assert re.search(r"app\.py:\d+", err)
     assert srv.log().count("paused") == 1
+
+
+HANG_APP = """
+import time
+from datetime import timedelta
+from durable import Service, Context, RetryPolicy
+
+svc = Service("Hang", retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100),
+                                               max_attempts=2))
+
+@svc.handler()
+async def block(ctx: Context) -> None:
+    time.sleep(60)  # blocks the worker's event loop: no heartbeat answers
+
+@svc.handler()
+async def fine(ctx: Context, n: int) -> int:
+    return await ctx.run("n", lambda: n)
+"""
+
+
+def test_a_worker_whose_loop_hangs_is_killed_and_replaced(write_app, dev_server):
+    srv = dev_server(write_app(HANG_APP), extra=["--hang-deadline", "2"])
+    with srv.client() as c:
+        inv = c.post("/Hang/block/send").json()["invocationId"]
+        body = _wait(lambda: (b := _status(srv, inv))["status"] == "paused" and b, timeout=60)
+        assert "worker process died" in body["last_error"]
+        assert c.post("/Hang/fine", json=7).json() == 7
+    assert "has not answered" in srv.log()
