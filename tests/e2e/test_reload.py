@@ -238,3 +238,42 @@ def test_a_worker_whose_loop_hangs_is_killed_and_replaced(write_app, dev_server)
         assert "worker process died" in body["last_error"]
         assert c.post("/Hang/fine", json=7).json() == 7
     assert "has not answered" in srv.log()
+
+
+GONE_V1 = """
+from datetime import timedelta
+from durable import Service, Context
+
+svc = Service("Gone")
+
+@svc.handler()
+async def later(ctx: Context) -> str:
+    await ctx.sleep(timedelta(seconds=2))
+    return "back"
+"""
+
+GONE_V2 = """
+from durable import Service, Context
+
+other = Service("Other")
+
+@other.handler()
+async def new(ctx: Context) -> str:
+    return "new service"
+"""
+
+
+def test_removed_handler_pauses_its_invocations_and_new_services_appear(write_app, dev_server):
+    app = write_app(GONE_V1)
+    srv = dev_server(app, extra=["--suspend-after", "0"])
+    with srv.client() as c:
+        inv = c.post("/Gone/later/send").json()["invocationId"]
+        _wait(lambda: _status(srv, inv)["status"] == "suspended")
+        app.write_text(GONE_V2)
+        _wait(lambda: "reloaded in" in srv.log(), timeout=20)
+        assert "added Other" in srv.log() and "removed Gone" in srv.log()
+        assert c.post("/Other/new").json() == "new service"
+        body = _wait(lambda: (b := _status(srv, inv))["status"] == "paused" and b, timeout=20)
+        assert "Gone/later is not in the app" in body["last_error"]
+        app.write_text(GONE_V1)
+        assert c.get(f"/restate/invocation/{inv}/attach").json() == "back"
