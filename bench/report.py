@@ -186,6 +186,18 @@ def row_r1(m: Metrics, ctx: dict[str, Metrics]) -> Row:
     )
 
 
+def row_h1(m: Metrics, ctx: dict[str, Metrics]) -> Row:
+    p50, p95, start = m.get("reload_p50_ms"), m.get("reload_p95_ms"), m.get("start_to_first_ms")
+    ok = None if _nan(p50) or _nan(start) else (p50 < 1000 and start < 1500)
+    return Row(
+        f"save -> new code serving p50 {ms(p50)}, p95 {ms(p95)}\n"
+        f"start -> first request {ms(start)}" + _ok_count(m),
+        "save p50 < 1 s; start < 1.5 s",
+        "-",
+        ok,
+    )
+
+
 ROWS: dict[str, Callable[[Metrics, dict[str, Metrics]], Row]] = {
     "baseline": row_baseline,
     "W1a": row_w1a,
@@ -195,6 +207,7 @@ ROWS: dict[str, Callable[[Metrics, dict[str, Metrics]], Row]] = {
     "W4": row_w4,
     "W5": row_w5,
     "R1": row_r1,
+    "H1": row_h1,
 }
 
 

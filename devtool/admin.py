@@ -15,6 +15,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .engine import Engine
+from .errors import IngressError
+from .lifecycle import IllegalTransition
 from .store import queries
 
 __all__ = ["create_admin", "jsonable"]
@@ -111,10 +113,27 @@ def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
             }
         )
 
+    def action(name: str):
+        async def run(request: Request) -> JSONResponse:
+            inv_id = request.path_params["id"]
+            try:
+                status = await getattr(engine, name)(inv_id)
+            except IngressError as e:
+                return JSONResponse({"code": e.status, "message": e.message}, status_code=e.status)
+            except IllegalTransition as e:
+                return JSONResponse({"code": 409, "message": str(e)}, status_code=409)
+            return JSONResponse({"id": inv_id, "status": status})
+
+        return run
+
     return Starlette(
         routes=[
             Route("/api/state", state),
             Route("/api/state/history", state_history),
+            *(
+                Route(f"/api/invocations/{{id}}/{name}", action(name), methods=["POST"])
+                for name in ("cancel", "kill", "pause", "resume")
+            ),
             Route("/api/invocations/{id}", invocation),
             Route("/health", health),
             Route("/api/health", health),

@@ -118,6 +118,9 @@ class Engine:
         self.service_unavailable: str | None = None  # the import error when the worker fails
         self.link: WorkerLink | None = None
         self.on_event = on_event or (lambda kind, data: None)
+        #: called with the worker link when a running invocation is killed (the worker
+        #: supervisor restarts that worker: code stuck in a thread cannot be stopped)
+        self.on_running_killed: Callable[[Any], None] = lambda link: None
         self._inv: dict[str, _Active] = {}
         self._suspended: dict[str, frozenset[int]] = {}
         self._loading: dict[str, list[tuple[int, str | None, Failure | None]]] = {}
@@ -658,7 +661,10 @@ class Engine:
 
     def _attempt_failed(self, a: _Active, msg: AttemptFailed) -> None:
         actions = self._transition(
-            a, lc.AttemptFailed(msg.error, msg.stack, self._policy(a.row), msg.nondeterminism)
+            a,
+            lc.AttemptFailed(
+                msg.error, msg.stack, self._policy(a.row), msg.nondeterminism, msg.pause
+            ),
         )
         a.link = None
         self.store.write_nowait([PutInvocation(a.row)])
@@ -1095,6 +1101,7 @@ class Engine:
         journal = (
             a.journal if a.journal is not None else await self.store.read(queries.journal, a.row.id)
         )
+        running_on = a.link if a.row.status == Status.RUNNING.value else None
         actions = self._transition(a, lc.Kill())
         self._remove_from_queues(a)
         ops: list[Op] = [PutInvocation(a.row)]
@@ -1108,6 +1115,8 @@ class Engine:
                 if child:
                     self._spawn(self._quiet(self.kill(child)))
         self._finish(a, actions)
+        if running_on is not None:
+            self.on_running_killed(running_on)
         return a.row.status
 
     def _remove_from_queues(self, a: _Active) -> None:

@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Hello", "encode", "read_frame", "MAX_FRAME"]
+__all__ = ["Hello", "Ping", "Pong", "encode", "read_frame", "MAX_FRAME"]
 
 _HEADER = struct.Struct(">I")
 MAX_FRAME = 1 << 30
@@ -47,3 +47,15 @@ async def read_frame(reader: asyncio.StreamReader) -> Any:
     except (asyncio.IncompleteReadError, ConnectionError):
         return None
     return pickle.loads(body)
+
+
+@dataclass(frozen=True)
+class Ping:
+    """Heartbeat from the runtime; a worker whose loop is blocked cannot answer."""
+
+    seq: int
+
+
+@dataclass(frozen=True)
+class Pong:
+    seq: int

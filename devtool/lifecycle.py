@@ -116,6 +116,7 @@ class AttemptFailed:
     stack: str
     policy: RetryPolicy
     nondeterminism: bool = False
+    pause: bool = False
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ def apply(row: InvocationRow, event: Event, now: datetime) -> tuple[InvocationRo
     if isinstance(event, AttemptFailed):
         _expect(row, st, event, Status.RUNNING)
         common = {"last_error": event.error, "last_error_stack": event.stack}
-        if event.nondeterminism:
+        if event.nondeterminism or event.pause:
             return _set(row, now, status=Status.PAUSED.value, next_retry_at=None, **common), []
         max_attempts = event.policy.max_attempts
         if max_attempts is not None and row.attempt >= max_attempts:

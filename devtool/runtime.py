@@ -43,6 +43,8 @@ class RuntimeOptions:
     suspend_after: float = 1.0
     max_body: int = 10 * 1024 * 1024
     verbose: bool = False
+    watch: list[str] | None = None  # paths to watch; default: the app's folder
+    hang_deadline: float = 10.0  # seconds a worker may miss heartbeats before it is killed
 
 
 def bind(host: str, port: int, what: str) -> socket.socket:
@@ -117,16 +119,23 @@ class Runtime:
     ) -> None:
         o = self.opts
         self.engine = engine = Engine(store, on_event=self._on_event)
-        await engine.start()
+        worker_started = None
         if o.inline:
             services = load_app(o.app)
             self.inline = InlineLink(engine, services, o.suspend_after)
-            engine.set_link(self.inline, {s.name: s.info() for s in services.values()})
         else:
-            self.workers = ProcessWorkers(engine, o.app, o.suspend_after, on_console=console)
-            if not await self.workers.start():
-                console(f"the app failed to load:\n{self.workers.last_error}")
-                console("the runtime stays up; fix the file and it reloads")
+            # The worker imports the app while the engine recovers: start-up overlaps.
+            self.workers = ProcessWorkers(
+                engine, o.app, o.suspend_after, on_console=console, hang_deadline_s=o.hang_deadline
+            )
+            worker_started = asyncio.create_task(self.workers.start())
+        await engine.start()
+        if self.inline is not None:
+            engine.set_link(self.inline, {s.name: s.info() for s in services.values()})
+        elif worker_started is not None and not await worker_started:
+            assert self.workers is not None
+            console(f"the app failed to load:\n{self.workers.last_error}")
+            console("the runtime stays up; fix the file and it reloads")
         info = {
             "ingress_url": ingress_url,
             "admin_url": admin_url,
@@ -167,8 +176,9 @@ class Runtime:
         kind = "in memory (lost on exit)" if not store.persistent else store.path
         console(f"store: {kind}")
         for s in engine.services.values():
-            handlers = ", ".join(f"{h.name} ({h.kind})" for h in s.handlers)
-            console(f"service {s.name} [{s.kind}]: {handlers}")
+            console(f"service {s.name} [{s.kind}]")
+            for h in s.handlers:
+                console(f"    {h.name} ({h.kind}): {h.input_type} -> {h.output_type}")
         console(f"ingress  {ingress_url}")
         console(f"admin    {admin_url}")
         console(
@@ -204,25 +214,35 @@ class Runtime:
         elif self.opts.verbose and kind in ("created", "finished") and row is not None:
             console(f"{row.service}/{row.handler} {row.id}: {row.status}")
 
+    def _watch_paths(self) -> list[str]:
+        if self.opts.watch:
+            return self.opts.watch
+        target = self.opts.app.split(":")[0]
+        if os.path.isdir(target):
+            return [os.path.abspath(target)]
+        if os.path.exists(target):
+            return [os.path.dirname(os.path.abspath(target))]
+        return [os.getcwd()]  # a module name: watch the project folder
+
     async def _watch(self) -> None:
         from watchfiles import awatch
 
         from .reload import watch_filter
 
-        root = (
-            os.path.dirname(os.path.abspath(self.opts.app.split(":")[0]))
-            if os.path.exists(self.opts.app.split(":")[0])
-            else os.getcwd()
-        )
+        paths = self._watch_paths()
+        root = os.path.commonpath([p if os.path.isdir(p) else os.path.dirname(p) for p in paths])
         async for changes in awatch(
-            root, watch_filter=watch_filter, debounce=150, step=20, stop_event=self._stop
+            *paths, watch_filter=watch_filter, debounce=150, step=20, stop_event=self._stop
         ):
             names = sorted({os.path.relpath(p, root) for _c, p in changes})
             assert self.workers is not None and self.engine is not None
             before = set(self.engine.services)
             ok, error, took = await self.workers.reload()
             if not ok:
-                console(f"reload failed ({', '.join(names)}): {error}")
+                console(
+                    f"reload failed ({', '.join(names)}); the services wait until the app "
+                    f"loads again:\n{error}"
+                )
                 continue
             after = set(self.engine.services)
             added, removed = sorted(after - before), sorted(before - after)
@@ -232,7 +252,7 @@ class Runtime:
             retried = self.engine.retry_now()
             console(
                 f"reloaded in {took * 1000:.0f} ms ({', '.join(names)}){extra}"
-                + (f"; retrying {len(retried)} failed invocation(s)" if retried else "")
+                + (f"; retrying {len(retried)} failed invocation(s) now" if retried else "")
             )
 
 

@@ -17,12 +17,12 @@ import sys
 from typing import Any
 
 from durable.executor import Executor
-from durable.messages import Abort, AttemptFailed, Start
+from durable.messages import Abort, AttemptFailed, Start, missing_handler_message
 
 from .discovery import handler as find_handler
 from .discovery import load_app
 from .errors import AppLoadError
-from .framing import Hello, encode, read_frame
+from .framing import Hello, Ping, Pong, encode, read_frame
 
 __all__ = ["main"]
 
@@ -47,9 +47,9 @@ class _Worker:
                 AttemptFailed(
                     start.invocation_id,
                     start.epoch,
-                    f"handler {start.service}/{start.handler} is not in this app "
-                    "(was it removed or renamed?)",
+                    missing_handler_message(start.service, start.handler),
                     "",
+                    pause=True,
                 )
             )
             return
@@ -63,6 +63,9 @@ class _Worker:
             del self.executors[inv_id]
 
     def on_message(self, msg: Any) -> None:
+        if isinstance(msg, Ping):
+            self.emit(Pong(msg.seq))
+            return
         if isinstance(msg, Start):
             self.on_start(msg)
             return

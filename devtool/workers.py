@@ -20,10 +20,10 @@ from typing import Any
 
 from durable.definitions import ServiceDef
 from durable.executor import Executor
-from durable.messages import Abort, AttemptFailed, Start
+from durable.messages import Abort, AttemptFailed, Start, missing_handler_message
 
 from .engine import Engine
-from .framing import Hello, encode, read_frame
+from .framing import Hello, Ping, Pong, encode, read_frame
 
 __all__ = ["ProcessLink", "ProcessWorkers", "InlineLink"]
 
@@ -40,6 +40,7 @@ class ProcessLink:
         self.writer = writer
         self.name = f"worker-{generation} (pid {proc.pid})"
         self.closed = False
+        self.last_seen = time.monotonic()
 
     def send(self, msg: Any) -> None:
         if not self.closed:
@@ -61,7 +62,14 @@ class ProcessLink:
 
 
 class ProcessWorkers:
-    """Keeps one worker process serving the engine; restarts it when it dies."""
+    """Keeps one worker process serving the engine.
+
+    It restarts a worker that dies (with backoff), kills one that stops answering
+    heartbeats (a handler blocking its event loop), swaps in a fresh worker on reload
+    (health-checked by its Hello before the old one stops), and restarts the worker when
+    an invocation running on it is killed (a body stuck in a thread cannot be stopped
+    any other way). Invocations that were running continue on the new worker by replay.
+    """
 
     def __init__(
         self,
@@ -69,11 +77,15 @@ class ProcessWorkers:
         app: str,
         suspend_after: float = 1.0,
         on_console: Callable[[str], None] | None = None,
+        heartbeat_s: float = 1.0,
+        hang_deadline_s: float = 10.0,
     ) -> None:
         self.engine = engine
         self.app = app
         self.suspend_after = suspend_after
         self.console = on_console or (lambda line: None)
+        self.heartbeat_s = heartbeat_s
+        self.hang_deadline_s = hang_deadline_s
         self.current: ProcessLink | None = None
         self.generation = 0
         self.last_error: str | None = None
@@ -81,8 +93,14 @@ class ProcessWorkers:
         self._restart_delay = 0.2
         self._tasks: set[asyncio.Task] = set()
         self._swap_lock = asyncio.Lock()
+        engine.on_running_killed = self._on_running_killed
 
-    async def start_worker(self) -> tuple[ProcessLink | None, Hello | None]:
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def start_worker(self) -> tuple[ProcessLink | None, Hello]:
         """Start a worker and wait for its Hello (its services or its import error)."""
         self.generation += 1
         parent, child = socket.socketpair()
@@ -111,24 +129,25 @@ class ProcessWorkers:
             hello = None
         if not isinstance(hello, Hello) or hello.error:
             link.stop()
-            return None, hello if isinstance(hello, Hello) else Hello(
-                proc.pid, error="the worker did not start"
-            )
-        task = asyncio.get_running_loop().create_task(self._read(link, reader))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            if isinstance(hello, Hello):
+                return None, hello
+            return None, Hello(proc.pid, error="the worker did not start (no Hello within 60 s)")
+        self._spawn(self._read(link, reader))
+        self._spawn(self._heartbeat(link))
         return link, hello
 
     async def start(self) -> bool:
         """Start the first worker; False (with ``last_error``) if the app fails to load."""
         link, hello = await self.start_worker()
-        assert hello is not None
         if link is None:
-            self.last_error = hello.error
-            self.engine.service_unavailable = hello.error
+            self._unavailable(hello.error)
             return False
         self._install(link, hello)
         return True
+
+    def _unavailable(self, error: str | None) -> None:
+        self.last_error = error
+        self.engine.service_unavailable = error
 
     def _install(self, link: ProcessLink, hello: Hello) -> None:
         self.current = link
@@ -137,21 +156,48 @@ class ProcessWorkers:
         self.engine.set_link(link, {s.name: s for s in hello.services})
 
     async def reload(self) -> tuple[bool, str | None, float]:
-        """Start a fresh worker; once it is healthy, move invocations to it by replay."""
+        """Start a fresh worker; once it is healthy, move invocations to it by replay.
+
+        If the new code fails to import, the old worker is stopped too: the services stay
+        listed but unavailable (with the import error), and invocations wait for a
+        worker instead of running old code or failing.
+        """
         async with self._swap_lock:
             t0 = time.perf_counter()
             link, hello = await self.start_worker()
-            assert hello is not None
-            if link is None:
-                self.last_error = hello.error
-                self.engine.service_unavailable = hello.error
-                return False, hello.error, time.perf_counter() - t0
             old = self.current
+            if link is None:
+                self._unavailable(hello.error)
+                if old is not None:
+                    self.current = None
+                    self.engine.set_link(None)
+                    self.engine.move_running(old)
+                    old.stop()
+                return False, hello.error, time.perf_counter() - t0
             self._install(link, hello)
             if old is not None:
                 self.engine.move_running(old)
                 old.stop()
             return True, None, time.perf_counter() - t0
+
+    def _on_running_killed(self, link: Any) -> None:
+        if link is self.current and not self.stopping:
+            self.console(f"restarting {link.name} to stop a killed invocation's running code")
+            self._spawn(self.reload())
+
+    async def _heartbeat(self, link: ProcessLink) -> None:
+        seq = 0
+        while not link.closed and not self.stopping:
+            await asyncio.sleep(self.heartbeat_s)
+            seq += 1
+            link.send(Ping(seq))
+            if time.monotonic() - link.last_seen > self.hang_deadline_s and not link.closed:
+                self.console(
+                    f"{link.name} has not answered for {self.hang_deadline_s:.0f} s "
+                    "(a handler blocks its event loop?): killing it"
+                )
+                link.proc.kill()
+                return
 
     async def _read(self, link: ProcessLink, reader: asyncio.StreamReader) -> None:
         engine = self.engine
@@ -159,39 +205,42 @@ class ProcessWorkers:
             msg = await read_frame(reader)
             if msg is None:
                 break
+            link.last_seen = time.monotonic()
+            if isinstance(msg, Pong):
+                continue
             try:
                 engine.on_message(link, msg)
             except Exception:
                 log.exception("engine failed on %r", msg)
         link.closed = True
-        if link.proc.poll() is None:
-            await asyncio.sleep(0.05)
+        for _ in range(20):
+            if link.proc.poll() is not None:
+                break
+            await asyncio.sleep(0.01)
         code = link.proc.poll()
         if self.current is link and not self.stopping:
-            self.console(f"worker {link.name} exited (code {code}); restarting")
+            self.console(f"{link.name} exited (code {code}); restarting it")
             engine.link_lost(
                 link, f"the worker process died (exit code {code}) while running this invocation"
             )
             self.current = None
-            self._spawn_restart()
-
-    def _spawn_restart(self) -> None:
-        task = asyncio.get_running_loop().create_task(self._restart())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            self._spawn(self._restart())
+        elif link is not self.current:
+            engine.link_lost(link, "the worker was replaced")
 
     async def _restart(self) -> None:
         while not self.stopping and self.current is None:
             await asyncio.sleep(self._restart_delay)
-            link, hello = await self.start_worker()
-            assert hello is not None
-            if link is not None:
-                self._restart_delay = 0.2
-                self._install(link, hello)
-                return
-            self.last_error = hello.error
-            self.engine.service_unavailable = hello.error
-            self._restart_delay = min(self._restart_delay * 2, 5.0)
+            async with self._swap_lock:
+                if self.current is not None:
+                    return
+                link, hello = await self.start_worker()
+                if link is not None:
+                    self._restart_delay = 0.2
+                    self._install(link, hello)
+                    return
+                self._unavailable(hello.error)
+                self._restart_delay = min(self._restart_delay * 2, 5.0)
 
     def worker_pids(self) -> list[int]:
         return [self.current.proc.pid] if self.current else []
@@ -238,8 +287,9 @@ class InlineLink:
                     AttemptFailed(
                         msg.invocation_id,
                         msg.epoch,
-                        f"handler {msg.service}/{msg.handler} is not in this app",
+                        missing_handler_message(msg.service, msg.handler),
                         "",
+                        pause=True,
                     )
                 )
                 return

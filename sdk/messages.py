@@ -26,6 +26,7 @@ __all__ = [
     "Suspend",
     "Output",
     "AttemptFailed",
+    "missing_handler_message",
     "ServiceInfo",
     "HandlerInfo",
     "RUNTIME_COMPLETED_KINDS",
@@ -170,13 +171,22 @@ class Output:
 
 @dataclass(frozen=True, slots=True)
 class AttemptFailed:
-    """The attempt raised a retryable error, or replay diverged (``nondeterminism``)."""
+    """The attempt failed: a retryable error, a replay divergence (``nondeterminism``),
+    or a problem only a code change can fix (``pause``, e.g. the handler is gone)."""
 
     invocation_id: str
     epoch: int
     error: str
     stack: str = ""
     nondeterminism: bool = False
+    pause: bool = False
+
+
+def missing_handler_message(service: str, handler: str) -> str:
+    return (
+        f"handler {service}/{handler} is not in the app (was it removed or renamed?): the "
+        "invocation waits, paused; restore the handler (it is retried on reload), or kill it"
+    )
 
 
 @dataclass(frozen=True, slots=True)
