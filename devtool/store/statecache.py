@@ -8,8 +8,8 @@ so a shared handler never sees a value that a crash could still take back.
 
 A miss reads the table on a reader thread. If a commit touches the key while that read
 runs, the read may predate the commit, so its result is returned to the caller (it was
-committed state when read) but not kept. The cache is bounded (least recently used keys
-are dropped).
+committed state when read) but not kept. The cache is bounded by keys and bytes (least
+recently used keys are dropped; a key with very large state is not kept).
 """
 
 from __future__ import annotations
@@ -38,12 +38,15 @@ StateChanges = dict[Key, tuple[bool, dict[str, str | None]]]
 class StateCache:
     """See the module docstring. Thread-safe: the writer thread updates, the loop reads."""
 
-    def __init__(self, max_keys: int = 10_000) -> None:
+    def __init__(self, max_keys: int = 10_000, max_bytes: int = 64 << 20) -> None:
         self.max_keys = max_keys
+        self.max_bytes = max_bytes  # of names and values; a key over 1/16 is not kept
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
         self._data: OrderedDict[Key, dict[str, str]] = OrderedDict()
+        self._sizes: dict[Key, int] = {}
+        self._bytes = 0
         self._reads: dict[Key, list[_Read]] = {}  # reads of the table in flight
 
     def get(self, k: Key) -> dict[str, str] | None:
@@ -91,10 +94,13 @@ class StateCache:
                         state.pop(name, None)
                     else:
                         state[name] = value
+                self._resize(k, state)
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self._sizes.clear()
+            self._bytes = 0
             for tokens in self._reads.values():
                 for token in tokens:
                     token.stale = True
@@ -102,5 +108,17 @@ class StateCache:
     def _put(self, k: Key, state: dict[str, str]) -> None:
         self._data[k] = state
         self._data.move_to_end(k)
-        while len(self._data) > self.max_keys:
-            self._data.popitem(last=False)
+        self._resize(k, state)
+
+    def _resize(self, k: Key, state: dict[str, str]) -> None:
+        size = sum(len(n) + len(v) for n, v in state.items())
+        self._bytes += size - self._sizes.get(k, 0)
+        self._sizes[k] = size
+        if size > self.max_bytes // 16:
+            self._drop(k)
+        while self._data and (len(self._data) > self.max_keys or self._bytes > self.max_bytes):
+            self._drop(next(iter(self._data)))
+
+    def _drop(self, k: Key) -> None:
+        self._data.pop(k, None)
+        self._bytes -= self._sizes.pop(k, 0)

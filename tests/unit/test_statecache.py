@@ -68,6 +68,18 @@ def test_least_recently_used_keys_are_dropped():
     assert c.get(("S", "b")) is None and c.get(("S", "a")) == {} and c.get(("S", "c")) == {}
 
 
+def test_the_cache_is_bounded_in_bytes_and_skips_huge_states():
+    c = StateCache(max_bytes=1600)  # a key over 100 bytes is not kept
+    c.end_read(("S", "big"), c.begin_read(("S", "big")), {"v": "x" * 200})
+    assert c.get(("S", "big")) is None
+    for i in range(20):
+        c.end_read(("S", f"k{i}"), c.begin_read(("S", f"k{i}")), {"v": "x" * 90})
+    assert c.get(("S", "k0")) is None and c.get(("S", "k19")) is not None
+    assert sum(c.get(("S", f"k{i}")) is not None for i in range(20)) == 1600 // 91
+    c.committed({("S", "k19"): (False, {"w": "y" * 200})})  # grew too big: dropped
+    assert c.get(("S", "k19")) is None
+
+
 async def test_store_state_reads_through_the_cache_and_sees_only_committed_writes():
     store = await asyncio.to_thread(Store.open, ":memory:")
     try:
