@@ -7,8 +7,9 @@ workflow run-once and durable promises. The same behaviour over HTTP against a r
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import durable.testing
@@ -22,8 +23,11 @@ from durable import (
     WorkflowContext,
     WorkflowSharedContext,
 )
+from durable.devtool.engine import Engine
 from durable.devtool.errors import Conflict, NotFound
-from durable.devtool.store import queries
+from durable.devtool.store import Store, queries
+from durable.devtool.store.ops import PutInvocation
+from durable.devtool.workers import InlineLink
 from durable.exceptions import InvalidUsageError
 from durable.messages import EntryKind
 
@@ -412,3 +416,71 @@ def test_workflow_retention_is_part_of_discovery_and_must_be_positive():
     assert info["brief_n"].workflow_retention_s is None
     with pytest.raises(InvalidUsageError):
         Workflow("Bad").main(workflow_retention=timedelta(0))
+
+
+async def _engine_on(path) -> tuple:
+    store = await asyncio.to_thread(Store.open, str(path))
+    engine = Engine(store)
+    await engine.start()
+    link = InlineLink(engine, {counter.name: counter}, 0.0)
+    engine.set_link(link, {counter.name: counter.info()})
+    return store, engine, link
+
+
+async def _shut(store, engine, link) -> None:
+    await link.stop()
+    await engine.stop()
+    await asyncio.to_thread(store.close)
+
+
+async def _committed_state(store, key: str) -> dict:
+    await store.write([])
+    return {k: json.loads(v) for k, v in (await store.read(queries.state, "Counter", key)).items()}
+
+
+async def _until_state(store, key: str, name: str) -> object:
+    for _ in range(500):
+        state = await _committed_state(store, key)
+        if name in state:
+            return state[name]
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no {name} in {key}")
+
+
+async def test_key_inboxes_are_rebuilt_in_order_after_a_restart(tmp_path):
+    path = tmp_path / "store.duckdb"
+    store, engine, link = await _engine_on(path)
+    holder, _ = await engine.submit("Counter", "hold", "k", "null")
+    await _until_state(store, "k", "awakeable")
+    queued = [(await engine.submit("Counter", "incr", "k", json.dumps(t)))[0] for t in "abc"]
+    await store.write([])
+    for inv in queued:  # the store says pending too (durable sql, recovery)
+        assert (await store.read(queries.invocation, inv)).status == "pending"
+    # k2: its owner's row says ready and so does a later arrival's, as if a crash had
+    # lost their status changes; only one of them may run
+    holder2, _ = await engine.submit("Counter", "hold", "k2", "null")
+    await _until_state(store, "k2", "awakeable")
+    late, _ = await engine.submit("Counter", "incr", "k2", '"late"')
+    await store.write([])
+    for inv in (holder2, late):
+        row = await engine.row(inv)
+        await store.write([PutInvocation(replace(row, status="ready"))])
+    await _shut(store, engine, link)  # a stop without finishing anything
+
+    store, engine, link = await _engine_on(path)
+    try:
+        assert [engine.queue_position(q) for q in queued] == [1, 2, 3]
+        await asyncio.sleep(0.2)
+        assert engine.queue_position(late) == 1  # holder2 owns k2 again
+        assert "order" not in await _committed_state(store, "k2")
+        for key in ("k", "k2"):
+            aw = (await _committed_state(store, key))["awakeable"]
+            await engine.resolve_awakeable(aw, "1", None)
+        for inv in [holder, *queued, holder2, late]:
+            outcome = await engine.output(inv, wait=True)
+            assert outcome.failure is None, outcome
+        assert (await _committed_state(store, "k"))["order"] == ["a", "b", "c"]
+        assert (await _committed_state(store, "k2"))["order"] == ["late"]
+        assert (await _committed_state(store, "k2"))["count"] == 2
+    finally:
+        await _shut(store, engine, link)
