@@ -9,10 +9,12 @@ import dataclasses
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from . import admin_api
 from .engine import Engine
 
 __all__ = ["create_admin", "jsonable"]
@@ -54,9 +56,14 @@ def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
 
     return Starlette(
         routes=[
+            # admin_api's routes come first: its /api/invocations/{id} and /api/services
+            # (a superset of the two below) answer those paths.
+            *admin_api.routes(engine.store, engine, runtime_info),
             Route("/api/invocations/{id}", invocation),
             Route("/health", health),
             Route("/api/health", health),
             Route("/api/services", services),
-        ]
+            admin_api.not_found_route,
+        ],
+        exception_handlers={HTTPException: admin_api.http_error},
     )
