@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .errors import DevtoolError, StoreLockedError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Client", "CliError", "connect", "DEFAULT_URL", "DEFAULT_STORE"]
 
@@ -36,6 +37,8 @@ class CliError(DevtoolError):
 
 
 def _health(url: str) -> dict | None:
+    import httpx  # lazily: `durable dev` does not need it
+
     try:
         r = httpx.get(url.rstrip("/") + "/health", timeout=_HEALTH_TIMEOUT)
         body = r.json()
@@ -69,6 +72,8 @@ class Client:
         self._runner: asyncio.Runner | None = None
         self._async: httpx.AsyncClient | None = None
         self._http: httpx.Client | None = None
+        import httpx
+
         if store is not None:
             from .admin_api import offline_app
 
@@ -87,6 +92,8 @@ class Client:
         return self.health.get("ingress_url")
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         try:
             if self._async is not None:
                 assert self._runner is not None
