@@ -77,6 +77,8 @@ def invoke(
         answer = r.text
     if r.status_code >= 400:
         message = answer.get("message") if isinstance(answer, dict) else str(answer)
+        if key is None and "is keyed" in str(message):
+            fail(f"{service} is a virtual object or workflow: give its key with --key")
         fail(f"{service}/{handler} failed ({r.status_code}): {message}")
     if json_:
         emit_json(answer)

@@ -250,7 +250,9 @@ def test_bulk_actions_over_a_filter(srv):
         wait_status(srv, o, "suspended")
     wait_status(srv, g, "completed")
     r = post(
-        srv, "/api/invocations/bulk", {"action": "kill", "filter": {"service": "Order"}, "dry_run": True}
+        srv,
+        "/api/invocations/bulk",
+        {"action": "kill", "filter": {"service": "Order"}, "dry_run": True},
     )
     assert r.json()["matched"] == 4 and set(r.json()["ids"]) == set(orders)
     r = post(srv, "/api/invocations/bulk", {"action": "kill", "filter": {"status": ["suspended"]}})
@@ -398,9 +400,7 @@ def test_services_openapi_and_export(srv, tmp_path: Path):
     send(srv, "/Greeter/greet", "x")
     time.sleep(0.3)
     tables = api(srv, "/api/export").json()["tables"]
-    assert {"invocations", "journal", "state", "state_history", "invocation_details"} <= set(
-        tables
-    )
+    assert {"invocations", "journal", "state", "state_history", "invocation_details"} <= set(tables)
     r = api(srv, "/api/export/journal")
     assert r.status_code == 200 and r.content[:4] == b"PAR1"
     path = tmp_path / "journal.parquet"
