@@ -178,9 +178,9 @@ def _where(f: InvocationFilter, exclude_ids: list[str]) -> tuple[list[str], list
         if value is not None:
             conds.append(f"{col} = ?")
             params.append(value)
-    if f.statuses:
-        conds.append("status IN (SELECT unnest(?))")
-        params.append(list(f.statuses))
+    if f.statuses:  # a literal list: DuckDB pushes it into the scan (unnest(?) does not)
+        conds.append(f"status IN ({', '.join('?' * len(f.statuses))})")
+        params.extend(f.statuses)
         if exclude_ids:  # their live status is in memory: the caller merges them
             conds.append("id NOT IN (SELECT unnest(?))")
             params.append(exclude_ids)
@@ -191,8 +191,13 @@ def _where(f: InvocationFilter, exclude_ids: list[str]) -> tuple[list[str], list
         conds.append("created_at < ?")
         params.append(f.until)
     if f.id_contains:
-        conds.append("contains(id, ?)")
-        params.append(f.id_contains.lower())
+        text = f.id_contains.lower()
+        if text.startswith("inv_"):  # a prefix: a range on the sorted ids (zone maps prune)
+            conds.append("id >= ? AND id < ?")
+            params.extend([text, text + "~"])
+        else:
+            conds.append("contains(id, ?)")
+            params.append(text)
     return conds, params
 
 
