@@ -54,7 +54,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from . import admin_actions as actions
-from . import inspect
+from . import admin_views as views
 from .engine import Engine
 from .errors import BadRequest, IngressError, NotFound, Unavailable
 from .ingress import parse_duration, read_body
@@ -197,8 +197,8 @@ async def _json_object(request: Request) -> dict[str, Any]:
 def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Route]:
     """The endpoints over ``store`` and, when a runtime is up, ``engine``."""
 
-    def live(journal_of: str | None = None) -> inspect.Live | None:
-        return inspect.Live.of(engine, journal_of) if engine is not None else None
+    def live(journal_of: str | None = None) -> views.Live | None:
+        return views.Live.of(engine, journal_of) if engine is not None else None
 
     async def fresh() -> None:
         if engine is not None:
@@ -234,7 +234,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
             raise BadRequest("order must be asc or desc")
         await fresh()
         return await store.read(
-            lambda cur: inspect.list_invocations(
+            lambda cur: views.list_invocations(
                 cur,
                 live(),
                 f,
@@ -251,7 +251,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         actions._check_id(inv_id)
         await fresh()
         with_state = r.query_params.get("state", "1") not in ("0", "false", "no")
-        body = await store.read(inspect.show_invocation, live(inv_id), inv_id, with_state)
+        body = await store.read(views.show_invocation, live(inv_id), inv_id, with_state)
         if body is None:
             raise NotFound(f"unknown invocation {inv_id}")
         return body
@@ -311,8 +311,8 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         after = None
         while len(ids) < _MAX_BULK:
             page = await store.read(
-                lambda cur, a=after: inspect.list_invocations(
-                    cur, live(), f, after=a, limit=inspect.MAX_PAGE
+                lambda cur, a=after: views.list_invocations(
+                    cur, live(), f, after=a, limit=views.MAX_PAGE
                 )
             )
             ids.extend(i["id"] for i in page["invocations"])
@@ -323,7 +323,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
 
     # -- state
     async def state_keys(r: Request) -> Any:
-        return await store.read(inspect.state_keys, r.path_params["service"])
+        return await store.read(views.state_keys, r.path_params["service"])
 
     async def state(r: Request) -> Any:
         service, key = r.path_params["service"], r.path_params["key"]
@@ -346,12 +346,12 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         elif entry is not None:
             raise BadRequest("entry needs invocation: ?invocation=ID&entry=N")
         await fresh()
-        return await store.read(inspect.state, service, key, inv or None, entry)
+        return await store.read(views.state, service, key, inv or None, entry)
 
     # -- awakeables and promises
     async def pending(_r: Request) -> Any:
         await fresh()
-        return await store.read(inspect.pending, live())
+        return await store.read(views.pending, live())
 
     async def resolve_awakeable(r: Request) -> Any:
         body = await read_body(r, _MAX_BODY)

@@ -53,6 +53,7 @@ def invoke(
         ingress = c.ingress_url
     if not ingress:
         fail(f"the runtime at {c.url} does not say where its ingress is")
+    ingress = _reachable(ingress, c.url)
     path = f"/{seg(service)}" + (f"/{seg(key)}" if key is not None else "") + f"/{seg(handler)}"
     if send:
         path += "/send"
@@ -86,6 +87,19 @@ def invoke(
         out.print(f"{answer['invocationId']} ({answer['status']})")
     else:
         out.print(json.dumps(answer, indent=2, ensure_ascii=False), markup=False)
+
+
+def _reachable(ingress: str, admin_url: str) -> str:
+    """The ingress URL as this machine reaches it: a runtime elsewhere (``--url``) that
+    binds a loopback or wildcard address is reached at the admin URL's host."""
+    from urllib.parse import urlsplit
+
+    i, a = urlsplit(ingress), urlsplit(admin_url)
+    local = {"127.0.0.1", "localhost", "0.0.0.0", "::1", "::"}
+    if i.hostname in local and a.hostname and a.hostname not in local:
+        host = f"[{a.hostname}]" if ":" in a.hostname else a.hostname
+        return f"{i.scheme}://{host}:{i.port}"
+    return ingress
 
 
 def services(

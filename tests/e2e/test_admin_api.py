@@ -29,6 +29,11 @@ greeter = Service("Greeter")
 async def greet(ctx: Context, name: str) -> str:
     return await ctx.run("greeting", note, f"Hello {name}!")
 
+@greeter.handler()
+async def slow(ctx: Context) -> str:
+    import time
+    return await ctx.run("slow", lambda: time.sleep(2) or "done")
+
 orders = VirtualObject("Order")
 
 @orders.handler()
@@ -158,6 +163,18 @@ def test_list_filters_paging_count_and_live_status(srv):
     ]:
         r = api(srv, "/api/invocations", **params)
         assert r.status_code == 400 and text in r.json()["message"], r.text
+
+
+def test_running_is_the_live_status_from_memory(srv):
+    inv = send(srv, "/Greeter/slow", None)
+    wait_status(srv, inv, "running")
+    page = api(srv, "/api/invocations", status="running", count=1).json()
+    assert [i["id"] for i in page["invocations"]] == [inv] and page["total"] == 1
+    assert api(srv, "/api/invocations", status="ready").json()["invocations"] == []
+    stored = post(srv, "/api/sql", {"sql": f"select status from invocations where id = '{inv}'"})
+    assert stored.json()["rows"] == [["ready"]]  # the store keeps the last durable status
+    wait_status(srv, inv, "completed")
+    assert api(srv, "/api/invocations", status="running").json()["invocations"] == []
 
 
 def test_show_has_request_journal_timings_waits_and_state(srv):
