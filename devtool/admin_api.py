@@ -130,6 +130,13 @@ def _int(params: Any, name: str, default: int | None = None) -> int | None:
         raise BadRequest(f"{name} must be an integer, not {text!r}") from None
 
 
+def _seconds(body: dict[str, Any], name: str, default: float, most: float = 60.0) -> float:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise BadRequest(f"{name} must be a number of seconds above 0")
+    return min(float(value), most)
+
+
 def parse_time(text: str, now: datetime | None = None) -> datetime:
     """An ISO time (UTC unless it says otherwise) or an age like 10m, 2h, 1d (ago)."""
     t = text.strip()
@@ -265,7 +272,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
     async def replay_one(r: Request) -> Any:
         body = await _json_object(r)
         return await actions.replay(
-            need_engine("replay"), r.path_params["id"], float(body.get("timeout", 10.0))
+            need_engine("replay"), r.path_params["id"], _seconds(body, "timeout", 10.0)
         )
 
     async def replay_many(r: Request) -> Any:
@@ -276,7 +283,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         if len(ids) > 1000:
             raise BadRequest("replay at most 1000 invocations per request")
         return await actions.replay_many(
-            need_engine("replay"), ids, float(body.get("timeout", 10.0))
+            need_engine("replay"), ids, _seconds(body, "timeout", 10.0)
         )
 
     async def restart(r: Request) -> Any:
@@ -393,7 +400,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         if not isinstance(text, str):
             raise BadRequest('give {"sql": "SELECT ..."}')
         limit = _int(body, "limit", 1000) or 1000
-        timeout = float(body.get("timeout", 10.0))
+        timeout = _seconds(body, "timeout", 10.0)
         await fresh()
         try:
             return await asyncio.to_thread(store.read_sync, run_query, text, limit, timeout)
