@@ -10,13 +10,13 @@ import json
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from . import admin_api
 from .engine import Engine
-from .errors import IngressError
-from .lifecycle import IllegalTransition
 from .store import queries
 
 __all__ = ["create_admin", "jsonable"]
@@ -43,25 +43,6 @@ def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", **runtime_info, "counts": engine.counts()})
 
-    async def services(_request: Request) -> JSONResponse:
-        return JSONResponse(
-            {
-                "services": [dataclasses.asdict(s) for s in engine.services.values()],
-                "error": engine.service_unavailable,
-            }
-        )
-
-    async def invocation(request: Request) -> JSONResponse:
-        inv_id = request.path_params["id"]
-        row = await engine.row(inv_id)
-        if row is None:
-            return JSONResponse(
-                {"code": 404, "message": f"unknown invocation {inv_id}"}, status_code=404
-            )
-        body = dataclasses.asdict(row)
-        body["queue_position"] = engine.queue_position(inv_id)  # pending: its place in line
-        return JSONResponse(jsonable(body))
-
     def _state_target(request: Request) -> tuple[str, str] | JSONResponse:
         service, key = request.query_params.get("service"), request.query_params.get("key")
         if not service or key is None:
@@ -85,7 +66,10 @@ def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
                     {"code": 400, "message": "&invocation= needs &entry=N (a journal index)"},
                     status_code=400,
                 )
-            raw = await engine.store.read(queries.state_as_of, service, key, inv_id, int(entry))
+            try:
+                raw = await engine.store.read(queries.state_as_of, service, key, inv_id, int(entry))
+            except LookupError as e:
+                return JSONResponse({"code": 404, "message": str(e)}, status_code=404)
         else:
             raw = await engine.store.read(queries.state, service, key)
         return JSONResponse({"service": service, "key": key, "state": _values(raw)})
@@ -113,30 +97,15 @@ def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
             }
         )
 
-    def action(name: str):
-        async def run(request: Request) -> JSONResponse:
-            inv_id = request.path_params["id"]
-            try:
-                status = await getattr(engine, name)(inv_id)
-            except IngressError as e:
-                return JSONResponse({"code": e.status, "message": e.message}, status_code=e.status)
-            except IllegalTransition as e:
-                return JSONResponse({"code": 409, "message": str(e)}, status_code=409)
-            return JSONResponse({"id": inv_id, "status": status})
-
-        return run
-
     return Starlette(
         routes=[
+            # the query-string forms used by the state tests; admin_api has the REST forms
             Route("/api/state", state),
-            Route("/api/state/history", state_history),
-            *(
-                Route(f"/api/invocations/{{id}}/{name}", action(name), methods=["POST"])
-                for name in ("cancel", "kill", "pause", "resume")
-            ),
-            Route("/api/invocations/{id}", invocation),
+            Route("/api/state-history", state_history),
+            *admin_api.routes(engine.store, engine, runtime_info),
             Route("/health", health),
             Route("/api/health", health),
-            Route("/api/services", services),
-        ]
+            admin_api.not_found_route,
+        ],
+        exception_handlers={HTTPException: admin_api.http_error},
     )

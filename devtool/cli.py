@@ -110,6 +110,15 @@ def version() -> None:
     print(__version__)
 
 
+def _register() -> None:
+    from .commands import register
+
+    register(app)
+
+
+_register()
+
+
 def main() -> None:
     app()
 

@@ -391,6 +391,19 @@ class Engine:
             fut.add_done_callback(lambda _f: self._idem.pop((scope, idempotency_key), None))
         return inv_id, False
 
+    async def adopt(self, row: InvocationRow, journal: list[JournalEntry]) -> InvocationRow:
+        """Start an invocation built elsewhere with a journal to replay (a restart from
+        entry N): commit its row and journal, queue it like a new one; returns its row."""
+        a = _Active(row, list(journal))
+        self._inv[row.id] = a
+        self.on_event("created", {"id": row.id, "row": row})
+        self._enqueue(a, 0.0)
+        now = self._now()
+        await self.store.write(
+            [PutInvocation(a.row, new=True), *(AppendEntry(row.id, e, now) for e in journal)]
+        )
+        return a.row
+
     def _new_row(
         self,
         inv_id: str,

@@ -9,7 +9,8 @@ The tree::
         ├── NotFound             404 unknown service, handler, invocation, awakeable
         ├── BadRequest           400 malformed JSON, wrong input, bad id
         ├── Conflict             409 workflow already ran, awakeable already completed
-        └── PayloadTooLarge      413 body over the limit
+        ├── PayloadTooLarge      413 body over the limit
+        └── Unavailable          503 no worker can run it (the app failed to load)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "PayloadTooLarge",
+    "Unavailable",
 ]
 
 
@@ -62,3 +64,7 @@ class Conflict(IngressError):
 
 class PayloadTooLarge(IngressError):
     status = 413
+
+
+class Unavailable(IngressError):
+    status = 503

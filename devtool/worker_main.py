@@ -23,6 +23,7 @@ from .discovery import handler as find_handler
 from .discovery import load_app
 from .errors import AppLoadError
 from .framing import Hello, Ping, Pong, encode, read_frame
+from .replay import ReplayRequest, replay
 
 __all__ = ["main"]
 
@@ -33,6 +34,7 @@ class _Worker:
         self.writer = writer
         self.suspend_after = suspend_after
         self.executors: dict[str, Executor] = {}
+        self._replays: set[asyncio.Task] = set()
 
     def emit(self, msg: Any) -> None:
         self.writer.write(encode(msg))
@@ -62,12 +64,26 @@ class _Worker:
         if self.executors.get(inv_id) is ex:
             del self.executors[inv_id]
 
+    def on_replay(self, req: ReplayRequest) -> None:
+        hdef = find_handler(self.services, req.start.service, req.start.handler)
+        task = asyncio.get_running_loop().create_task(replay(hdef, req))
+        self._replays.add(task)
+        task.add_done_callback(self._replay_done)
+
+    def _replay_done(self, task: asyncio.Task) -> None:
+        self._replays.discard(task)
+        if not task.cancelled():
+            self.emit(task.result())
+
     def on_message(self, msg: Any) -> None:
         if isinstance(msg, Ping):
             self.emit(Pong(msg.seq))
             return
         if isinstance(msg, Start):
             self.on_start(msg)
+            return
+        if isinstance(msg, ReplayRequest):
+            self.on_replay(msg)
             return
         ex = self.executors.get(msg.invocation_id)
         if ex is not None and ex.start.epoch == msg.epoch:

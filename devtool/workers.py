@@ -24,6 +24,7 @@ from durable.messages import Abort, AttemptFailed, Start, missing_handler_messag
 
 from .engine import Engine
 from .framing import Hello, Ping, Pong, encode, read_frame
+from .replay import ReplayRequest, ReplayResult, replay
 
 __all__ = ["ProcessLink", "ProcessWorkers", "InlineLink"]
 
@@ -41,10 +42,33 @@ class ProcessLink:
         self.name = f"worker-{generation} (pid {proc.pid})"
         self.closed = False
         self.last_seen = time.monotonic()
+        self._replays: dict[int, asyncio.Future] = {}
 
     def send(self, msg: Any) -> None:
         if not self.closed:
             self.writer.write(encode(msg))
+
+    async def replay(self, req: ReplayRequest) -> ReplayResult:
+        """Replay a recorded journal in this worker (no side effects, nothing written)."""
+        if self.closed:
+            return ReplayResult(req.request_id, req.start.invocation_id, "unavailable", "no worker")
+        fut = asyncio.get_running_loop().create_future()
+        self._replays[req.request_id] = fut
+        self.send(req)
+        try:
+            return await fut
+        finally:
+            self._replays.pop(req.request_id, None)
+
+    def replay_done(self, result: ReplayResult) -> None:
+        fut = self._replays.get(result.request_id)
+        if fut is not None and not fut.done():
+            fut.set_result(result)
+
+    def fail_replays(self, reason: str) -> None:
+        for rid, fut in list(self._replays.items()):
+            if not fut.done():
+                fut.set_result(ReplayResult(rid, "", "unavailable", reason))
 
     def stop(self) -> None:
         self.closed = True
@@ -206,6 +230,9 @@ class ProcessWorkers:
             if msg is None:
                 break
             link.last_seen = time.monotonic()
+            if isinstance(msg, ReplayResult):
+                link.replay_done(msg)
+                continue
             if isinstance(msg, Pong):
                 continue
             try:
@@ -213,6 +240,7 @@ class ProcessWorkers:
             except Exception:
                 log.exception("engine failed on %r", msg)
         link.closed = True
+        link.fail_replays("the worker process exited during the replay")
         for _ in range(20):
             if link.proc.poll() is not None:
                 break
@@ -308,6 +336,11 @@ class InlineLink:
         ex = self.executors.get(msg.invocation_id)
         if ex is not None and ex.start.epoch == msg.epoch:
             ex.deliver(msg)
+
+    async def replay(self, req: ReplayRequest) -> ReplayResult:
+        """Replay a recorded journal on this loop (no side effects, nothing written)."""
+        svc = self.services.get(req.start.service)
+        return await replay(svc.handlers.get(req.start.handler) if svc else None, req)
 
     async def stop(self) -> None:
         for t in list(self._tasks):

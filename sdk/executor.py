@@ -461,8 +461,13 @@ class Executor:
         start: Start,
         emit: Callable[[Any], None],
         suspend_after: float = 0.0,
+        replay_only: bool = False,
     ) -> None:
         self.hdef = hdef
+        #: Check the code against the recorded journal only: stop (SuspendedError) at the
+        #: first call past its end, so no ``ctx.run`` body runs and nothing is emitted.
+        self.replay_only = replay_only
+        self.replay_end: int | None = None
         self.start = start
         self._emit_raw = emit
         self.suspend_after = suspend_after
@@ -486,6 +491,11 @@ class Executor:
         self._closed = False
         self._task: asyncio.Task | None = None
         self.ctx = _ContextImpl(self)
+
+    @property
+    def divergence(self) -> NonDeterminismError | None:
+        """The non-determinism found while replaying, if any."""
+        return self._nondeterminism
 
     @property
     def replaying(self) -> bool:
@@ -541,6 +551,10 @@ class Executor:
         if self._closed:
             raise SuspendedError()
         index = self.next_index
+        if index >= self.replay_len and self.replay_only:
+            self.replay_end = index
+            self._close()
+            raise SuspendedError()
         self.next_index += 1
         if index < self.replay_len:
             rec = self.journal[index]

@@ -29,6 +29,19 @@ __all__ = [
     "promise_waiters",
     "idempotent_invocation",
     "Cursor",
+    "InvocationFilter",
+    "list_invocations",
+    "count_invocations",
+    "status_counts",
+    "journal_timed",
+    "incomplete_entries",
+    "entry_time",
+    "state_as_of",
+    "state_changes",
+    "state_keys",
+    "pending_awakeables",
+    "pending_promises",
+    "table_names",
 ]
 
 Cursor = duckdb.DuckDBPyConnection
@@ -108,6 +121,8 @@ def state_as_of(
     first). For an invocation that changed nothing (a shared handler), it is every
     change made up to the time its entry N was written.
     """
+    if entry_time(cur, invocation_id, entry_index) is None:
+        raise LookupError(f"invocation {invocation_id} has no journal entry {entry_index}")
     changes = state_history(cur, service, key)
     own = [c for c in changes if c.invocation_id == invocation_id]
     upto = [c.seq for c in own if c.entry_index is not None and c.entry_index <= entry_index]
@@ -204,3 +219,220 @@ def idempotent_invocation(cur: Cursor, scope: str, idempotency_key: str) -> str 
         [scope, idempotency_key],
     )
     return row[0] if row else None
+
+
+# ---------------------------------------------------------------------------------------
+# Admin API, dashboard and CLI reads (lists with keyset paging, journals with timestamps,
+# state as of an entry, pending awakeables and promises).
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationFilter:
+    """What a list of invocations is narrowed to; every field is optional."""
+
+    service: str | None = None
+    handler: str | None = None
+    key: str | None = None
+    statuses: tuple[str, ...] = ()
+    since: datetime | None = None  # created at or after
+    until: datetime | None = None  # created before
+    id_contains: str | None = None
+
+    def matches(self, row: InvocationRow, status: str) -> bool:
+        """The same test in Python, for rows that live only in the engine's memory."""
+        return (
+            (self.service is None or row.service == self.service)
+            and (self.handler is None or row.handler == self.handler)
+            and (self.key is None or row.key == self.key)
+            and (not self.statuses or status in self.statuses)
+            and (self.since is None or row.created_at >= self.since)
+            and (self.until is None or row.created_at < self.until)
+            and (self.id_contains is None or self.id_contains.lower() in row.id)
+        )
+
+
+def _where(f: InvocationFilter, exclude_ids: list[str]) -> tuple[list[str], list]:
+    conds: list[str] = []
+    params: list = []
+    for col, value in (("service", f.service), ("handler", f.handler), ("key", f.key)):
+        if value is not None:
+            conds.append(f"{col} = ?")
+            params.append(value)
+    if f.statuses:  # a literal list: DuckDB pushes it into the scan (unnest(?) does not)
+        conds.append(f"status IN ({', '.join('?' * len(f.statuses))})")
+        params.extend(f.statuses)
+        if exclude_ids:  # their live status is in memory: the caller merges them
+            conds.append("id NOT IN (SELECT unnest(?))")
+            params.append(exclude_ids)
+    if f.since is not None:
+        conds.append("created_at >= ?")
+        params.append(f.since)
+    if f.until is not None:
+        conds.append("created_at < ?")
+        params.append(f.until)
+    if f.id_contains:
+        text = f.id_contains.lower()
+        if text.startswith("inv_"):  # a prefix: a range on the sorted ids (zone maps prune)
+            conds.append("id >= ? AND id < ?")
+            params.extend([text, text + "~"])
+        else:
+            conds.append("contains(id, ?)")
+            params.append(text)
+    return conds, params
+
+
+def list_invocations(
+    cur: Cursor,
+    f: InvocationFilter,
+    *,
+    exclude_ids: list[str] | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int = 50,
+    newest_first: bool = True,
+) -> list[InvocationRow]:
+    """A page of invocations by keyset on the (time-ordered) id, never OFFSET.
+
+    Newest first: ``after`` gives the page older than that id, ``before`` the page newer
+    than it (returned newest first as well). With a status filter, ``exclude_ids`` (the
+    invocations whose live status is in the engine's memory) are left out.
+    """
+    conds, params = _where(f, exclude_ids or [])
+    ascending = not newest_first
+    if after is not None:
+        conds.append("id < ?" if newest_first else "id > ?")
+        params.append(after)
+    if before is not None:
+        conds.append("id > ?" if newest_first else "id < ?")
+        params.append(before)
+        ascending = not ascending
+    sql = _INV_SELECT + (" WHERE " + " AND ".join(conds) if conds else "")
+    sql += f" ORDER BY id {'ASC' if ascending else 'DESC'} LIMIT ?"
+    rows = [row_from_db(r) for r in cur.execute(sql, [*params, limit]).fetchall()]
+    if before is not None:
+        rows.reverse()
+    return rows
+
+
+def count_invocations(
+    cur: Cursor, f: InvocationFilter, exclude_ids: list[str] | None = None
+) -> int:
+    """How many stored invocations match (see :func:`list_invocations`)."""
+    conds, params = _where(f, exclude_ids or [])
+    sql = "SELECT count(*) FROM invocations" + (" WHERE " + " AND ".join(conds) if conds else "")
+    row = _one(cur, sql, params)
+    return int(row[0]) if row else 0
+
+
+def status_counts(cur: Cursor) -> dict[str, int]:
+    """Stored invocations per stored status."""
+    return dict(cur.execute("SELECT status, count(*) FROM invocations GROUP BY status").fetchall())
+
+
+def journal_timed(
+    cur: Cursor, invocation_id: str
+) -> list[tuple[JournalEntry, datetime, datetime | None]]:
+    """An invocation's journal with each entry's creation and completion times."""
+    rows = cur.execute(
+        "SELECT idx, kind, name, payload, result, failure_code, failure_message, completed, "
+        "created_at, completed_at FROM journal WHERE invocation_id = ? ORDER BY idx",
+        [invocation_id],
+    ).fetchall()
+    return [
+        (
+            JournalEntry(
+                i, EntryKind(k), n, p, r, Failure(fc, fm) if fc is not None else None, bool(c)
+            ),
+            ca,
+            da,
+        )
+        for i, k, n, p, r, fc, fm, c, ca, da in rows
+    ]
+
+
+def incomplete_entries(cur: Cursor, invocation_ids: list[str]) -> dict[str, list[JournalEntry]]:
+    """The entries not yet completed (what they wait on) of some invocations."""
+    if not invocation_ids:
+        return {}
+    rows = cur.execute(
+        "SELECT invocation_id, idx, kind, name, payload FROM journal "
+        "WHERE invocation_id IN (SELECT unnest(?)) AND NOT completed "
+        "AND kind NOT IN ('input', 'output') ORDER BY invocation_id, idx",
+        [invocation_ids],
+    ).fetchall()
+    out: dict[str, list[JournalEntry]] = {}
+    for inv_id, i, k, n, p in rows:
+        out.setdefault(inv_id, []).append(JournalEntry(i, EntryKind(k), n, p))
+    return out
+
+
+def entry_time(cur: Cursor, invocation_id: str, entry_index: int) -> datetime | None:
+    """When an entry was appended, or None if the invocation has no such entry."""
+    row = _one(
+        cur,
+        "SELECT created_at FROM journal WHERE invocation_id = ? AND idx = ?",
+        [invocation_id, entry_index],
+    )
+    return row[0] if row else None
+
+
+def state_changes(
+    cur: Cursor, service: str, key: str, since: datetime, until: datetime
+) -> list[tuple[str | None, str, str | None, str | None, int | None, datetime]]:
+    """History rows of one key changed in (since, until], oldest first:
+    (name, op, value, invocation id, entry index, changed at)."""
+    return cur.execute(
+        "SELECT name, op, value, invocation_id, entry_index, changed_at FROM state_history "
+        "WHERE service = ? AND key = ? AND changed_at > ? AND changed_at <= ? "
+        "ORDER BY changed_at, rowid",
+        [service, key, since, until],
+    ).fetchall()
+
+
+def state_keys(cur: Cursor, service: str) -> list[tuple[str, int]]:
+    """The keys of an object or workflow that hold state, with their number of entries."""
+    return cur.execute(
+        "SELECT key, count(*) FROM state WHERE service = ? GROUP BY key ORDER BY key", [service]
+    ).fetchall()
+
+
+def pending_awakeables(
+    cur: Cursor, limit: int = 1000
+) -> list[tuple[str, str, int, datetime, str, str, str | None, str]]:
+    """Awakeables not yet completed whose invocation is not finished: (awakeable id,
+    invocation id, entry index, created at, service, handler, key, stored status)."""
+    return cur.execute(
+        "SELECT a.id, a.invocation_id, a.entry_index, a.created_at, i.service, i.handler, "
+        "i.key, i.status FROM awakeables a "
+        "JOIN journal j ON j.invocation_id = a.invocation_id AND j.idx = a.entry_index "
+        "JOIN invocations i ON i.id = a.invocation_id "
+        "WHERE NOT j.completed AND i.status NOT IN ('completed', 'killed', 'cancelled') "
+        "ORDER BY a.created_at LIMIT ?",
+        [limit],
+    ).fetchall()
+
+
+def pending_promises(
+    cur: Cursor, limit: int = 1000
+) -> list[tuple[str, str, str, str, int, datetime, str, str]]:
+    """Workflow promises awaited and not completed: (service, key, name, invocation id,
+    entry index, since, handler, stored status)."""
+    return cur.execute(
+        "SELECT i.service, i.key, j.name, j.invocation_id, j.idx, j.created_at, i.handler, "
+        "i.status FROM journal j JOIN invocations i ON i.id = j.invocation_id "
+        "WHERE j.kind = 'get_promise' AND NOT j.completed "
+        "AND i.status NOT IN ('completed', 'killed', 'cancelled') "
+        "ORDER BY j.created_at LIMIT ?",
+        [limit],
+    ).fetchall()
+
+
+def table_names(cur: Cursor) -> list[str]:
+    """The store's tables and views (what ``durable export`` writes)."""
+    rows = cur.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' UNION ALL SELECT view_name FROM duckdb_views() "
+        "WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal "
+        "ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]

@@ -412,7 +412,7 @@ async def test_keys_are_arbitrary_url_encoded_strings(app, dev_server):
             target = {"service": "Counter", "key": key}
             r = await adm.get("/api/state", params=target)
             assert r.json()["state"] == {"count": 14}, r.text
-            r = await adm.get("/api/state/history", params=target)
+            r = await adm.get("/api/state-history", params=target)
             changes = r.json()["changes"]
             assert [ch["value"] for ch in changes] == [1, 2, 3, 4, 4, 14]
             assert changes[-1]["invocation_id"] == inv and changes[-1]["op"] == "set"

@@ -1,0 +1,303 @@
+"""What a person can do to invocations, state and awakeables through the admin API.
+
+Each action checks the invocation's live status first and answers a refusal with an
+:class:`~durable.devtool.errors.IngressError` that says why and what to do instead, then
+calls the engine. Replay runs the recorded journal in the worker (see
+:mod:`durable.devtool.replay`); restart from entry N builds a new invocation whose
+journal is the original's entries before N and hands it to the engine.
+
+Restart does not rewind the state of objects and workflows: the new invocation starts
+from the key's current state, and the ``set_state`` entries it keeps are not applied
+again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from dataclasses import replace
+from typing import Any
+
+from durable.ids import is_invocation_id, new_invocation_id
+from durable.messages import EntryKind, Failure, JournalEntry, Start
+
+from . import lifecycle as lc
+from .clock import to_dt
+from .engine import Engine
+from .errors import BadRequest, Conflict, IngressError, NotFound, Unavailable
+from .replay import DEFAULT_TIMEOUT_S, ReplayRequest
+from .store import queries
+from .store.ops import InvocationRow, SetState
+
+__all__ = [
+    "ACTIONS",
+    "live_row",
+    "act",
+    "bulk",
+    "replay",
+    "replay_many",
+    "restart",
+    "set_state",
+    "resolve_awakeable",
+    "reject_awakeable",
+    "complete_promise",
+]
+
+ACTIONS = ("cancel", "kill", "purge", "pause", "resume")
+_TERMINAL = {s.value for s in lc.TERMINAL}
+_BULK_CONCURRENCY = 32
+_replay_ids = itertools.count(1)
+
+
+def _check_id(inv_id: str) -> None:
+    if not is_invocation_id(inv_id):
+        raise BadRequest(
+            f"malformed invocation id {inv_id!r}: ids look like inv_ followed by 26 characters"
+        )
+
+
+async def live_row(engine: Engine, inv_id: str) -> tuple[InvocationRow, str]:
+    """The freshest row of an invocation and its live status; NotFound if unknown."""
+    _check_id(inv_id)
+    a = engine._inv.get(inv_id)
+    if a is not None:
+        return a.row, a.row.status
+    await engine.store.write([])  # what was queued is readable
+    row = await engine.store.read(queries.invocation, inv_id)
+    if row is None:
+        raise NotFound(f"unknown invocation {inv_id}")
+    a = engine._inv.get(inv_id)
+    if a is not None:
+        return a.row, a.row.status
+    return row, "suspended" if inv_id in engine._suspended else row.status
+
+
+async def _journal(engine: Engine, inv_id: str) -> list[JournalEntry]:
+    a = engine._inv.get(inv_id)
+    if a is not None and a.journal is not None:
+        return list(a.journal)
+    await engine.store.write([])
+    return await engine.store.read(queries.journal, inv_id)
+
+
+# ---------------------------------------------------------------------------- lifecycle
+async def act(engine: Engine, action: str, inv_id: str) -> dict[str, Any]:
+    """cancel, kill, purge, pause or resume one invocation."""
+    if action not in ACTIONS:
+        raise NotFound(f"unknown action {action!r} (actions: {', '.join(ACTIONS)})")
+    _row, status = await live_row(engine, inv_id)
+    if action == "purge":
+        if status not in _TERMINAL:
+            raise Conflict(
+                f"invocation {inv_id} is {status}: only finished invocations can be purged; "
+                "cancel or kill it first"
+            )
+    elif status in _TERMINAL:
+        raise Conflict(f"invocation {inv_id} is {status}: there is nothing to {action}")
+    elif action == "resume" and status not in ("paused", "backing-off"):
+        raise Conflict(
+            f"invocation {inv_id} is {status}: only paused or backing-off invocations can be "
+            "resumed"
+        )
+    elif action == "pause" and status in ("pending", "scheduled"):
+        raise Conflict(
+            f"invocation {inv_id} is {status}: it has not started, so there is nothing to "
+            "pause; cancel or kill it instead"
+        )
+    try:
+        if action == "purge":
+            await engine.purge(inv_id)
+            return {"id": inv_id, "action": action, "status": "purged"}
+        new_status = await getattr(engine, action)(inv_id)
+    except lc.IllegalTransition as e:
+        raise Conflict(str(e)) from None
+    return {"id": inv_id, "action": action, "status": new_status}
+
+
+async def bulk(engine: Engine, action: str, ids: list[str]) -> dict[str, Any]:
+    """Apply one action to many invocations; failures are listed, not raised."""
+    if action not in ACTIONS:
+        raise BadRequest(f"unknown action {action!r} (actions: {', '.join(ACTIONS)})")
+    sem = asyncio.Semaphore(_BULK_CONCURRENCY)
+    done: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+
+    async def one(inv_id: str) -> None:
+        async with sem:
+            try:
+                done.append(await act(engine, action, inv_id))
+            except IngressError as e:
+                failed.append({"id": inv_id, "code": e.status, "message": e.message})
+
+    await asyncio.gather(*(one(i) for i in dict.fromkeys(ids)))
+    return {"action": action, "done": done, "failed": failed}
+
+
+# ---------------------------------------------------------------------------- replay
+async def replay(engine: Engine, inv_id: str, timeout: float = DEFAULT_TIMEOUT_S) -> dict:
+    """Replay one invocation's journal against the current code, in the worker."""
+    row, status = await live_row(engine, inv_id)
+    link = engine.link
+    if link is None or not hasattr(link, "replay"):
+        why = engine.service_unavailable or "no worker is running"
+        raise Unavailable(f"cannot replay: {why.splitlines()[0]}")
+    journal = await _journal(engine, inv_id)
+    start = Start(
+        row.id,
+        row.service,
+        row.handler,
+        row.key,
+        tuple(journal),
+        None,
+        json.loads(row.headers or "{}"),
+        row.attempt,
+        0,
+    )
+    result = await link.replay(ReplayRequest(next(_replay_ids), start, timeout))
+    out = result.to_dict()
+    out.update(id=inv_id, service=row.service, handler=row.handler, key=row.key, status=status)
+    return out
+
+
+async def replay_many(engine: Engine, ids: list[str], timeout: float = DEFAULT_TIMEOUT_S) -> dict:
+    """Replay several invocations; an unknown id is reported as an error, not raised."""
+    sem = asyncio.Semaphore(_BULK_CONCURRENCY)
+
+    async def one(inv_id: str) -> dict:
+        async with sem:
+            try:
+                return await replay(engine, inv_id, timeout)
+            except Unavailable:
+                raise
+            except IngressError as e:
+                return {"id": inv_id, "outcome": "error", "message": e.message}
+
+    return {"results": list(await asyncio.gather(*(one(i) for i in dict.fromkeys(ids))))}
+
+
+# ---------------------------------------------------------------------------- restart
+async def restart(
+    engine: Engine, inv_id: str, from_index: int, kill_original: bool = False
+) -> dict[str, Any]:
+    """A new invocation that keeps entries ``0..from_index-1`` and runs today's code
+    from there. Object and workflow state is not rewound."""
+    row, status = await live_row(engine, inv_id)
+    journal = await _journal(engine, inv_id)
+    has_output = bool(journal) and journal[-1].kind is EntryKind.OUTPUT
+    last = len(journal) - 1 if has_output else len(journal)
+    if from_index < 1:
+        raise BadRequest("entry 0 is the input: restart from entry 1 or later")
+    if from_index > last:
+        shape = f"entries 0 to {len(journal) - 1}" + (
+            f" (entry {len(journal) - 1} is the output)" if has_output else ""
+        )
+        raise BadRequest(
+            f"entry {from_index} is past the end of the journal of {inv_id}: it has {shape}; "
+            f"restart from an entry between 1 and {last}"
+        )
+    for e in journal[:from_index]:
+        if not e.completed:
+            what = e.kind.value + (f" {e.name!r}" if e.name else "")
+            raise Conflict(
+                f"entry {e.index} ({what}) is not completed, so the new invocation could not "
+                f"use its result; restart from entry {e.index} or earlier"
+            )
+    info = engine.services.get(row.service)
+    if info is None or not any(h.name == row.handler for h in info.handlers):
+        raise NotFound(f"handler {row.service}/{row.handler} is not in the app now")
+    killed = False
+    if status not in _TERMINAL:
+        if not kill_original:
+            raise Conflict(
+                f"invocation {inv_id} is {status}: a restart would run beside it (and wait "
+                "behind it for an object key). Kill it first, or restart with kill (--kill)"
+            )
+        await engine.kill(inv_id)
+        killed = True
+    now = to_dt(engine.clock.now())
+    new = replace(
+        row,
+        id=new_invocation_id(),
+        status=lc.Status.READY.value,
+        idempotency_key=None,
+        output=None,
+        failure_code=None,
+        failure_message=None,
+        attempt=1,
+        next_retry_at=None,
+        last_error=None,
+        last_error_stack=None,
+        waiting_on=None,
+        parent_id=None,
+        parent_entry=None,
+        restarted_from=inv_id,
+        scheduled_at=None,
+        cancel_requested=False,
+        journal_length=from_index,
+        created_at=now,
+        modified_at=now,
+        completed_at=None,
+    )
+    adopted = await engine.adopt(new, journal[:from_index])
+    return {
+        "id": new.id,
+        "restarted_from": inv_id,
+        "from": from_index,
+        "status": adopted.status,
+        "killed_original": killed,
+    }
+
+
+# ---------------------------------------------------------------------------- state
+async def set_state(
+    engine: Engine, service: str, key: str, name: str, value_json: str | None
+) -> dict[str, Any]:
+    """Set (or clear, with ``None``) one state entry of an object or workflow key."""
+    info = engine.services.get(service)
+    if info is None:
+        known = ", ".join(sorted(s for s, i in engine.services.items() if i.kind != "service"))
+        raise NotFound(f"unknown service {service!r} (objects and workflows: {known or 'none'})")
+    if info.kind == "service":
+        raise BadRequest(f"{service} is a service: only objects and workflows have state")
+    if not name:
+        raise BadRequest("give the name of the state entry")
+    if value_json is not None:
+        try:
+            json.loads(value_json)
+        except ValueError as e:
+            raise BadRequest(f"the value is not valid JSON: {e}") from None
+    now = to_dt(engine.clock.now())
+    await engine.store.write([SetState(service, key, name, value_json, None, None, now)])
+    return {"service": service, "key": key, "name": name, "cleared": value_json is None}
+
+
+# ---------------------------------------------------------------------------- awakeables
+async def resolve_awakeable(engine: Engine, awakeable_id: str, value_json: str) -> dict:
+    inv_id = await engine.resolve_awakeable(awakeable_id, value_json, None)
+    return {"id": awakeable_id, "invocation_id": inv_id, "resolved": True}
+
+
+async def reject_awakeable(engine: Engine, awakeable_id: str, message: str, code: int) -> dict:
+    inv_id = await engine.resolve_awakeable(awakeable_id, None, Failure(code, message))
+    return {"id": awakeable_id, "invocation_id": inv_id, "rejected": True}
+
+
+async def complete_promise(
+    engine: Engine,
+    service: str,
+    key: str,
+    name: str,
+    value_json: str | None = None,
+    failure: Failure | None = None,
+) -> dict[str, Any]:
+    """Resolve (``value_json``) or reject (``failure``) a workflow promise."""
+    info = engine.services.get(service)
+    if info is None or info.kind != "workflow":
+        raise NotFound(f"{service!r} is not a workflow of this app")
+    if failure is not None:
+        payload = {"failure": {"code": failure.code, "message": failure.message}}
+    else:
+        payload = {"result": value_json}
+    await engine.complete_promise(service, key, name, json.dumps(payload))
+    return {"service": service, "key": key, "name": name, "completed": True}

@@ -1,0 +1,426 @@
+"""What the admin API shows: JSON-ready dicts built from the query module.
+
+Every function here takes a store cursor (it runs on a reader thread) and, when a
+runtime is up, a :class:`Live` snapshot of the engine's memory: the live status of
+running invocations is only there (the store keeps the last durable status). Without a
+runtime (``durable`` commands reading the store file read-only) ``live`` is ``None``.
+The admin API and the offline CLI serve the very same dicts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Container, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from durable.messages import EntryKind, JournalEntry
+
+from .clock import to_dt
+from .store import queries
+from .store.ops import InvocationRow
+from .store.queries import Cursor, InvocationFilter
+
+__all__ = [
+    "Live",
+    "iso",
+    "parse_json",
+    "promise_id",
+    "list_invocations",
+    "show_invocation",
+    "state",
+    "state_keys",
+    "pending",
+    "invocation_status",
+]
+
+_TERMINAL = ("completed", "killed", "cancelled")
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Live:
+    """A snapshot of the engine's memory, taken on the event loop."""
+
+    rows: Mapping[str, InvocationRow] = field(default_factory=dict)
+    suspended: Container[str] = frozenset()
+    key_owner: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    journals: Mapping[str, list[JournalEntry]] = field(default_factory=dict)
+    queue_position: Callable[[str], int | None] | None = None
+
+    @classmethod
+    def of(cls, engine: Any, journal_of: str | None = None) -> Live:
+        """Copy what readers need from ``engine`` (call it on the loop)."""
+        journals = {}
+        a = engine._inv.get(journal_of) if journal_of else None
+        if a is not None and a.journal is not None:
+            journals[journal_of] = list(a.journal)
+        return cls(
+            rows={inv_id: a.row for inv_id, a in engine._inv.items()},
+            suspended=engine._suspended,  # membership tests only: safe from another thread
+            key_owner=dict(engine._key_owner),
+            journals=journals,
+            queue_position=getattr(engine, "queue_position", None),
+        )
+
+    def status(self, row: InvocationRow) -> str:
+        live = self.rows.get(row.id)
+        if live is not None:
+            return live.status
+        if row.id in self.suspended:
+            return "suspended"
+        return row.status
+
+
+def invocation_status(row: InvocationRow, live: Live | None) -> str:
+    """The status to show: the engine's when it has the invocation, else the store's."""
+    return live.status(row) if live is not None else row.status
+
+
+def iso(dt: datetime | None) -> str | None:
+    """A store time (naive UTC) as ISO 8601 with a Z."""
+    return None if dt is None else dt.isoformat() + "Z"
+
+
+def parse_json(text: str | None) -> Any:
+    """JSON text as a value; text that is not JSON stays text."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def promise_id(service: str, key: str, name: str) -> str:
+    """How a workflow promise is named in lists and in ``durable awakeables resolve``."""
+    return "promise/" + "/".join(quote(p, safe="") for p in (service, key, name))
+
+
+# ---------------------------------------------------------------------------- waiting
+def _entry_wait(e: JournalEntry) -> dict[str, Any]:
+    p = parse_json(e.payload)
+    p = p if isinstance(p, dict) else {}
+    k = e.kind
+    if k is EntryKind.SLEEP:
+        wake = p.get("wake_at")
+        what = (
+            f"timer until {iso(to_dt(wake / 1000))}"
+            if wake
+            else f"timer of {p.get('duration_ms', 0)} ms"
+        )
+    elif k is EntryKind.AWAKEABLE:
+        what = f"awakeable {p.get('id', '?')}"
+    elif k is EntryKind.CALL:
+        what = f"call {e.name} ({p.get('invocation_id', '?')})"
+    elif k in (EntryKind.GET_PROMISE, EntryKind.PEEK_PROMISE, EntryKind.COMPLETE_PROMISE):
+        what = f"promise {e.name!r}"
+    elif k is EntryKind.ATTACH_INVOCATION:
+        what = f"invocation {e.name}"
+    elif k is EntryKind.TIME:
+        what = "the runtime's clock"
+    else:
+        what = k.value + (f" {e.name!r}" if e.name else "")
+    out: dict[str, Any] = {"index": e.index, "kind": k.value, "name": e.name, "what": what}
+    if k is EntryKind.AWAKEABLE:
+        out["awakeable_id"] = p.get("id")
+    if k is EntryKind.CALL:
+        out["invocation_id"] = p.get("invocation_id")
+    return out
+
+
+def _waiting(
+    row: InvocationRow, status: str, incomplete: list[JournalEntry], live: Live | None
+) -> list[dict[str, Any]]:
+    if status in _TERMINAL:
+        return []
+    if status == "pending":
+        owner = live.key_owner.get((row.service, row.key or "")) if live else None
+        pos = live.queue_position(row.id) if live and live.queue_position else None
+        what = f"its turn on key {row.key!r}" + (f" (held by {owner})" if owner else "")
+        return [{"kind": "key", "what": what, "owner": owner, "queue_position": pos}]
+    if status == "scheduled":
+        return [{"kind": "start", "what": f"its start time {iso(row.scheduled_at)}"}]
+    if status == "backing-off":
+        return [{"kind": "retry", "what": f"retry at {iso(row.next_retry_at)}"}]
+    if status == "paused":
+        return [{"kind": "person", "what": "a person: resume, restart, cancel or kill it"}]
+    entries = incomplete
+    if status == "suspended" and row.waiting_on:
+        on = set(json.loads(row.waiting_on))
+        entries = [e for e in incomplete if e.index in on] or incomplete
+    return [_entry_wait(e) for e in entries]
+
+
+def _summary(row: InvocationRow, status: str, waiting: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "service": row.service,
+        "handler": row.handler,
+        "key": row.key,
+        "status": status,
+        "created_at": iso(row.created_at),
+        "modified_at": iso(row.modified_at),
+        "completed_at": iso(row.completed_at),
+        "attempt": row.attempt,
+        "last_error": (row.last_error or "").splitlines()[0] if row.last_error else None,
+        "next_retry_at": iso(row.next_retry_at),
+        "scheduled_at": iso(row.scheduled_at),
+        "journal_length": row.journal_length,
+        "idempotency_key": row.idempotency_key,
+        "parent_id": row.parent_id,
+        "restarted_from": row.restarted_from,
+        "failure": (
+            {"code": row.failure_code, "message": row.failure_message}
+            if row.failure_code is not None
+            else None
+        ),
+        "waiting": waiting,
+        "waits_on": "; ".join(w["what"] for w in waiting) or None,
+    }
+
+
+# ---------------------------------------------------------------------------- lists
+def list_invocations(
+    cur: Cursor,
+    live: Live | None,
+    f: InvocationFilter,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int = 50,
+    count: bool = False,
+    newest_first: bool = True,
+) -> dict[str, Any]:
+    """One page of invocations (newest first) with the cursors of its neighbours."""
+    limit = max(0, min(limit, MAX_PAGE))
+    live_rows = dict(live.rows) if live else {}
+    exclude = list(live_rows) if f.statuses else []
+    stored = queries.list_invocations(
+        cur,
+        f,
+        exclude_ids=exclude,
+        after=after,
+        before=before,
+        limit=limit + 1,
+        newest_first=newest_first,
+    )
+    rows: dict[str, tuple[InvocationRow, str]] = {}
+    for r in stored:
+        r = live_rows.get(r.id, r)
+        rows[r.id] = (r, invocation_status(r, live))
+    # invocations in memory that match (their stored row may lag or say another status)
+    for r in live_rows.values():
+        if r.id in rows or not f.matches(r, r.status):
+            continue
+        if after is not None and not (r.id < after if newest_first else r.id > after):
+            continue
+        if before is not None and not (r.id > before if newest_first else r.id < before):
+            continue
+        rows[r.id] = (r, r.status)
+    if f.statuses:
+        rows = {k: v for k, v in rows.items() if v[1] in f.statuses}
+    ordered = sorted(rows.values(), key=lambda t: t[0].id, reverse=newest_first)
+    if before is not None:
+        more_newer = len(ordered) > limit
+        page = ordered[-limit:] if limit else []
+        has_older = True
+        has_newer = more_newer
+    else:
+        page = ordered[:limit]
+        has_older = len(ordered) > limit
+        has_newer = after is not None
+    unfinished = [r.id for r, st in page if st not in _TERMINAL]
+    incomplete = queries.incomplete_entries(cur, unfinished)
+    items = [_summary(r, st, _waiting(r, st, incomplete.get(r.id, []), live)) for r, st in page]
+    out: dict[str, Any] = {
+        "invocations": items,
+        "next": items[-1]["id"] if items and has_older else None,
+        "prev": items[0]["id"] if items and has_newer else None,
+    }
+    if count:
+        # Without a status filter the store counts every invocation (a live one only
+        # lags in status); with one, live invocations are left out there and counted here.
+        n = queries.count_invocations(cur, f, exclude)
+        if f.statuses:
+            n += sum(1 for r in live_rows.values() if f.matches(r, r.status))
+        out["total"] = n
+    return out
+
+
+# ---------------------------------------------------------------------------- one
+def show_invocation(
+    cur: Cursor, live: Live | None, inv_id: str, with_state: bool = True
+) -> dict[str, Any] | None:
+    """Everything about one invocation: row, request, journal (with state), waits."""
+    row = queries.invocation(cur, inv_id)
+    mem = live.rows.get(inv_id) if live else None
+    if mem is not None:
+        row = mem
+    if row is None:
+        return None
+    status = invocation_status(row, live)
+    timed = queries.journal_timed(cur, inv_id)
+    mem_journal = live.journals.get(inv_id) if live else None
+    entries: list[tuple[JournalEntry, datetime | None, datetime | None]] = list(timed)
+    if mem_journal:
+        for i, e in enumerate(mem_journal):
+            if i < len(entries):
+                if e.completed and not entries[i][0].completed:
+                    entries[i] = (e, entries[i][1], None)
+            else:
+                entries.append((e, None, None))
+    incomplete = [e for e, _c, _d in entries if not e.completed and e.kind.value not in ("input",)]
+    waiting = _waiting(row, status, incomplete, live)
+    body = asdict(row)
+    for k, v in body.items():
+        if isinstance(v, datetime):
+            body[k] = iso(v)
+    body["status"] = status
+    body.update(_summary(row, status, waiting))
+    body["last_error"] = row.last_error
+    body["request"] = {
+        "headers": parse_json(row.headers) or {},
+        "body": parse_json(entries[0][0].payload) if entries else parse_json(row.input),
+    }
+    body["output_value"] = parse_json(row.output)
+    body["queue_position"] = live.queue_position(inv_id) if live and live.queue_position else None
+    states = (
+        _state_timeline(cur, row, entries)
+        if with_state and row.service_kind in ("object", "workflow") and entries
+        else None
+    )
+    journal = []
+    for pos, (e, created, completed) in enumerate(entries):
+        item: dict[str, Any] = {
+            "index": e.index,
+            "kind": e.kind.value,
+            "name": e.name,
+            "payload": parse_json(e.payload),
+            "result": parse_json(e.result),
+            "failure": (
+                {"code": e.failure.code, "message": e.failure.message} if e.failure else None
+            ),
+            "completed": e.completed,
+            "created_at": iso(created),
+            "completed_at": iso(completed),
+            "duration_ms": (
+                round((completed - created).total_seconds() * 1000, 3)
+                if created is not None and completed is not None
+                else None
+            ),
+        }
+        if states is not None:
+            item["state"] = states[pos]
+        journal.append(item)
+    body["journal"] = journal
+    return body
+
+
+def _state_timeline(
+    cur: Cursor,
+    row: InvocationRow,
+    entries: list[tuple[JournalEntry, datetime | None, datetime | None]],
+) -> list[dict[str, Any]]:
+    """The key's state just after each entry (see ``queries.state_as_of``), in one sweep."""
+    key = row.key or ""
+    t0 = entries[0][1]
+    if t0 is None:
+        return [{} for _ in entries]
+    current = queries.state_as_of(cur, row.service, key, row.id, 0)
+    t_last = max((c for _e, c, _d in entries if c is not None), default=t0)
+    changes = queries.state_changes(cur, row.service, key, t0, t_last)
+    out: list[dict[str, Any]] = []
+    pos = 0
+    t_i = t0
+    for e, created, _done in entries:
+        if created is not None:
+            t_i = created
+        while pos < len(changes):
+            name, op, value, inv, idx, at = changes[pos]
+            own = inv == row.id
+            if (own and idx is not None and idx > e.index) or (not own and at > t_i):
+                break
+            if op == "set" and name is not None:
+                current[name] = value
+            elif op == "clear" and name is not None:
+                current.pop(name, None)
+            elif op == "clear_all":
+                current.clear()
+            pos += 1
+        out.append({k: parse_json(v) for k, v in sorted(current.items())})
+    return out
+
+
+# ---------------------------------------------------------------------------- state
+def state(
+    cur: Cursor,
+    service: str,
+    key: str,
+    invocation_id: str | None = None,
+    entry: int | None = None,
+) -> dict[str, Any]:
+    """A key's state now, or as of an invocation's entry (LookupError if it has none)."""
+    if invocation_id is not None:
+        raw = queries.state_as_of(cur, service, key, invocation_id, entry or 0)
+        as_of = {"invocation_id": invocation_id, "entry": entry or 0}
+    else:
+        raw = queries.state(cur, service, key)
+        as_of = None
+    return {
+        "service": service,
+        "key": key,
+        "as_of": as_of,
+        "state": {k: parse_json(v) for k, v in sorted(raw.items())},
+    }
+
+
+def state_keys(cur: Cursor, service: str) -> dict[str, Any]:
+    return {
+        "service": service,
+        "keys": [{"key": k, "entries": n} for k, n in queries.state_keys(cur, service)],
+    }
+
+
+# ---------------------------------------------------------------------------- awakeables
+def pending(cur: Cursor, live: Live | None, limit: int = 1000) -> dict[str, Any]:
+    """Pending awakeables and workflow promises, with the invocation waiting on each."""
+
+    def status_of(inv_id: str, stored: str) -> str:
+        if live is None:
+            return stored
+        r = live.rows.get(inv_id)
+        if r is not None:
+            return r.status
+        return "suspended" if inv_id in live.suspended else stored
+
+    awakeables = [
+        {
+            "id": awk,
+            "invocation_id": inv,
+            "entry_index": idx,
+            "created_at": iso(at),
+            "service": service,
+            "handler": handler,
+            "key": key,
+            "status": status_of(inv, st),
+        }
+        for awk, inv, idx, at, service, handler, key, st in queries.pending_awakeables(cur, limit)
+    ]
+    promises = [
+        {
+            "id": promise_id(service, key, name),
+            "service": service,
+            "key": key,
+            "name": name,
+            "invocation_id": inv,
+            "entry_index": idx,
+            "created_at": iso(at),
+            "handler": handler,
+            "status": status_of(inv, st),
+        }
+        for service, key, name, inv, idx, at, handler, st in queries.pending_promises(cur, limit)
+    ]
+    return {"awakeables": awakeables, "promises": promises}

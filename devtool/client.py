@@ -1,0 +1,195 @@
+"""How `durable` commands reach the data: a runtime's admin API, or the store file.
+
+:func:`connect` finds a runtime (``--url``, else the default URL, else the admin URL
+that the store's holder file names) and talks to its admin API over HTTP. With no
+runtime up, read commands open the store read-only and are served by the same admin
+API code in this process (:func:`durable.devtool.admin_api.offline_app`), so both paths
+give the same answers. DuckDB lets one process hold a file: a store held by a runtime
+is never opened here; its API is used instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from .errors import DevtoolError, StoreLockedError
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["Client", "CliError", "connect", "DEFAULT_URL", "DEFAULT_STORE"]
+
+DEFAULT_URL = "http://127.0.0.1:9070"
+DEFAULT_STORE = os.path.join(".durable", "durable.duckdb")
+_HEALTH_TIMEOUT = 2.0
+
+
+class CliError(DevtoolError):
+    """A command failed; the message says what happened and what to do."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _health(url: str) -> dict | None:
+    import httpx  # lazily: `durable dev` does not need it
+
+    try:
+        r = httpx.get(url.rstrip("/") + "/health", timeout=_HEALTH_TIMEOUT)
+        body = r.json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    return body if r.status_code == 200 and body.get("status") == "ok" else None
+
+
+def _holder_url(store: str) -> str | None:
+    try:
+        with open(os.path.abspath(store) + ".holder.json") as f:
+            return json.load(f).get("admin_url")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+class Client:
+    """GET and POST on the admin API, over HTTP or in-process over a read-only store."""
+
+    def __init__(
+        self,
+        url: str,
+        health: dict | None = None,
+        store: Any = None,
+        note: str | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.health = health or {}
+        self.note = note  # said once on stderr (e.g. "reading the store read-only")
+        self._store = store
+        self._runner: asyncio.Runner | None = None
+        self._async: httpx.AsyncClient | None = None
+        self._http: httpx.Client | None = None
+        import httpx
+
+        if store is not None:
+            from .admin_api import offline_app
+
+            self._runner = asyncio.Runner()
+            transport = httpx.ASGITransport(app=offline_app(store))
+            self._async = httpx.AsyncClient(transport=transport, base_url="http://store")
+        else:
+            self._http = httpx.Client(base_url=self.url, timeout=httpx.Timeout(60.0, connect=5.0))
+
+    @property
+    def offline(self) -> bool:
+        return self._store is not None
+
+    @property
+    def ingress_url(self) -> str | None:
+        return self.health.get("ingress_url")
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
+        try:
+            if self._async is not None:
+                assert self._runner is not None
+                return self._runner.run(self._async.request(method, path, **kwargs))
+            assert self._http is not None
+            return self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise CliError(f"the runtime at {self.url} did not answer in time") from None
+        except httpx.HTTPError as e:
+            raise CliError(f"cannot reach the runtime at {self.url}: {e}") from None
+
+    def _json(self, r: httpx.Response) -> Any:
+        try:
+            body = r.json()
+        except ValueError:
+            body = None
+        if r.status_code >= 400:
+            message = body.get("message") if isinstance(body, dict) else None
+            raise CliError(message or f"HTTP {r.status_code}: {r.text[:200]}", r.status_code)
+        return body
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        clean = {k: v for k, v in (params or {}).items() if v is not None and v != []}
+        return self._json(self.request("GET", path, params=clean))
+
+    def post(self, path: str, body: Any = None, content: bytes | None = None) -> Any:
+        if content is not None:
+            return self._json(self.request("POST", path, content=content))
+        return self._json(self.request("POST", path, json=body if body is not None else {}))
+
+    def download(self, path: str) -> bytes:
+        r = self.request("GET", path)
+        if r.status_code >= 400:
+            self._json(r)
+        return r.content
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+        if self._async is not None and self._runner is not None:
+            self._runner.run(self._async.aclose())
+            self._runner.close()
+        if self._store is not None:
+            self._store.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(url: str | None, store: str | None, need_runtime: bool, what: str) -> Client:
+    """A client of the runtime; or, for reads with none up, of the store file read-only.
+
+    ``url``/``store`` are the options as given (None: not given); ``what`` names the
+    command for messages.
+    """
+    candidates: list[str] = []
+    if url is not None:
+        candidates.append(url)
+    else:
+        if store is None:
+            candidates.append(DEFAULT_URL)
+        held = _holder_url(store or DEFAULT_STORE)
+        if held:
+            candidates.append(held)
+    for u in dict.fromkeys(candidates):
+        health = _health(u)
+        if health is not None:
+            return Client(u, health)
+    shown = url or DEFAULT_URL
+    if need_runtime or url is not None:
+        raise CliError(
+            f"no runtime answers at {shown}: `durable {what}` needs a running runtime. "
+            "Start one with `durable dev`, or point to it with --url."
+        )
+    path = os.path.abspath(store or DEFAULT_STORE)
+    if not os.path.exists(path):
+        raise CliError(
+            f"no runtime answers at {shown}, and there is no store at {path}: start a "
+            "runtime with `durable dev`, or give --url or --store."
+        )
+    from .store import Store
+
+    try:
+        opened = Store.open(path, read_only=True)
+    except StoreLockedError as e:
+        raise CliError(
+            f"no runtime answers at {shown}, and {e} (its admin API did not answer either)"
+        ) from None
+    except Exception as e:  # a file that is not a DuckDB store
+        raise CliError(f"cannot open the store {path} read-only: {e}") from None
+    return Client(
+        "store:" + path,
+        {"status": "offline", "store": path},
+        store=opened,
+        note=f"no runtime at {shown}: reading the store {path} read-only",
+    )

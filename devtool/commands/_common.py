@@ -1,0 +1,102 @@
+"""What every `durable` command that talks to a runtime shares: options, output, errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
+from urllib.parse import quote
+
+import typer
+from rich.console import Console
+
+from ..client import DEFAULT_STORE, DEFAULT_URL, Client, CliError, connect
+
+__all__ = [
+    "UrlOpt",
+    "StoreOpt",
+    "JsonOpt",
+    "YesOpt",
+    "out",
+    "err",
+    "fail",
+    "emit_json",
+    "session",
+    "seg",
+    "short",
+    "when",
+]
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="DURABLE_URL",
+        help=f"Admin API of the runtime to talk to (default {DEFAULT_URL}).",
+        show_default=False,
+    ),
+]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help=f"Store file to read read-only when no runtime runs (default {DEFAULT_STORE}).",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+# Piped output is not wrapped at 80 columns (ids and JSON stay on one line).
+out = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@contextmanager
+def session(url: str | None, store: str | None, need_runtime: bool, what: str) -> Iterator[Client]:
+    """A client for one command; errors become ``error: ...`` and exit code 1."""
+    try:
+        client = connect(url, store, need_runtime, what)
+    except CliError as e:
+        fail(e.message)
+    if client.note:
+        err.print(f"[durable] {client.note}", markup=False)
+    try:
+        yield client
+    except CliError as e:
+        fail(e.message)
+    finally:
+        client.close()
+
+
+def seg(text: str) -> str:
+    """One URL path segment."""
+    return quote(text, safe="")
+
+
+def short(value: Any, width: int = 40) -> str:
+    """A JSON value on one line, cut to ``width`` characters."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def when(iso: str | None, ms: bool = True) -> str:
+    """An ISO time from the API, shown as 'YYYY-MM-DD HH:MM:SS[.mmm]' (UTC)."""
+    if not iso:
+        return ""
+    return iso.replace("T", " ").rstrip("Z")[: 23 if ms else 19]
