@@ -16,6 +16,7 @@ from .ops import INVOCATION_COLUMNS, InvocationRow
 __all__ = [
     "invocation",
     "journal",
+    "journal_and_order",
     "state",
     "active_invocations",
     "pending_timers",
@@ -23,6 +24,10 @@ __all__ = [
     "promise",
     "promise_waiters",
     "idempotent_invocation",
+    "woken_suspended",
+    "pending_waits",
+    "outcomes",
+    "entry_status",
     "Cursor",
 ]
 
@@ -59,6 +64,22 @@ def journal(cur: Cursor, invocation_id: str) -> list[JournalEntry]:
     ]
 
 
+def journal_and_order(cur: Cursor, invocation_id: str) -> tuple[list[JournalEntry], list[int]]:
+    """An invocation's journal, and the indexes of its completed entries in the order
+    they were completed (what a combinator deciding on replay needs)."""
+    rows = cur.execute(
+        "SELECT idx, kind, name, payload, result, failure_code, failure_message, completed, "
+        "completed_at FROM journal WHERE invocation_id = ? ORDER BY idx",
+        [invocation_id],
+    ).fetchall()
+    entries = [
+        JournalEntry(i, EntryKind(k), n, p, r, Failure(fc, fm) if fc is not None else None, bool(c))
+        for i, k, n, p, r, fc, fm, c, _at in rows
+    ]
+    done = sorted((r for r in rows if r[7]), key=lambda r: (r[8] or datetime.min, r[0]))
+    return entries, [r[0] for r in done]
+
+
 def state(cur: Cursor, service: str, key: str) -> dict[str, str]:
     """The current state of one object or workflow key: name -> JSON text."""
     rows = cur.execute(
@@ -80,16 +101,18 @@ def pending_timers(cur: Cursor) -> list[tuple[str, int, datetime]]:
     return cur.execute("SELECT invocation_id, entry_index, fire_at FROM timers").fetchall()
 
 
-def awakeable(cur: Cursor, awakeable_id: str) -> tuple[str, int, bool] | None:
-    """(invocation id, entry index, completed) of an awakeable, or None."""
+def awakeable(cur: Cursor, awakeable_id: str) -> tuple[str, int, bool, str | None] | None:
+    """(invocation id, entry index, completed, invocation status) of an awakeable, or None."""
     row = _one(
         cur,
-        "SELECT a.invocation_id, a.entry_index, coalesce(j.completed, false) FROM awakeables a "
+        "SELECT a.invocation_id, a.entry_index, coalesce(j.completed, false), i.status "
+        "FROM awakeables a "
         "LEFT JOIN journal j ON j.invocation_id = a.invocation_id AND j.idx = a.entry_index "
+        "LEFT JOIN invocations i ON i.id = a.invocation_id "
         "WHERE a.id = ?",
         [awakeable_id],
     )
-    return (row[0], int(row[1]), bool(row[2])) if row else None
+    return (row[0], int(row[1]), bool(row[2]), row[3]) if row else None
 
 
 def promise(
@@ -125,3 +148,54 @@ def idempotent_invocation(cur: Cursor, scope: str, idempotency_key: str) -> str 
         [scope, idempotency_key],
     )
     return row[0] if row else None
+
+
+def woken_suspended(cur: Cursor) -> list[str]:
+    """Suspended invocations whose awaited entry is already completed (a completion
+    committed just before the runtime stopped, before it could wake them)."""
+    rows = cur.execute(
+        "SELECT DISTINCT i.id FROM invocations i JOIN journal j ON j.invocation_id = i.id "
+        "WHERE i.status = 'suspended' AND j.completed "
+        "AND list_contains(CAST(coalesce(i.waiting_on, '[]') AS INTEGER[]), j.idx)"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def pending_waits(cur: Cursor) -> list[tuple[str, int, str, str | None, str | None]]:
+    """Incomplete ``call`` and ``attach_invocation`` entries of live invocations:
+    (invocation id, index, kind, name, payload)."""
+    rows = cur.execute(
+        "SELECT j.invocation_id, j.idx, j.kind, j.name, j.payload FROM journal j "
+        "JOIN invocations i ON i.id = j.invocation_id "
+        "WHERE j.kind IN ('call', 'attach_invocation') AND NOT j.completed "
+        "AND i.status NOT IN ('completed', 'killed', 'cancelled')"
+    ).fetchall()
+    return [(r[0], int(r[1]), r[2], r[3], r[4]) for r in rows]
+
+
+def outcomes(
+    cur: Cursor, invocation_ids: list[str]
+) -> dict[str, tuple[str, str | None, int | None, str | None, Failure | None]]:
+    """For each existing id: (status, parent id, parent entry, output, failure)."""
+    if not invocation_ids:
+        return {}
+    rows = cur.execute(
+        "SELECT id, status, parent_id, parent_entry, output, failure_code, failure_message "
+        "FROM invocations WHERE id IN (SELECT unnest(?))",
+        [invocation_ids],
+    ).fetchall()
+    return {
+        r[0]: (r[1], r[2], r[3], r[4], Failure(r[5], r[6] or "") if r[5] is not None else None)
+        for r in rows
+    }
+
+
+def entry_status(cur: Cursor, invocation_id: str, index: int) -> tuple[bool, str] | None:
+    """(entry completed, invocation status) of one journal entry, or None."""
+    row = _one(
+        cur,
+        "SELECT j.completed, i.status FROM journal j JOIN invocations i ON i.id = j.invocation_id "
+        "WHERE j.invocation_id = ? AND j.idx = ?",
+        [invocation_id, index],
+    )
+    return (bool(row[0]), row[1]) if row else None

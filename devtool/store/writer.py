@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import astuple
 from typing import Any
 
@@ -154,10 +154,13 @@ class Writer:
     @staticmethod
     def _done(item: tuple, exc: BaseException | None) -> None:
         _ops, fut, cb = item
-        if exc is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(exc)
+        try:
+            if exc is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(exc)
+        except InvalidStateError:  # the waiter gave up (its task was cancelled)
+            pass
         if cb is not None:
             try:
                 cb(exc)
