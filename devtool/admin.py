@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -14,6 +15,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .engine import Engine
+from .errors import IngressError
+from .lifecycle import IllegalTransition
 
 __all__ = ["create_admin", "jsonable"]
 
@@ -52,8 +55,27 @@ def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
             )
         return JSONResponse(jsonable(dataclasses.asdict(row)))
 
+    async def act(request: Request) -> JSONResponse:
+        """POST /api/invocations/{id}/cancel (the handler may compensate) or /kill."""
+        origin = request.headers.get("origin")
+        if origin and urlsplit(origin).netloc != request.headers.get("host"):
+            return JSONResponse(
+                {"code": 403, "message": "cross-origin requests may not act on invocations"},
+                status_code=403,
+            )
+        inv_id, action = request.path_params["id"], request.url.path.rsplit("/", 1)[1]
+        try:
+            status = await (engine.cancel if action == "cancel" else engine.kill)(inv_id)
+        except IngressError as e:
+            return JSONResponse({"code": e.status, "message": e.message}, status_code=e.status)
+        except IllegalTransition as e:
+            return JSONResponse({"code": 409, "message": str(e)}, status_code=409)
+        return JSONResponse({"id": inv_id, "status": status})
+
     return Starlette(
         routes=[
+            Route("/api/invocations/{id}/cancel", act, methods=["POST"]),
+            Route("/api/invocations/{id}/kill", act, methods=["POST"]),
             Route("/api/invocations/{id}", invocation),
             Route("/health", health),
             Route("/api/health", health),

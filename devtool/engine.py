@@ -153,6 +153,7 @@ class Engine:
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._completing: set[tuple[str, int]] = set()
+        self._suspending: dict[str, asyncio.Future] = {}  # suspension writes in flight
 
     # ------------------------------------------------------------------ helpers
     def _now(self) -> Any:
@@ -804,9 +805,14 @@ class Engine:
             return
         self._transition(a, lc.Suspended(msg.waiting_on))
         a.row = replace(a.row, journal_length=len(a.journal))
-        self._suspended[a.row.id] = frozenset(msg.waiting_on)
-        del self._inv[a.row.id]
-        self.store.write_nowait([PutInvocation(a.row)])
+        inv_id = a.row.id
+        self._suspended[inv_id] = frozenset(msg.waiting_on)
+        del self._inv[inv_id]
+        # what _load reads back must be committed first: remember the write until then
+        self._suspending[inv_id] = fut = self.store.write([PutInvocation(a.row)])
+        fut.add_done_callback(
+            lambda f: self._suspending.get(inv_id) is f and self._suspending.pop(inv_id)
+        )
 
     def _attempt_failed(self, a: _Active, msg: AttemptFailed) -> None:
         actions = self._transition(
@@ -965,9 +971,10 @@ class Engine:
             return None
         self._loading[inv_id] = []
         try:
-            await self.store.write([])
-            row = await self.store.read(queries.invocation, inv_id)
-            journal, order = await self.store.read(queries.journal_and_order, inv_id)
+            pending = self._suspending.get(inv_id)
+            if pending is not None:
+                await asyncio.shield(pending)
+            row, (journal, order) = await self.store.read(_row_and_journal, inv_id)
             if row is None:
                 return None
             for index, result, failure in self._loading[inv_id]:
@@ -1355,3 +1362,9 @@ class Engine:
 
 def _noop() -> None:
     pass
+
+
+def _row_and_journal(
+    cur: Any, inv_id: str
+) -> tuple[InvocationRow | None, tuple[list[JournalEntry], list[int]]]:
+    return queries.invocation(cur, inv_id), queries.journal_and_order(cur, inv_id)

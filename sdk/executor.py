@@ -259,9 +259,11 @@ class _ContextImpl(WorkflowContext):
 
     def sleep(self, delta: timedelta, name: str | None = None) -> DurableFuture[None]:
         ms = max(int(delta.total_seconds() * 1000), 0)
-        return self._ex._remote_entry(
+        fut = self._ex._remote_entry(
             EntryKind.SLEEP, name, json.dumps({"duration_ms": ms}), lambda _r: None
         )
+        self._ex._timer_started(fut, ms)
+        return fut
 
     # -- state
     def _check_state(self, write: bool, what: str) -> None:
@@ -507,6 +509,7 @@ class Executor:
         # before this attempt by the runtime's completion order, then live ones as seen
         self._rank = {i: n for n, i in enumerate(start.completion_order)}
         self._done_at: dict[int, tuple[int, int, int]] = {}
+        self._sleep_due: dict[int, float] = {}  # entry -> loop time its timer is due
         self._live_seq = itertools.count()
         self._local_busy = 0
         self._suspend_handle: asyncio.TimerHandle | None = None
@@ -917,6 +920,7 @@ class Executor:
         done, _ = await self.wait_completed([fut, timer], "with_timeout")
         if done[0] is fut:
             return await fut
+        await timer  # a cancelled invocation's timer raises the cancellation, not a timeout
         raise DurableTimeoutError(
             f"timed out after {timeout} (durable timer, entry {timer._index})"
         )
@@ -953,10 +957,33 @@ class Executor:
             self._suspend_handle.cancel()
             self._suspend_handle = None
 
+    def _timer_started(self, fut: _Future, ms: int) -> None:
+        """Note when a sleep is due (on this loop's clock), for :meth:`_maybe_suspend`."""
+        if fut.done() or fut._index is None or self.suspend_after <= 0:
+            return
+        i = fut._index
+        rec = self.journal[i] if i < self.replay_len else None
+        wake_ms = json.loads(rec.payload or "{}").get("wake_at") if rec is not None else None
+        if wake_ms is not None:  # recorded by the runtime: the timer's own due time
+            self._sleep_due[i] = self._loop.time() + wake_ms / 1000.0 - _time.time()
+        else:
+            self._sleep_due[i] = self._loop.time() + ms / 1000.0
+
     def _maybe_suspend(self) -> None:
         if self._closed or self._local_busy > 0 or not self._awaiting or self._suspend_handle:
             return
-        self._suspend_handle = self._loop.call_later(self.suspend_after, self._suspend_now)
+        delay = self.suspend_after
+        if delay > 0:
+            # Awaiting only timers due before the suspension would pay off (a 1 s sleep
+            # with a 1 s delay): stay, and suspend only if they are late.
+            waiting = [
+                i for i in self._awaiting if i in self._remote and not self._remote[i].done()
+            ]
+            if waiting and all(i in self._sleep_due for i in waiting):
+                due = max(self._sleep_due[i] for i in waiting) - self._loop.time()
+                if due <= delay:
+                    delay += max(due, 0.0)
+        self._suspend_handle = self._loop.call_later(delay, self._suspend_now)
 
     def _suspend_now(self) -> None:
         self._suspend_handle = None
