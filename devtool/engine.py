@@ -18,7 +18,7 @@ import heapq
 import itertools
 import json
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -82,6 +82,9 @@ class WorkerLink(Protocol):
 @dataclass
 class EngineConfig:
     default_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # suspended invocations whose row and journal stay in memory, most recent first, so
+    # that a short wait (a timer of seconds) wakes without reading them back
+    parked_limit: int = 1000
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,11 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._completing: set[tuple[str, int]] = set()
         self._suspending: dict[str, asyncio.Future] = {}  # suspension writes in flight
+        # The most recently suspended invocations, kept whole (bounded): _load takes them
+        # from here instead of the store. Code that changes a suspended invocation's row
+        # or journal must bring it in with _load first (or drop it from here).
+        self._parked: OrderedDict[str, _Active] = OrderedDict()
+        self._load_batch: dict[str, asyncio.Future] = {}
 
     # ------------------------------------------------------------------ helpers
     def _now(self) -> Any:
@@ -808,6 +816,10 @@ class Engine:
         inv_id = a.row.id
         self._suspended[inv_id] = frozenset(msg.waiting_on)
         del self._inv[inv_id]
+        a.link = None
+        self._parked[inv_id] = a
+        if len(self._parked) > self.config.parked_limit:
+            self._parked.popitem(last=False)
         # what _load reads back must be committed first: remember the write until then
         self._suspending[inv_id] = fut = self.store.write([PutInvocation(a.row)])
         fut.add_done_callback(
@@ -911,7 +923,7 @@ class Engine:
             return False
         self._completing.add(guard)
         try:
-            a = self._inv.get(inv_id)
+            a = self._inv.get(inv_id) or self._parked.get(inv_id)
             if a is None and index in self._suspended.get(inv_id, ()):
                 a = await self._load(inv_id)  # it wakes up anyway: read its journal now
             if a is not None:
@@ -969,14 +981,20 @@ class Engine:
             return self._inv.get(inv_id)
         if inv_id not in self._suspended:
             return None
+        a = self._parked.pop(inv_id, None)
+        if a is not None:
+            del self._suspended[inv_id]
+            self._inv[inv_id] = a
+            return a
         self._loading[inv_id] = []
         try:
             pending = self._suspending.get(inv_id)
             if pending is not None:
                 await asyncio.shield(pending)
-            row, (journal, order) = await self.store.read(_row_and_journal, inv_id)
-            if row is None:
+            found = await self._read_batched(inv_id)
+            if found is None:
                 return None
+            row, journal, order = found
             for index, result, failure in self._loading[inv_id]:
                 if index < len(journal) and not journal[index].completed:
                     journal[index] = replace(
@@ -989,6 +1007,34 @@ class Engine:
             return a
         finally:
             self._loading.pop(inv_id, None)
+
+    def _read_batched(self, inv_id: str) -> asyncio.Future:
+        """Row, journal and completion order of a suspended invocation; the reads asked
+        for in one loop turn share two queries (a restart wakes hundreds at once)."""
+        fut = self._load_batch.get(inv_id)
+        if fut is None:
+            fut = self._load_batch[inv_id] = asyncio.get_running_loop().create_future()
+            if len(self._load_batch) == 1:
+                asyncio.get_running_loop().call_soon(self._flush_loads)
+        return fut
+
+    def _flush_loads(self) -> None:
+        batch, self._load_batch = self._load_batch, {}
+        ids = list(batch)
+        for i in range(0, len(ids), 500):
+            self._spawn(self._run_loads({k: batch[k] for k in ids[i : i + 500]}))
+
+    async def _run_loads(self, batch: dict[str, asyncio.Future]) -> None:
+        try:
+            found = await self.store.read(queries.invocations_with_journals, list(batch))
+        except Exception as e:
+            for fut in batch.values():
+                if not fut.done():
+                    fut.set_exception(e)
+            return
+        for inv_id, fut in batch.items():
+            if not fut.done():
+                fut.set_result(found.get(inv_id))
 
     async def _wake(self, inv_id: str) -> None:
         a = await self._load(inv_id)
@@ -1362,9 +1408,3 @@ class Engine:
 
 def _noop() -> None:
     pass
-
-
-def _row_and_journal(
-    cur: Any, inv_id: str
-) -> tuple[InvocationRow | None, tuple[list[JournalEntry], list[int]]]:
-    return queries.invocation(cur, inv_id), queries.journal_and_order(cur, inv_id)

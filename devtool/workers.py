@@ -40,10 +40,19 @@ class ProcessLink:
         self.writer = writer
         self.name = f"worker-{generation} (pid {proc.pid})"
         self.closed = False
+        self._out: list[bytes] = []
 
     def send(self, msg: Any) -> None:
         if not self.closed:
-            self.writer.write(encode(msg))
+            # Frames sent in one loop turn go out in one write (one syscall, not one each).
+            self._out.append(encode(msg))
+            if len(self._out) == 1:
+                asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if not self.closed and out:
+            self.writer.write(b"".join(out))
 
     def stop(self) -> None:
         self.closed = True
