@@ -84,7 +84,7 @@ class EngineConfig:
     default_retry: RetryPolicy = field(default_factory=RetryPolicy)
     # suspended invocations whose row and journal stay in memory, most recent first, so
     # that a short wait (a timer of seconds) wakes without reading them back
-    parked_limit: int = 1000
+    parked_limit: int = 256
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ class Engine:
         self.link: WorkerLink | None = None
         self.on_event = on_event or (lambda kind, data: None)
         self._inv: dict[str, _Active] = {}
-        self._suspended: dict[str, frozenset[int]] = {}
+        self._suspended: dict[str, tuple[int, ...]] = {}  # what each waits on (a tuple: small)
         self._loading: dict[str, list[tuple[int, str | None, Failure | None]]] = {}
         self._waiters: dict[str, list[asyncio.Future]] = {}
         self._attachers: dict[str, list[tuple[str, int]]] = {}
@@ -223,7 +223,7 @@ class Engine:
             st = Status(row.status)
             k = self._object_key(row)
             if st is Status.SUSPENDED:
-                self._suspended[row.id] = frozenset(json.loads(row.waiting_on or "[]"))
+                self._suspended[row.id] = tuple(json.loads(row.waiting_on or "[]"))
                 if k:
                     self._key_owner[k] = row.id
                 continue
@@ -814,7 +814,7 @@ class Engine:
         self._transition(a, lc.Suspended(msg.waiting_on))
         a.row = replace(a.row, journal_length=len(a.journal))
         inv_id = a.row.id
-        self._suspended[inv_id] = frozenset(msg.waiting_on)
+        self._suspended[inv_id] = tuple(msg.waiting_on)
         del self._inv[inv_id]
         a.link = None
         self._parked[inv_id] = a

@@ -974,15 +974,21 @@ class Executor:
             return
         delay = self.suspend_after
         if delay > 0:
-            # Awaiting only timers due before the suspension would pay off (a 1 s sleep
-            # with a 1 s delay): stay, and suspend only if they are late.
             waiting = [
                 i for i in self._awaiting if i in self._remote and not self._remote[i].done()
             ]
             if waiting and all(i in self._sleep_due for i in waiting):
-                due = max(self._sleep_due[i] for i in waiting) - self._loop.time()
-                if due <= delay:
-                    delay += max(due, 0.0)
+                now = self._loop.time()
+                first = min(self._sleep_due[i] for i in waiting) - now
+                last = max(self._sleep_due[i] for i in waiting) - now
+                if last <= delay:
+                    # only timers due before the suspension would pay off (a 1 s sleep
+                    # with a 1 s delay): stay, and suspend only if they are late
+                    delay += max(last, 0.0)
+                elif first > delay:
+                    # only timers due after the delay: nothing but a cancellation can
+                    # complete them sooner, so waiting in memory is of no use
+                    delay = 0.0
         self._suspend_handle = self._loop.call_later(delay, self._suspend_now)
 
     def _suspend_now(self) -> None:

@@ -145,7 +145,7 @@ async def test_gather_suspends_on_what_is_left_after_one_branch_completes():
 
     @svc.handler()
     async def go(ctx: durable.Context) -> str:
-        await durable.gather(ctx.sleep(timedelta(seconds=1)), ctx.sleep(timedelta(hours=1)))
+        await durable.gather(ctx.awakeable()[1], ctx.awakeable()[1])
         return "both"
 
     d = Driver(go, suspend_after=0.2).start()
@@ -162,7 +162,7 @@ async def test_end_of_one_await_re_arms_the_suspension_of_the_others():
 
     @svc.handler()
     async def go(ctx: durable.Context) -> str:
-        await asyncio.gather(ctx.sleep(timedelta(seconds=1)), ctx.sleep(timedelta(hours=1)))
+        await asyncio.gather(ctx.awakeable()[1], ctx.awakeable()[1])
         return "both"
 
     d = Driver(go, suspend_after=0.3).start()
@@ -173,17 +173,38 @@ async def test_end_of_one_await_re_arms_the_suspension_of_the_others():
     assert d.last == Suspend(INV, 3, waiting_on=(2,))
 
 
+async def test_a_long_timer_suspends_at_once_and_a_short_one_not_before_it_is_due():
+    svc = durable.Service("Timers")
+
+    @svc.handler()
+    async def go(ctx: durable.Context, seconds: float) -> str:
+        await ctx.sleep(timedelta(seconds=seconds))
+        return "slept"
+
+    d = Driver(go, 3600, suspend_after=5).start()  # nothing completes it within 5 s
+    await d.finish()
+    assert d.last == Suspend(INV, 3, waiting_on=(1,))
+
+    d = Driver(go, 0.15, suspend_after=0.2).start()  # due before a suspension pays off
+    await d.wait_entry(EntryKind.SLEEP)
+    await asyncio.sleep(0.3)
+    assert not any(isinstance(m, Suspend) for m in d.messages)
+    d.complete(1, "null")
+    await d.finish()
+    assert ok(d) == "slept"
+
+
 async def test_end_of_the_last_await_does_not_suspend_a_running_handler():
     svc = durable.Service("Busy")
 
     @svc.handler()
     async def go(ctx: durable.Context) -> str:
-        await ctx.sleep(timedelta(seconds=1))
+        await ctx.awakeable()[1]
         await asyncio.sleep(0.3)  # not a durable await: the handler must not be dropped
         return "done"
 
     d = Driver(go, suspend_after=0.05).start()
-    await d.wait_entry(EntryKind.SLEEP)
+    await d.wait_entry(EntryKind.AWAKEABLE)
     d.complete(1, "null")
     await d.finish()
     assert ok(d) == "done"
