@@ -162,6 +162,8 @@ class Engine:
         # or journal must bring it in with _load first (or drop it from here).
         self._parked: OrderedDict[str, _Active] = OrderedDict()
         self._load_batch: dict[str, asyncio.Future] = {}
+        # awakeables of the invocations held in memory (running or parked): id -> entry
+        self._awakeables: dict[str, tuple[str, int]] = {}
 
     # ------------------------------------------------------------------ helpers
     def _now(self) -> Any:
@@ -605,6 +607,7 @@ class Engine:
         elif kind is EntryKind.AWAKEABLE:
             awk = json.loads(e.payload or "{}")["id"]
             ops.append(PutAwakeable(awk, row.id, e.index, now))
+            self._awakeables[awk] = (row.id, e.index)
         elif kind in (EntryKind.CALL, EntryKind.ONE_WAY_CALL):
             child_ops, after = self._child(a, e, now)
             ops.extend(child_ops)
@@ -819,7 +822,7 @@ class Engine:
         a.link = None
         self._parked[inv_id] = a
         if len(self._parked) > self.config.parked_limit:
-            self._parked.popitem(last=False)
+            self._forget_awakeables(self._parked.popitem(last=False)[1])
         # what _load reads back must be committed first: remember the write until then
         self._suspending[inv_id] = fut = self.store.write([PutInvocation(a.row)])
         fut.add_done_callback(
@@ -858,10 +861,16 @@ class Engine:
             lambda: self._finish(a, actions),
         )
 
+    def _forget_awakeables(self, a: _Active) -> None:
+        for e in a.journal or ():
+            if e.kind is EntryKind.AWAKEABLE:
+                self._awakeables.pop(json.loads(e.payload or "{}").get("id", ""), None)
+
     def _finish(self, a: _Active, actions: list[lc.Action]) -> None:
         row = a.row
         if self._inv.get(row.id) is a:
             del self._inv[row.id]
+        self._forget_awakeables(a)
         failure = (
             Failure(row.failure_code, row.failure_message or "")
             if row.failure_code is not None
@@ -1118,11 +1127,17 @@ class Engine:
                 f"malformed awakeable id {awakeable_id!r}: ids look like awk_ followed "
                 "by URL-safe characters"
             )
-        await self.store.write([])  # an awakeable created just now is committed first
-        found = await self.store.read(queries.awakeable, awakeable_id)
-        if found is None:
-            raise NotFound(f"unknown awakeable {awakeable_id!r}")
-        inv_id, index, completed, status = found
+        known = self._awakeables.get(awakeable_id)
+        a = self._inv.get(known[0]) or self._parked.get(known[0]) if known else None
+        if known and a is not None and a.journal is not None:  # in memory: no read
+            inv_id, index = known
+            completed, status = a.journal[index].completed, a.row.status
+        else:
+            await self.store.write([])  # an awakeable created just now is committed first
+            found = await self.store.read(queries.awakeable, awakeable_id)
+            if found is None:
+                raise NotFound(f"unknown awakeable {awakeable_id!r}")
+            inv_id, index, completed, status = found
         if completed:
             raise Conflict(f"awakeable {awakeable_id} was already completed")
         if status is not None and Status(status) in lc.TERMINAL:
