@@ -128,8 +128,7 @@ def test_food_order_survives_kill_9_in_its_sleep_and_its_awakeable(dev_server, t
         assert admin_row(srv, inv)["status"] in ("running", "suspended")
     srv.kill()  # kill -9 during the durable sleep
     srv.start()
-    with srv.client() as c:
-        assert status(c)["status"] == "PAID"  # still sleeping
+    with srv.client() as c:  # the timer fires on time (at once if it was due while down)
         state = wait_until(lambda: (s := status(c)).get("restaurant_ticket") and s)
         assert time.monotonic() - t_paid >= 3.5  # the 4 s sleep was not cut short
         assert state["status"] == "AT_RESTAURANT"
@@ -178,7 +177,10 @@ def test_a_thousand_sleepers_survive_a_restart_and_none_wakes_early(
 
     def sample() -> None:
         while not stop.is_set():
-            counts = httpx.get(f"{srv.admin_url}/api/health", timeout=10).json()["counts"]
+            try:
+                counts = httpx.get(f"{srv.admin_url}/api/health", timeout=10).json()["counts"]
+            except httpx.HTTPError:
+                break
             samples.append((rss_kib(worker), counts.get("suspended", 0)))
             stop.wait(0.1)
 
