@@ -1296,6 +1296,8 @@ class Engine:
         with a cancellation, in one commit, and cancel the calls it waits on. When it
         awaits none of them now, the next one it starts fails instead."""
         inv_id = a.row.id
+        while a.held is not None:  # an idempotent call being resolved: let its entry land
+            await asyncio.sleep(0.001)
         journal = await self._journal_of(a)
         pending = [
             e
