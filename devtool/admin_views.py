@@ -183,6 +183,17 @@ def _summary(row: InvocationRow, status: str, waiting: list[dict[str, Any]]) -> 
 
 
 # ---------------------------------------------------------------------------- lists
+def _cursor_key(
+    cur: Cursor, live_rows: dict[str, InvocationRow], inv_id: str | None
+) -> tuple[Any, str] | None:
+    if inv_id is None:
+        return None
+    row = live_rows.get(inv_id) or queries.invocation(cur, inv_id)
+    if row is None:  # an unknown cursor: fall back to the id alone
+        return (datetime.min, inv_id)
+    return (row.created_at, row.id)
+
+
 def list_invocations(
     cur: Cursor,
     live: Live | None,
@@ -211,18 +222,22 @@ def list_invocations(
     for r in stored:
         r = live_rows.get(r.id, r)
         rows[r.id] = (r, invocation_status(r, live))
-    # invocations in memory that match (their stored row may lag or say another status)
+    # invocations in memory that match (their stored row may lag or say another status);
+    # the order is (created_at, id), as in the store's keyset
+    after_key = _cursor_key(cur, live_rows, after)
+    before_key = _cursor_key(cur, live_rows, before)
     for r in live_rows.values():
         if r.id in rows or not f.matches(r, r.status):
             continue
-        if after is not None and not (r.id < after if newest_first else r.id > after):
+        k = (r.created_at, r.id)
+        if after_key is not None and not (k < after_key if newest_first else k > after_key):
             continue
-        if before is not None and not (r.id > before if newest_first else r.id < before):
+        if before_key is not None and not (k > before_key if newest_first else k < before_key):
             continue
         rows[r.id] = (r, r.status)
     if f.statuses:
         rows = {k: v for k, v in rows.items() if v[1] in f.statuses}
-    ordered = sorted(rows.values(), key=lambda t: t[0].id, reverse=newest_first)
+    ordered = sorted(rows.values(), key=lambda t: (t[0].created_at, t[0].id), reverse=newest_first)
     if before is not None:
         more_newer = len(ordered) > limit
         page = ordered[-limit:] if limit else []

@@ -18,13 +18,18 @@ import heapq
 import itertools
 import json
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from durable.definitions import RetryPolicy
-from durable.ids import is_invocation_id, new_invocation_id
+from durable.ids import (
+    idempotency_scope,
+    idempotent_invocation_id,
+    is_invocation_id,
+    new_invocation_id,
+)
 from durable.messages import (
     Abort,
     Ack,
@@ -78,6 +83,9 @@ class WorkerLink(Protocol):
 @dataclass
 class EngineConfig:
     default_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # suspended invocations whose row and journal stay in memory, most recent first, so
+    # that a short wait (a timer of seconds) wakes without reading them back
+    parked_limit: int = 256
 
 
 @dataclass(frozen=True)
@@ -96,9 +104,24 @@ class _Active:
     journal: list[JournalEntry] | None = None
     epoch: int = 0
     link: WorkerLink | None = None
+    order: list[int] = field(default_factory=list)  # completed entries, in completion order
+    held: list[tuple[WorkerLink, Any]] | None = None  # worker messages held (see _dedupe_child)
+    cancel_pending: bool = False  # cancelled while awaiting nothing: its next await fails
 
 
 _epochs = itertools.count(1)
+
+_CANCELLED = Failure(409, "cancelled")
+#: entries a cancellation completes: the awaits that can last (the others finish at once)
+_CANCELLABLE = frozenset(
+    {
+        EntryKind.SLEEP,
+        EntryKind.AWAKEABLE,
+        EntryKind.CALL,
+        EntryKind.GET_PROMISE,
+        EntryKind.ATTACH_INVOCATION,
+    }
+)
 
 
 class Engine:
@@ -122,7 +145,7 @@ class Engine:
         #: supervisor restarts that worker: code stuck in a thread cannot be stopped)
         self.on_running_killed: Callable[[Any], None] = lambda link: None
         self._inv: dict[str, _Active] = {}
-        self._suspended: dict[str, frozenset[int]] = {}
+        self._suspended: dict[str, tuple[int, ...]] = {}  # what each waits on (a tuple: small)
         self._loading: dict[str, list[tuple[int, str | None, Failure | None]]] = {}
         self._waiters: dict[str, list[asyncio.Future]] = {}
         self._attachers: dict[str, list[tuple[str, int]]] = {}
@@ -134,10 +157,19 @@ class Engine:
         self._timer_seq = itertools.count()
         self._timer_wake = asyncio.Event()
         self._timer_task: asyncio.Task | None = None
+        self._retention_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._completing: set[tuple[str, int]] = set()
         self._promises_completing: set[tuple[str, str, str]] = set()
+        self._suspending: dict[str, asyncio.Future] = {}  # suspension writes in flight
+        # The most recently suspended invocations, kept whole (bounded): _load takes them
+        # from here instead of the store. Code that changes a suspended invocation's row
+        # or journal must bring it in with _load first (or drop it from here).
+        self._parked: OrderedDict[str, _Active] = OrderedDict()
+        self._load_batch: dict[str, asyncio.Future] = {}
+        # awakeables of the invocations held in memory (running or parked): id -> entry
+        self._awakeables: dict[str, tuple[str, int]] = {}
 
     # ------------------------------------------------------------------ helpers
     def _now(self) -> Any:
@@ -192,17 +224,13 @@ class Engine:
         timers = await self.store.read(queries.pending_timers)
         for inv_id, idx, fire_at in timers:
             self._add_timer(from_dt(fire_at), "sleep", inv_id, idx)
-        attach_rows = await self.store.read(_incomplete_attaches)
-        for inv_id, idx, target in attach_rows:
-            self._attachers.setdefault(target, []).append((inv_id, idx))
-        to_wake: list[str] = []
+        await self._recover_waits()
         waiting: dict[tuple[str, str], list[InvocationRow]] = {}
         for row in rows:
             st = Status(row.status)
             k = self._object_key(row)
             if st is Status.SUSPENDED:
-                self._suspended[row.id] = frozenset(json.loads(row.waiting_on or "[]"))
-                to_wake.append(row.id)
+                self._suspended[row.id] = tuple(json.loads(row.waiting_on or "[]"))
                 if k:
                     self._key_owner[k] = row.id
                 continue
@@ -232,10 +260,14 @@ class Engine:
             if k not in self._key_owner and q:
                 self._release_key(k, None)
         # suspended invocations whose completion was committed but not delivered
-        for inv_id in to_wake:
-            self._spawn(self._check_suspended(inv_id))
+        for inv_id in await self.store.read(queries.woken_suspended):
+            self._spawn(self._wake(inv_id))
+        # cancellations requested but not yet seen by the handler
+        for row in rows:
+            if row.cancel_requested:
+                self._spawn(self._recover_cancel(row.id))
         self._timer_task = self._spawn(self._timer_loop())
-        self._spawn(self._retention_loop())
+        self._retention_task = self._spawn(self._retention_loop())
 
     def _recover_key_queues(self, waiting: dict[tuple[str, str], list[InvocationRow]]) -> None:
         """Rebuild each key's inbox from the ready and pending rows of exclusive handlers.
@@ -258,6 +290,38 @@ class Engine:
                     a.row = replace(r, status=Status.PENDING.value)
                     self.store.write_nowait([PutInvocation(a.row)])
                 q.append(r.id)
+
+    async def _recover_waits(self) -> None:
+        """Calls and attaches still waiting at start: complete those whose target ended
+        while nobody could deliver its result; re-register the attached ones."""
+        waits = await self.store.read(queries.pending_waits)
+        targets: dict[tuple[str, int], tuple[str, str]] = {}
+        for inv_id, idx, kind, name, payload in waits:
+            if kind == EntryKind.ATTACH_INVOCATION.value:
+                target = name or ""
+            else:
+                target = json.loads(payload or "{}").get("invocation_id", "")
+            targets[(inv_id, idx)] = (kind, target)
+        found = await self.store.read(queries.outcomes, sorted({t for _, t in targets.values()}))
+        for (inv_id, idx), (kind, target) in targets.items():
+            info = found.get(target)
+            if info is None:
+                failure = Failure(404, f"unknown invocation {target}")
+                self._spawn(self._complete_entry(inv_id, idx, None, failure))
+                continue
+            status, parent_id, parent_entry, output, failure = info
+            if Status(status) in lc.TERMINAL:
+                self._spawn(self._complete_entry(inv_id, idx, output, failure))
+            elif kind != EntryKind.CALL.value or (parent_id, parent_entry) != (inv_id, idx):
+                self._attachers.setdefault(target, []).append((inv_id, idx))
+
+    async def _recover_cancel(self, inv_id: str) -> None:
+        a = self._inv.get(inv_id) or await self._load(inv_id)
+        if a is None or not a.row.cancel_requested:
+            return
+        journal = await self._journal_of(a)
+        if not any(e.failure == _CANCELLED for e in journal):
+            await self._deliver_cancel(a)
 
     async def stop(self) -> None:
         for t in list(self._tasks):
@@ -352,10 +416,14 @@ class Engine:
             if existing is None:
                 existing = await self.store.read(
                     queries.idempotent_invocation, scope, idempotency_key
-                )
+                ) or self._idem.get((scope, idempotency_key))
             if existing is not None:
                 return existing, True
-        inv_id = new_invocation_id()
+        inv_id = (
+            idempotent_invocation_id(scope, idempotency_key)
+            if idempotency_key
+            else new_invocation_id()
+        )
         if idempotency_key:
             self._idem[(scope, idempotency_key)] = inv_id
         now = self._now()
@@ -383,7 +451,7 @@ class Engine:
         self._inv[inv_id] = a
         self.on_event("created", {"id": inv_id, "row": row})
         self._enqueue(a, delay_s)
-        ops[0] = PutInvocation(a.row, new=True)  # with the status it got: pending, scheduled
+        ops[0] = PutInvocation(a.row, new=True)  # as enqueued: ready, pending or scheduled
         fut = self.store.write(ops)
         if durable_ack:
             await fut
@@ -472,8 +540,8 @@ class Engine:
         row = a.row
         if row.status != Status.READY.value:
             return
-        if a.journal is None:
-            a.journal = await self.store.read(queries.journal, row.id)
+        await self._journal_of(a)
+        assert a.journal is not None
         state = None
         if row.service_kind in ("object", "workflow"):
             if len(a.journal) > 1:
@@ -502,8 +570,18 @@ class Engine:
                 json.loads(row.headers or "{}"),
                 row.attempt,
                 a.epoch,
+                tuple(a.order),
             )
         )
+
+    async def _journal_of(self, a: _Active) -> list[JournalEntry]:
+        """The invocation's journal, read once from the store (with its completion order)
+        and then kept up to date in memory."""
+        if a.journal is None:
+            journal, order = await self.store.read(queries.journal_and_order, a.row.id)
+            if a.journal is None:  # nobody loaded it meanwhile
+                a.journal, a.order = journal, order
+        return a.journal
 
     # ------------------------------------------------------------------ worker messages
     def on_message(self, link: WorkerLink, msg: Any) -> None:
@@ -511,6 +589,9 @@ class Engine:
         a = self._inv.get(msg.invocation_id)
         if a is None or a.epoch != msg.epoch or a.row.status != Status.RUNNING.value:
             return  # a stale attempt (killed, moved to another worker, retried)
+        if a.held is not None:
+            a.held.append((link, msg))
+            return
         if isinstance(msg, NewEntry):
             self._on_entry(a, msg)
         elif isinstance(msg, Output):
@@ -540,6 +621,16 @@ class Engine:
         after: Callable[[], None] | None = None
         kind = e.kind
         epoch = a.epoch
+        if a.cancel_pending and kind in _CANCELLABLE:
+            self._append_cancelled(a, e, now)
+            return
+        if kind in (EntryKind.CALL, EntryKind.ONE_WAY_CALL) and self._needs_dedupe(e):
+            a.journal.append(e)
+            if e.completed:
+                a.order.append(e.index)
+            a.held = []
+            self._spawn(self._dedupe_child(a, e, now))
+            return
         if kind is EntryKind.SLEEP:
             ms = json.loads(e.payload or "{}").get("duration_ms", 0)
             wake = self.clock.now() + ms / 1000.0
@@ -560,6 +651,7 @@ class Engine:
         elif kind is EntryKind.AWAKEABLE:
             awk = json.loads(e.payload or "{}")["id"]
             ops.append(PutAwakeable(awk, row.id, e.index, now))
+            self._awakeables[awk] = (row.id, e.index)
         elif kind in (EntryKind.CALL, EntryKind.ONE_WAY_CALL):
             child_ops, after = self._child(a, e, now)
             ops.extend(child_ops)
@@ -574,6 +666,8 @@ class Engine:
             target = json.loads(e.payload or "{}").get("invocation_id", "")
             after = lambda: self._spawn(self._attach_entry(row.id, e.index, target))  # noqa: E731
         a.journal.append(e)
+        if e.completed:
+            a.order.append(e.index)
         ops.insert(0, AppendEntry(row.id, e, now))
         if msg.needs_ack:
             link = a.link
@@ -592,6 +686,101 @@ class Engine:
             self._after_commit(ops, after)
         else:
             self.store.write_nowait(ops)
+
+    def _append_cancelled(self, a: _Active, e: JournalEntry, now: Any) -> None:
+        """The first await started after a cancel that found nothing to cancel: record it
+        failed with the cancellation (no timer, no callee), so the handler sees it now."""
+        assert a.journal is not None
+        a.cancel_pending = False
+        row, epoch = a.row, a.epoch
+        e = replace(e, failure=_CANCELLED, completed=True)
+        a.journal.append(e)
+        a.order.append(e.index)
+        ops: list[Op] = [AppendEntry(row.id, e, now)]
+        if e.kind is EntryKind.AWAKEABLE:  # resolving it later is a clear 409, not a 404
+            ops.append(PutAwakeable(json.loads(e.payload or "{}")["id"], row.id, e.index, now))
+        self._after_commit(
+            ops, lambda: self._send_completion(row.id, epoch, e.index, None, _CANCELLED)
+        )
+
+    def _needs_dedupe(self, e: JournalEntry) -> bool:
+        """A call or send with an idempotency key, or to a workflow's main handler."""
+        p = json.loads(e.payload or "{}")
+        if p.get("idempotency_key"):
+            return True
+        info = self.services.get(p.get("service", ""))
+        hinfo = (
+            next((h for h in info.handlers if h.name == p.get("handler")), None) if info else None
+        )
+        return hinfo is not None and hinfo.kind == "workflow"
+
+    async def _dedupe_child(self, parent: _Active, e: JournalEntry, now: Any) -> None:
+        """Reach the invocation an idempotency key (or a workflow id) names, creating it
+        only if there is none; a call to an existing one waits for its result.
+
+        The lookup reads the store, so the caller's later messages are held meanwhile:
+        its journal is still written in index order, and its call entry in the same
+        commit as the invocation it creates.
+        """
+        row = parent.row
+        try:
+            p = json.loads(e.payload or "{}")
+            service, handler, key = p["service"], p["handler"], p.get("key")
+            info = self.services.get(service)
+            hinfo = next((h for h in info.handlers if h.name == handler), None) if info else None
+            if info is None or hinfo is None:
+                child_ops, after = self._child(parent, e, now)
+                self._after_commit([AppendEntry(row.id, e, now), *child_ops], after or _noop)
+                return
+            workflow_main = hinfo.kind == "workflow"
+            idem = "run" if workflow_main else p["idempotency_key"]
+            scope = idempotency_scope(service, handler, key, workflow_main)
+            existing = self._idem.get((scope, idem)) or await self.store.read(
+                queries.idempotent_invocation, scope, idem
+            )
+            existing = existing or self._idem.get((scope, idem))
+            target = existing or idempotent_invocation_id(scope, idem)
+            if target != p["invocation_id"]:  # named by a generic call: record the real one
+                p["invocation_id"] = target
+                result = json.dumps(target) if e.kind is EntryKind.ONE_WAY_CALL else e.result
+                e2 = replace(e, payload=json.dumps(p), result=result)
+                if parent.journal is not None and parent.journal[e.index] is e:
+                    parent.journal[e.index] = e2
+                e = e2
+            ops: list[Op] = [AppendEntry(row.id, e, now)]
+            if existing is None:
+                child_ops, start_child = self._child(parent, e, now)
+                ops += [*child_ops, PutIdempotency(scope, idem, target, now)]
+                self._idem[(scope, idem)] = target
+
+                def created() -> None:
+                    self._idem.pop((scope, idem), None)
+                    if start_child is not None:
+                        start_child()
+
+                self._after_commit(ops, created)
+            elif e.kind is EntryKind.CALL:
+                idx = e.index
+                self._after_commit(
+                    ops, lambda: self._spawn(self._attach_entry(row.id, idx, target))
+                )
+            else:
+                self.store.write_nowait(ops)
+        except Exception:
+            log.exception("call %s of %s failed", e.index, row.id)
+            self.store.write_nowait([AppendEntry(row.id, e, now)])
+            if e.kind is EntryKind.CALL:
+                failure = Failure(500, "the runtime could not start this call")
+                self._after_commit(
+                    [], lambda: self._spawn(self._complete_entry(row.id, e.index, None, failure))
+                )
+        finally:
+            held, parent.held = parent.held or [], None
+            for i, (link, m) in enumerate(held):
+                self.on_message(link, m)
+                if parent.held is not None:  # held again by a later call: keep the order
+                    parent.held.extend(held[i + 1 :])
+                    break
 
     @staticmethod
     async def _quiet(coro: Any) -> None:
@@ -641,20 +830,23 @@ class Engine:
             now,
             parent=None if one_way else (parent.row.id, e.index),
         )
+        delay_s = (p.get("delay_ms") or 0) / 1000.0
+        wake = self.clock.now() + delay_s
+        if delay_s > 0:  # a delayed send is stored scheduled: it survives a restart as such
+            row = replace(row, status=Status.SCHEDULED.value, scheduled_at=to_dt(wake))
         ops: list[Op] = [
             PutInvocation(row, new=True),
             AppendEntry(
                 child_id, JournalEntry(0, EntryKind.INPUT, None, row.input, None, None, True), now
             ),
         ]
-        delay_s = (p.get("delay_ms") or 0) / 1000.0
 
         def start_child() -> None:
             c = _Active(row, [JournalEntry(0, EntryKind.INPUT, None, row.input, None, None, True)])
             self._inv[child_id] = c
             self.on_event("created", {"id": child_id, "row": row})
-            self._enqueue(c, delay_s)
-            if c.row.status != Status.READY.value:  # queued behind its key, or delayed
+            self._enqueue(c, max(wake - self.clock.now(), 0.001) if delay_s > 0 else 0.0)
+            if c.row.status != row.status:  # pending behind its key
                 self.store.write_nowait([PutInvocation(c.row)])
 
         return ops, start_child
@@ -668,9 +860,18 @@ class Engine:
             return
         self._transition(a, lc.Suspended(msg.waiting_on))
         a.row = replace(a.row, journal_length=len(a.journal))
-        self._suspended[a.row.id] = frozenset(msg.waiting_on)
-        del self._inv[a.row.id]
-        self.store.write_nowait([PutInvocation(a.row)])
+        inv_id = a.row.id
+        self._suspended[inv_id] = tuple(msg.waiting_on)
+        del self._inv[inv_id]
+        a.link = None
+        self._parked[inv_id] = a
+        if len(self._parked) > self.config.parked_limit:
+            self._forget_awakeables(self._parked.popitem(last=False)[1])
+        # what _load reads back must be committed first: remember the write until then
+        self._suspending[inv_id] = fut = self.store.write([PutInvocation(a.row)])
+        fut.add_done_callback(
+            lambda f: self._suspending.get(inv_id) is f and self._suspending.pop(inv_id)
+        )
 
     def _attempt_failed(self, a: _Active, msg: AttemptFailed) -> None:
         actions = self._transition(
@@ -707,10 +908,16 @@ class Engine:
             lambda: self._finish(a, actions),
         )
 
+    def _forget_awakeables(self, a: _Active) -> None:
+        for e in a.journal or ():
+            if e.kind is EntryKind.AWAKEABLE:
+                self._awakeables.pop(json.loads(e.payload or "{}").get("id", ""), None)
+
     def _finish(self, a: _Active, actions: list[lc.Action]) -> None:
         row = a.row
         if self._inv.get(row.id) is a:
             del self._inv[row.id]
+        self._forget_awakeables(a)
         failure = (
             Failure(row.failure_code, row.failure_message or "")
             if row.failure_code is not None
@@ -761,19 +968,32 @@ class Engine:
         failure: Failure | None,
         extra: list[Op] | None = None,
     ) -> bool:
-        """Complete an entry durably, then deliver it (live, or by waking the invocation)."""
+        """Complete an entry durably, then deliver it (live, or by waking the invocation).
+
+        An entry is completed once: a later completion (a timer firing after a cancel, a
+        callee ending after its caller was cancelled or killed) is dropped, so the journal
+        keeps what the handler saw. Returns whether this call completed it.
+        """
         guard = (inv_id, index)
         if guard in self._completing:
             return False
-        a = self._inv.get(inv_id)
-        if a is not None and a.journal is not None and index < len(a.journal):
-            if a.journal[index].completed:
-                return False
-            a.journal[index] = replace(
-                a.journal[index], result=result, failure=failure, completed=True
-            )
         self._completing.add(guard)
         try:
+            a = self._inv.get(inv_id) or self._parked.get(inv_id)
+            if a is None and index in self._suspended.get(inv_id, ()):
+                a = await self._load(inv_id)  # it wakes up anyway: read its journal now
+            if a is not None:
+                journal = await self._journal_of(a)
+                if index >= len(journal) or journal[index].completed:
+                    return False
+                journal[index] = replace(
+                    journal[index], result=result, failure=failure, completed=True
+                )
+                a.order.append(index)
+            else:  # a suspended invocation not waiting on it, or an ended one
+                found = await self.store.read(queries.entry_status, inv_id, index)
+                if found is None or found[0] or Status(found[1]) in lc.TERMINAL:
+                    return False
             await self.store.write(
                 [CompleteEntry(inv_id, index, result, failure, self._now()), *(extra or [])]
             )
@@ -791,8 +1011,13 @@ class Engine:
                 a.journal[index] = replace(
                     a.journal[index], result=result, failure=failure, completed=True
                 )
+                a.order.append(index)
             if a.row.status == Status.RUNNING.value and a.link is not None:
                 a.link.send(Completion(inv_id, a.epoch, index, result, failure))
+            elif a.row.status == Status.SUSPENDED.value and index in json.loads(
+                a.row.waiting_on or "[]"
+            ):
+                self._spawn(self._wake(inv_id))  # loaded, not yet woken
             return
         if inv_id in self._loading:
             self._loading[inv_id].append((index, result, failure))
@@ -812,24 +1037,60 @@ class Engine:
             return self._inv.get(inv_id)
         if inv_id not in self._suspended:
             return None
+        a = self._parked.pop(inv_id, None)
+        if a is not None:
+            del self._suspended[inv_id]
+            self._inv[inv_id] = a
+            return a
         self._loading[inv_id] = []
         try:
-            await self.store.write([])
-            row = await self.store.read(queries.invocation, inv_id)
-            journal = await self.store.read(queries.journal, inv_id)
-            if row is None:
+            pending = self._suspending.get(inv_id)
+            if pending is not None:
+                await asyncio.shield(pending)
+            found = await self._read_batched(inv_id)
+            if found is None:
                 return None
+            row, journal, order = found
             for index, result, failure in self._loading[inv_id]:
                 if index < len(journal) and not journal[index].completed:
                     journal[index] = replace(
                         journal[index], result=result, failure=failure, completed=True
                     )
+                    order.append(index)
             self._suspended.pop(inv_id, None)
-            a = _Active(row, journal)
+            a = _Active(row, journal, order=order)
             self._inv[inv_id] = a
             return a
         finally:
             self._loading.pop(inv_id, None)
+
+    def _read_batched(self, inv_id: str) -> asyncio.Future:
+        """Row, journal and completion order of a suspended invocation; the reads asked
+        for in one loop turn share two queries (a restart wakes hundreds at once)."""
+        fut = self._load_batch.get(inv_id)
+        if fut is None:
+            fut = self._load_batch[inv_id] = asyncio.get_running_loop().create_future()
+            if len(self._load_batch) == 1:
+                asyncio.get_running_loop().call_soon(self._flush_loads)
+        return fut
+
+    def _flush_loads(self) -> None:
+        batch, self._load_batch = self._load_batch, {}
+        ids = list(batch)
+        for i in range(0, len(ids), 500):
+            self._spawn(self._run_loads({k: batch[k] for k in ids[i : i + 500]}))
+
+    async def _run_loads(self, batch: dict[str, asyncio.Future]) -> None:
+        try:
+            found = await self.store.read(queries.invocations_with_journals, list(batch))
+        except Exception as e:
+            for fut in batch.values():
+                if not fut.done():
+                    fut.set_exception(e)
+            return
+        for inv_id, fut in batch.items():
+            if not fut.done():
+                fut.set_result(found.get(inv_id))
 
     async def _wake(self, inv_id: str) -> None:
         a = await self._load(inv_id)
@@ -838,17 +1099,15 @@ class Engine:
         self._transition(a, lc.Woken())
         await self._dispatch(a)
 
-    async def _check_suspended(self, inv_id: str) -> None:
-        waiting = self._suspended.get(inv_id, frozenset())
-        journal = await self.store.read(queries.journal, inv_id)
-        if any(i < len(journal) and journal[i].completed for i in waiting):
-            await self._wake(inv_id)
-
     # ------------------------------------------------------------------ timers
     def _add_timer(self, at: float, kind: str, inv_id: str, index: int) -> None:
         heapq.heappush(self._timers, (at, next(self._timer_seq), kind, inv_id, index))
         if self._timers[0][3] == inv_id and self._timers[0][1] is not None:
             self._timer_wake.set()  # the new timer is the earliest: re-arm the loop
+
+    def next_timer_at(self) -> float | None:
+        """When the earliest timer (sleep, delayed start, retry) is due, if any."""
+        return self._timers[0][0] if self._timers else None
 
     def poke_timers(self) -> None:
         """Re-check timers now (after a virtual clock moved)."""
@@ -915,13 +1174,24 @@ class Engine:
                 f"malformed awakeable id {awakeable_id!r}: ids look like awk_ followed "
                 "by URL-safe characters"
             )
-        await self.store.write([])  # an awakeable created just now is committed first
-        found = await self.store.read(queries.awakeable, awakeable_id)
-        if found is None:
-            raise NotFound(f"unknown awakeable {awakeable_id!r}")
-        inv_id, index, completed = found
+        known = self._awakeables.get(awakeable_id)
+        a = self._inv.get(known[0]) or self._parked.get(known[0]) if known else None
+        if known and a is not None and a.journal is not None:  # in memory: no read
+            inv_id, index = known
+            completed, status = a.journal[index].completed, a.row.status
+        else:
+            await self.store.write([])  # an awakeable created just now is committed first
+            found = await self.store.read(queries.awakeable, awakeable_id)
+            if found is None:
+                raise NotFound(f"unknown awakeable {awakeable_id!r}")
+            inv_id, index, completed, status = found
         if completed:
             raise Conflict(f"awakeable {awakeable_id} was already completed")
+        if status is not None and Status(status) in lc.TERMINAL:
+            raise Conflict(
+                f"awakeable {awakeable_id} belongs to invocation {inv_id}, which is {status}: "
+                "nothing waits on it any more"
+            )
         ok = await self._complete_entry(inv_id, index, result, failure)
         if not ok:
             raise Conflict(f"awakeable {awakeable_id} was already completed")
@@ -1067,8 +1337,6 @@ class Engine:
     async def cancel(self, inv_id: str) -> str:
         """Cancel: the handler sees a CancelledError at its next await (it may compensate)."""
         a = await self._require(inv_id)
-        if a.row.status == Status.SUSPENDED.value:
-            pass
         actions = self._transition(a, lc.CancelRequested())
         if a.row.status == Status.CANCELLED.value:
             self._remove_from_queues(a)
@@ -1081,39 +1349,48 @@ class Engine:
         return a.row.status
 
     async def _deliver_cancel(self, a: _Active) -> None:
-        """Fail every pending await with a cancellation and cancel the calls it waits on."""
-        journal = (
-            a.journal if a.journal is not None else await self.store.read(queries.journal, a.row.id)
-        )
-        cancel = Failure(409, "cancelled")
+        """Fail the awaits that can last (timers, awakeables, calls, promises, attaches)
+        with a cancellation, in one commit, and cancel the calls it waits on. When it
+        awaits none of them now, the next one it starts fails instead."""
+        inv_id = a.row.id
+        while a.held is not None:  # an idempotent call being resolved: let its entry land
+            await asyncio.sleep(0.001)
+        journal = await self._journal_of(a)
         pending = [
             e
             for e in journal
-            if not e.completed and e.kind not in (EntryKind.INPUT, EntryKind.OUTPUT)
+            if not e.completed
+            and e.kind in _CANCELLABLE
+            and (inv_id, e.index) not in self._completing
         ]
+        if not pending:
+            a.cancel_pending = True
+            return
+        now = self._now()
+        ops: list[Op] = []
         for e in pending:
+            self._completing.add((inv_id, e.index))
+            journal[e.index] = replace(e, failure=_CANCELLED, completed=True)
+            a.order.append(e.index)
+            ops.append(CompleteEntry(inv_id, e.index, None, _CANCELLED, now))
+            if e.kind is EntryKind.SLEEP:
+                ops.append(DeleteTimer(inv_id, e.index))
+        try:
+            await self.store.write(ops)
+        finally:
+            for e in pending:
+                self._completing.discard((inv_id, e.index))
+        for e in pending:
+            self._deliver(inv_id, e.index, None, _CANCELLED)
             if e.kind is EntryKind.CALL:
                 child = json.loads(e.payload or "{}").get("invocation_id")
                 if child:
                     self._spawn(self._quiet(self.cancel(child)))
-            await self._complete_entry(
-                a.row.id,
-                e.index,
-                None,
-                cancel,
-                [DeleteTimer(a.row.id, e.index)] if e.kind is EntryKind.SLEEP else None,
-            )
-        if a.row.status == Status.SUSPENDED.value:
-            self._transition(a, lc.Woken())
-            self.store.write_nowait([PutInvocation(a.row)])
-            await self._dispatch(a)
 
     async def kill(self, inv_id: str) -> str:
         """Stop at once, without compensation; kills the calls it waits on."""
         a = await self._require(inv_id)
-        journal = (
-            a.journal if a.journal is not None else await self.store.read(queries.journal, a.row.id)
-        )
+        journal = await self._journal_of(a)
         running_on = a.link if a.row.status == Status.RUNNING.value else None
         actions = self._transition(a, lc.Kill())
         self._remove_from_queues(a)
@@ -1254,10 +1531,5 @@ class Engine:
         return out
 
 
-def _incomplete_attaches(cur: Any) -> list[tuple[str, int, str]]:
-    rows = cur.execute(
-        "SELECT j.invocation_id, j.idx, j.name FROM journal j JOIN invocations i ON i.id = j.invocation_id "
-        "WHERE j.kind = 'attach_invocation' AND NOT j.completed "
-        "AND i.status NOT IN ('completed', 'killed', 'cancelled')"
-    ).fetchall()
-    return [(r[0], int(r[1]), r[2]) for r in rows]
+def _noop() -> None:
+    pass

@@ -219,7 +219,7 @@ def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> Starlett
                     raise BadRequest("the rejection reason must be UTF-8 text") from None
                 message = text
                 stripped = text.strip()
-                if stripped.startswith(("{", "[", '"')) or stripped in ("true", "false", "null"):
+                if stripped:  # a JSON string, or plain text; any other JSON value is refused
                     try:
                         value: Any = json.loads(stripped)
                     except ValueError:

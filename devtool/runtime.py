@@ -49,7 +49,11 @@ class RuntimeOptions:
 
 def bind(host: str, port: int, what: str) -> socket.socket:
     """A listening socket, or a DevtoolError that says which port is taken."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
+    # without it, a keep-alive request waits ~40 ms for a delayed ACK (Nagle)
+    sock = socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

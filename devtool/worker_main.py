@@ -35,9 +35,18 @@ class _Worker:
         self.suspend_after = suspend_after
         self.executors: dict[str, Executor] = {}
         self._replays: set[asyncio.Task] = set()
+        self._out: list[bytes] = []
 
     def emit(self, msg: Any) -> None:
-        self.writer.write(encode(msg))
+        # Frames emitted in one loop turn go out in one write (one syscall, not one each).
+        self._out.append(encode(msg))
+        if len(self._out) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if out:
+            self.writer.write(b"".join(out))
 
     def on_start(self, start: Start) -> None:
         old = self.executors.pop(start.invocation_id, None)

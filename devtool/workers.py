@@ -43,10 +43,19 @@ class ProcessLink:
         self.closed = False
         self.last_seen = time.monotonic()
         self._replays: dict[int, asyncio.Future] = {}
+        self._out: list[bytes] = []
 
     def send(self, msg: Any) -> None:
         if not self.closed:
-            self.writer.write(encode(msg))
+            # Frames sent in one loop turn go out in one write (one syscall, not one each).
+            self._out.append(encode(msg))
+            if len(self._out) == 1:
+                asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if not self.closed and out:
+            self.writer.write(b"".join(out))
 
     async def replay(self, req: ReplayRequest) -> ReplayResult:
         """Replay a recorded journal in this worker (no side effects, nothing written)."""

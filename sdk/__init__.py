@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .combinators import as_completed, gather, select, wait_completed
+from .combinators import as_completed, gather, select, wait_completed, with_timeout
 from .context import (
     Context,
     DurableFuture,
@@ -23,7 +23,7 @@ from .context import (
     WorkflowSharedContext,
 )
 from .definitions import RetryPolicy, Service, ServiceDef, VirtualObject, Workflow
-from .exceptions import CancelledError, NonDeterminismError, TerminalError
+from .exceptions import CancelledError, DurableTimeoutError, NonDeterminismError, TerminalError
 from .logging import getLogger
 from .serde import JsonSerde, Serde
 
@@ -45,6 +45,7 @@ __all__ = [
     "RunOptions",
     "TerminalError",
     "CancelledError",
+    "DurableTimeoutError",
     "NonDeterminismError",
     "Serde",
     "JsonSerde",
@@ -52,6 +53,7 @@ __all__ = [
     "select",
     "wait_completed",
     "as_completed",
+    "with_timeout",
     "getLogger",
     "app",
 ]

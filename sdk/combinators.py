@@ -1,71 +1,113 @@
-"""Combinators over durable awaitables: gather, select, wait_completed, as_completed.
+"""Combinators over durable awaitables: gather, select, wait_completed, as_completed,
+with_timeout.
 
-Names and shapes follow restate-sdk-python (``select`` returns ``[name, value]``).
+Names and shapes follow restate-sdk-python (``select`` returns ``[name, value]``). They
+are deterministic on replay: whenever a combinator decides which futures are done
+(``select``, ``wait_completed``, ``as_completed``, ``with_timeout``) it journals the
+decision as a ``combinator`` entry, and a replay returns the recorded outcome even if
+more futures have completed by then. ``gather`` waits for all, so it records nothing.
+Every future must come from the same invocation's context.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from datetime import timedelta
+from typing import Any, TypeVar
 
 from .context import DurableFuture
+from .executor import Executor, _Future
 
-__all__ = ["gather", "select", "wait_completed", "as_completed"]
+__all__ = ["gather", "select", "wait_completed", "as_completed", "with_timeout"]
+
+T = TypeVar("T")
 
 
-async def _settle(fut: DurableFuture[Any]) -> DurableFuture[Any]:
-    try:
-        await fut
-    except Exception:
-        pass
-    return fut
+def _executor(futures: tuple[Any, ...] | list[Any]) -> tuple[Executor, list[_Future]]:
+    first = futures[0]
+    ex = getattr(first, "_ex", None)
+    if not isinstance(ex, Executor):
+        raise TypeError(
+            f"durable combinators take durable futures (ctx.run, ctx.sleep, calls, "
+            f"awakeables...), not {type(first).__name__}"
+        )
+    return ex, ex._own(futures)
 
 
 async def gather(*futures: DurableFuture[Any]) -> list[DurableFuture[Any]]:
-    """Wait until every future is done (success or failure); returns them in order."""
-    await asyncio.gather(*(_settle(f) for f in futures))
+    """Wait until every future is done (success or failure); returns them in order.
+
+    Example::
+
+        a, b = await durable.gather(ctx.service_call(f, 1), ctx.service_call(g, 2))
+        total = await a + await b
+    """
+    if not futures:
+        return []
+    ex, own = _executor(futures)
+    await ex.gather(own)
     return list(futures)
 
 
 async def wait_completed(
     *futures: DurableFuture[Any],
 ) -> tuple[list[DurableFuture[Any]], list[DurableFuture[Any]]]:
-    """Wait until at least one future is done; returns ``(done, pending)``."""
-    if not any(f.done() for f in futures):
-        tasks = [asyncio.ensure_future(_settle(f)) for f in futures]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-    done = [f for f in futures if f.done()]
-    return done, [f for f in futures if not f.done()]
+    """Wait until at least one future is done; returns ``(done, pending)``.
+
+    ``done`` lists the completed futures in the order they completed (replays return the
+    same lists).
+    """
+    if not futures:
+        return [], []
+    ex, own = _executor(futures)
+    done, pending = await ex.wait_completed(own, "wait_completed")
+    return list(done), list(pending)
 
 
 async def select(**futures: DurableFuture[Any]) -> list[Any]:
     """Wait for the first future to complete; returns ``[name, value]``.
 
-    A failed winner raises its error. Example::
+    The first to complete wins (also on replay, whatever completed since). A failed
+    winner raises its error. Example::
 
-        match await durable.select(paid=ctx.run("pay", pay), timeout=ctx.sleep(timedelta(s=5))):
+        match await durable.select(paid=ctx.run("pay", pay), timeout=ctx.sleep(timedelta(seconds=5))):
             case ["paid", receipt]: ...
             case ["timeout", _]: ...
     """
+    if not futures:
+        raise TypeError("select() needs at least one future, given by name")
     names = list(futures)
-    done, _ = await wait_completed(*futures.values())
-    for name in names:
-        f = futures[name]
-        if f in done:
-            return [name, await f]
-    raise AssertionError("wait_completed returned no completed future")
+    ex, own = _executor(list(futures.values()))
+    done, _ = await ex.wait_completed(own, "select")
+    winner = done[0]
+    name = next(n for n, f in zip(names, own, strict=True) if f is winner)
+    return [name, await winner]
 
 
 async def as_completed(*futures: DurableFuture[Any]) -> AsyncIterator[DurableFuture[Any]]:
-    """Yield futures as they complete."""
-    pending = list(futures)
+    """Yield futures as they complete (in completion order, the same on replay)."""
+    if not futures:
+        return
+    ex, pending = _executor(futures)
     while pending:
-        done, pending = await wait_completed(*pending)
+        done, pending = await ex.wait_completed(pending, "as_completed")
         for f in done:
             yield f
+
+
+async def with_timeout(future: DurableFuture[T], timeout: timedelta) -> T:
+    """Await ``future``, or raise :class:`~durable.exceptions.DurableTimeoutError` (a
+    ``TerminalError``, status 408) if it is not done within ``timeout``.
+
+    The timeout is a durable timer (``ctx.sleep``) raced against the future, like
+    ``orTimeout`` in Restate's TypeScript SDK and ``withTimeout`` in its Kotlin SDK, so
+    it holds across suspensions and restarts. The awaited operation is not cancelled.
+    Also available as ``future.with_timeout(timeout)``. Example::
+
+        try:
+            approved = await durable.with_timeout(approval, timedelta(days=3))
+        except durable.DurableTimeoutError:
+            approved = False
+    """
+    ex, [own] = _executor([future])
+    return await ex.with_timeout(own, timeout)

@@ -87,6 +87,18 @@ class DurableFuture(abc.ABC, Generic[T]):
     def done(self) -> bool:
         """Whether the result is already available."""
 
+    def with_timeout(self, timeout: timedelta) -> Awaitable[T]:
+        """Await this future, or raise ``DurableTimeoutError`` after ``timeout``.
+
+        A durable timer raced against the future (see :func:`durable.with_timeout`).
+
+        Example:
+            >>> receipt = await ctx.service_call(charge, order).with_timeout(timedelta(minutes=5))
+        """
+        from .combinators import with_timeout
+
+        return with_timeout(self, timeout)
+
 
 class CallFuture(DurableFuture[T]):
     """The result of a durable call; it knows the callee's invocation id."""

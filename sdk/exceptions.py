@@ -4,7 +4,8 @@ The tree::
 
     Exception
     ├── TerminalError            fails the invocation for good (no retry)
-    │   └── CancelledError       the invocation was cancelled (status 409)
+    │   ├── CancelledError       the invocation was cancelled (status 409)
+    │   └── DurableTimeoutError  a durable await ran past its timeout (status 408)
     ├── NonDeterminismError      replay asked for a different step than the journal holds
     └── InvalidUsageError        the SDK was used in a way that cannot work
     BaseException
@@ -19,6 +20,7 @@ from __future__ import annotations
 __all__ = [
     "TerminalError",
     "CancelledError",
+    "DurableTimeoutError",
     "NonDeterminismError",
     "InvalidUsageError",
     "SuspendedError",
@@ -57,6 +59,18 @@ class CancelledError(TerminalError):
 
     def __init__(self, message: str = "the invocation was cancelled") -> None:
         super().__init__(message, status_code=409)
+
+
+class DurableTimeoutError(TerminalError):
+    """A durable await did not complete in time (``with_timeout``); status 408.
+
+    The timeout is a durable timer raced against the awaited future, so on replay the
+    same await times out again. Catch it to take another path; the awaited operation
+    itself is not cancelled (a call keeps running, an awakeable can still be resolved).
+    """
+
+    def __init__(self, message: str = "timed out") -> None:
+        super().__init__(message, status_code=408)
 
 
 class NonDeterminismError(Exception):

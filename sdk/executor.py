@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import itertools
 import json
 import os
 import random as _random
@@ -44,12 +45,13 @@ from .context import (
 from .definitions import HandlerDef, handler_of
 from .exceptions import (
     CancelledError,
+    DurableTimeoutError,
     InvalidUsageError,
     NonDeterminismError,
     SuspendedError,
     TerminalError,
 )
-from .ids import new_invocation_id
+from .ids import idempotency_scope, idempotent_invocation_id, new_invocation_id
 from .messages import (
     Abort,
     Ack,
@@ -257,9 +259,11 @@ class _ContextImpl(WorkflowContext):
 
     def sleep(self, delta: timedelta, name: str | None = None) -> DurableFuture[None]:
         ms = max(int(delta.total_seconds() * 1000), 0)
-        return self._ex._remote_entry(
+        fut = self._ex._remote_entry(
             EntryKind.SLEEP, name, json.dumps({"duration_ms": ms}), lambda _r: None
         )
+        self._ex._timer_started(fut, ms)
+        return fut
 
     # -- state
     def _check_state(self, write: bool, what: str) -> None:
@@ -324,8 +328,11 @@ class _ContextImpl(WorkflowContext):
         idem: str | None,
         headers: dict[str, str] | None,
         convert: Callable[[str | None], Any],
+        workflow_main: bool = False,
     ) -> CallFuture[Any]:
-        return self._ex._call(service, handler, key, _arg_json(arg), idem, headers, convert)
+        return self._ex._call(
+            service, handler, key, _arg_json(arg), idem, headers, convert, workflow_main
+        )
 
     def _send(
         self,
@@ -336,8 +343,11 @@ class _ContextImpl(WorkflowContext):
         delay: timedelta | None,
         idem: str | None,
         headers: dict[str, str] | None,
+        workflow_main: bool = False,
     ) -> SendHandle:
-        target = self._ex._send(service, handler, key, _arg_json(arg), delay, idem, headers)
+        target = self._ex._send(
+            service, handler, key, _arg_json(arg), delay, idem, headers, workflow_main
+        )
         return _SendHandle(self, target)
 
     @staticmethod
@@ -367,7 +377,14 @@ class _ContextImpl(WorkflowContext):
     ) -> CallFuture[Any]:
         h = handler_of(tpe)
         return self._call(
-            h.service_name, h.name, key, arg, idempotency_key, headers, self._out(tpe)
+            h.service_name,
+            h.name,
+            key,
+            arg,
+            idempotency_key,
+            headers,
+            self._out(tpe),
+            h.kind == "workflow",
         )
 
     workflow_call = object_call
@@ -393,7 +410,16 @@ class _ContextImpl(WorkflowContext):
         headers: dict[str, str] | None = None,
     ) -> SendHandle:
         h = handler_of(tpe)
-        return self._send(h.service_name, h.name, key, arg, send_delay, idempotency_key, headers)
+        return self._send(
+            h.service_name,
+            h.name,
+            key,
+            arg,
+            send_delay,
+            idempotency_key,
+            headers,
+            h.kind == "workflow",
+        )
 
     workflow_send = object_send
 
@@ -484,6 +510,12 @@ class Executor:
         self._outbox: dict[int, NewEntry | None] = {}
         self._next_emit = self.replay_len
         self._awaiting: dict[int, int] = {}
+        # when each completed entry was completed, as a sort key: entries completed
+        # before this attempt by the runtime's completion order, then live ones as seen
+        self._rank = {i: n for n, i in enumerate(start.completion_order)}
+        self._done_at: dict[int, tuple[int, int, int]] = {}
+        self._sleep_due: dict[int, float] = {}  # entry -> loop time its timer is due
+        self._live_seq = itertools.count()
         self._local_busy = 0
         self._suspend_handle: asyncio.TimerHandle | None = None
         self._run_tasks: set[asyncio.Task] = set()
@@ -513,13 +545,24 @@ class Executor:
         elif isinstance(msg, Completion):
             fut = self._remote.get(msg.index)
             if fut is None:
+                if msg.index not in self._early:
+                    self._mark_done(msg.index, live=True)
                 self._early[msg.index] = msg
             elif not fut.done():
+                self._mark_done(msg.index, live=True)
                 self._complete(fut, msg.result, msg.failure)
         elif isinstance(msg, Abort):
             self._close()
             if self._task is not None:
                 self._task.cancel()
+
+    def _mark_done(self, index: int, live: bool) -> None:
+        if index in self._done_at:
+            return
+        if live:
+            self._done_at[index] = (1, next(self._live_seq), index)
+        else:
+            self._done_at[index] = (0, self._rank.get(index, len(self._rank)), index)
 
     @staticmethod
     def _complete(fut: asyncio.Future, result: str | None, failure: Failure | None) -> None:
@@ -597,6 +640,7 @@ class Executor:
     def _remote_future(self, index: int, rec: JournalEntry | None) -> asyncio.Future:
         fut = self._loop.create_future()
         if rec is not None and rec.completed:
+            self._mark_done(index, live=False)
             self._complete(fut, rec.result, rec.failure)
         elif index in self._early:
             c = self._early.pop(index)
@@ -616,6 +660,7 @@ class Executor:
         fut = self._loop.create_future()
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())
         if rec is not None:
+            self._mark_done(index, live=False)
             self._complete(fut, rec.result, rec.failure)
             return _Future(self, fut, index, remote=False, convert=s.deserialize)
         self._reserve(index)
@@ -690,6 +735,7 @@ class Executor:
             self._acks[index] = ack
             self._publish(entry, needs_ack=True)
             await ack
+            self._mark_done(index, live=True)
             self._complete(fut, entry.result, entry.failure)
         except BaseException as e:  # the body failed (retryable) or we were aborted
             if not fut.done():
@@ -713,12 +759,13 @@ class Executor:
         idem: str | None,
         headers: dict[str, str] | None,
         convert: Callable[[str | None], Any],
+        workflow_main: bool = False,
     ) -> _CallFuture:
         index, rec = self._next_entry(EntryKind.CALL, f"{service}/{handler}")
         if rec is not None:
             target = json.loads(rec.payload or "{}").get("invocation_id", "")
         else:
-            target = new_invocation_id()
+            target = self._target_id(service, handler, key, idem, workflow_main)
         fut = self._remote_future(index, rec)
         if rec is None:
             payload = json.dumps(
@@ -744,12 +791,13 @@ class Executor:
         delay: timedelta | None,
         idem: str | None,
         headers: dict[str, str] | None,
+        workflow_main: bool = False,
     ) -> str:
         name = f"{service}/{handler}"
         index, rec = self._next_entry(EntryKind.ONE_WAY_CALL, name)
         if rec is not None:
             return json.loads(rec.payload or "{}").get("invocation_id", "")
-        target = new_invocation_id()
+        target = self._target_id(service, handler, key, idem, workflow_main)
         payload = json.dumps(
             {
                 "service": service,
@@ -769,6 +817,18 @@ class Executor:
         )
         return target
 
+    @staticmethod
+    def _target_id(
+        service: str, handler: str, key: str | None, idem: str | None, workflow_main: bool
+    ) -> str:
+        """A new invocation id, or the one an idempotency key (or a workflow id) names:
+        the runtime derives the same, so a repeated call reaches the same invocation."""
+        if workflow_main:
+            return idempotent_invocation_id(idempotency_scope(service, handler, key, True), "run")
+        if idem:
+            return idempotent_invocation_id(idempotency_scope(service, handler, key, False), idem)
+        return new_invocation_id()
+
     def _awakeable(self, convert: Callable[[str | None], Any]) -> tuple[str, _Future]:
         index, rec = self._next_entry(EntryKind.AWAKEABLE, None)
         if rec is not None:
@@ -781,6 +841,103 @@ class Executor:
                 JournalEntry(index, EntryKind.AWAKEABLE, None, json.dumps({"id": awk_id}))
             )
         return awk_id, _Future(self, fut, index, remote=True, convert=convert)
+
+    # -- combinators
+    def _own(self, futures: tuple[Any, ...] | list[Any]) -> list[_Future]:
+        out = []
+        for f in futures:
+            if not isinstance(f, _Future) or f._ex is not self:
+                raise InvalidUsageError(
+                    "durable combinators take durable futures of this invocation (from "
+                    f"ctx.run, ctx.sleep, calls, awakeables...), not {type(f).__name__}"
+                )
+            out.append(f)
+        return out
+
+    def _order_key(self, f: _Future) -> tuple[int, int, int]:
+        return self._done_at.get(f._index if f._index is not None else -1, (2, 0, 0))
+
+    async def _block_on(self, futures: list[_Future], mode: str) -> None:
+        """Wait for the futures (``asyncio.FIRST_COMPLETED`` or ``ALL_COMPLETED``) with no
+        task per future, counting the remote ones as awaited (so the handler may suspend)."""
+        pending = [f for f in futures if not f.done()]
+        if not pending:
+            return
+        remote = [f._index for f in pending if f._remote and f._index is not None]
+        for i in remote:
+            self._awaiting[i] = self._awaiting.get(i, 0) + 1
+        self._maybe_suspend()
+        try:
+            await asyncio.wait([f._fut for f in pending], return_when=mode)
+        finally:
+            for i in remote:
+                n = self._awaiting.get(i, 0) - 1
+                if n <= 0:
+                    self._awaiting.pop(i, None)
+                else:
+                    self._awaiting[i] = n
+            self._cancel_suspend()
+            self._maybe_suspend()
+        if self._closed:
+            raise SuspendedError()
+
+    async def wait_completed(
+        self, futures: list[_Future], name: str
+    ) -> tuple[list[_Future], list[_Future]]:
+        """Wait until at least one future is done; ``(done, pending)``, done in completion
+        order. The outcome is journaled (a ``combinator`` entry listing the done futures),
+        so a replay returns the same ``done`` even when more futures have completed by
+        then, or completed in another order."""
+        index, rec = self._next_entry(EntryKind.COMBINATOR, name)
+        indexes = [f._index for f in futures]
+        if rec is not None:
+            recorded = json.loads(rec.payload or "{}").get("futures")
+            by_index = {f._index: f for f in futures}
+            order = json.loads(rec.result or "[]")
+            if recorded != indexes or any(i not in by_index for i in order):
+                err = NonDeterminismError(
+                    index,
+                    f"{_describe(rec.kind, name)} over entries {recorded}",
+                    f"{_describe(rec.kind, name)} over entries {indexes}",
+                    _user_location(),
+                )
+                self._nondeterminism = err
+                raise err
+            done = [by_index[i] for i in order]
+            await self._block_on(done, asyncio.ALL_COMPLETED)  # already done, normally
+        else:
+            self._reserve(index)
+            if not any(f.done() for f in futures):
+                await self._block_on(futures, asyncio.FIRST_COMPLETED)
+            done = sorted((f for f in futures if f.done()), key=self._order_key)
+            self._publish(
+                JournalEntry(
+                    index,
+                    EntryKind.COMBINATOR,
+                    name,
+                    json.dumps({"futures": indexes}),
+                    json.dumps([f._index for f in done]),
+                    None,
+                    True,
+                )
+            )
+        done_ids = {id(f) for f in done}
+        return done, [f for f in futures if id(f) not in done_ids]
+
+    async def gather(self, futures: list[_Future]) -> None:
+        """Wait until every future is done. Nothing to journal: the outcome does not
+        depend on the order in which they complete."""
+        await self._block_on(futures, asyncio.ALL_COMPLETED)
+
+    async def with_timeout(self, fut: _Future, timeout: timedelta) -> Any:
+        timer = self.ctx.sleep(timeout)
+        done, _ = await self.wait_completed([fut, timer], "with_timeout")
+        if done[0] is fut:
+            return await fut
+        await timer  # a cancelled invocation's timer raises the cancellation, not a timeout
+        raise DurableTimeoutError(
+            f"timed out after {timeout} (durable timer, entry {timer._index})"
+        )
 
     # -- suspension
     def _begin_await(self, index: int | None) -> None:
@@ -797,7 +954,10 @@ class Executor:
             self._awaiting.pop(index, None)
         else:
             self._awaiting[index] = n
+        # Restart the inactivity delay; if other awaits still wait on the runtime (one
+        # branch of a gather woke up, the others did not), the handler may still suspend.
         self._cancel_suspend()
+        self._maybe_suspend()
 
     def _busy(self, delta: int) -> None:
         self._local_busy += delta
@@ -811,10 +971,39 @@ class Executor:
             self._suspend_handle.cancel()
             self._suspend_handle = None
 
+    def _timer_started(self, fut: _Future, ms: int) -> None:
+        """Note when a sleep is due (on this loop's clock), for :meth:`_maybe_suspend`."""
+        if fut.done() or fut._index is None or self.suspend_after <= 0:
+            return
+        i = fut._index
+        rec = self.journal[i] if i < self.replay_len else None
+        wake_ms = json.loads(rec.payload or "{}").get("wake_at") if rec is not None else None
+        if wake_ms is not None:  # recorded by the runtime: the timer's own due time
+            self._sleep_due[i] = self._loop.time() + wake_ms / 1000.0 - _time.time()
+        else:
+            self._sleep_due[i] = self._loop.time() + ms / 1000.0
+
     def _maybe_suspend(self) -> None:
         if self._closed or self._local_busy > 0 or not self._awaiting or self._suspend_handle:
             return
-        self._suspend_handle = self._loop.call_later(self.suspend_after, self._suspend_now)
+        delay = self.suspend_after
+        if delay > 0:
+            waiting = [
+                i for i in self._awaiting if i in self._remote and not self._remote[i].done()
+            ]
+            if waiting and all(i in self._sleep_due for i in waiting):
+                now = self._loop.time()
+                first = min(self._sleep_due[i] for i in waiting) - now
+                last = max(self._sleep_due[i] for i in waiting) - now
+                if last <= delay:
+                    # only timers due before the suspension would pay off (a 1 s sleep
+                    # with a 1 s delay): stay, and suspend only if they are late
+                    delay += max(last, 0.0)
+                elif first > delay:
+                    # only timers due after the delay: nothing but a cancellation can
+                    # complete them sooner, so waiting in memory is of no use
+                    delay = 0.0
+        self._suspend_handle = self._loop.call_later(delay, self._suspend_now)
 
     def _suspend_now(self) -> None:
         self._suspend_handle = None
@@ -823,7 +1012,9 @@ class Executor:
         waiting = tuple(
             sorted(i for i in self._awaiting if i in self._remote and not self._remote[i].done())
         )
-        if not waiting:
+        if not waiting or waiting[-1] >= self._next_emit:
+            # nothing to wait on, or an awaited entry the runtime has not been sent yet
+            # (held behind a combinator still deciding): keep running
             return
         # Flush entries still waiting behind a run body? None can be: busy == 0 here.
         self._emit(Suspend(self.start.invocation_id, self.start.epoch, waiting))

@@ -55,6 +55,7 @@ class EntryKind(StrEnum):
     COMPLETE_PROMISE = "complete_promise"
     CANCEL_INVOCATION = "cancel_invocation"
     ATTACH_INVOCATION = "attach_invocation"
+    COMBINATOR = "combinator"  # which futures a select/wait_completed saw done, in order
 
 
 #: Entries whose result the runtime provides (the executor waits for a Completion).
@@ -110,6 +111,9 @@ class Start:
     headers: dict[str, str] = field(default_factory=dict)
     attempt: int = 1
     epoch: int = 0  # which dispatch this is; stale messages carry an older epoch
+    # indexes of the completed entries in the order they were completed (so that a
+    # combinator deciding for the first time on replay picks the first to complete)
+    completion_order: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,18 +144,72 @@ class Runtime:
         return row.status
 
     async def advance(self, delta: timedelta) -> None:
-        """Move the virtual clock: sleeps and delayed sends due by then fire now."""
+        """Move the virtual clock: sleeps and delayed sends due by then fire now.
+
+        Time moves timer by timer: each due timer fires at its own time and the handlers
+        it wakes run before the next one, so a sleep started after an earlier one fired
+        (day 1, then one more day) also fires if it falls within ``delta``.
+        """
         if not self._virtual:
             raise TypeError("advance() needs Runtime(virtual_clock=True)")
-        self.clock.advance(delta.total_seconds())
+        target = self.clock.now() + delta.total_seconds()
+        while True:
+            await self.settle()
+            at = self.engine.next_timer_at()
+            if at is None or at > target + 0.001:  # (float sums: a timer due at the target)
+                break
+            if at > self.clock.now():
+                self.clock.advance(at - self.clock.now())
+            self.engine.poke_timers()
+            await asyncio.sleep(0)
+        if target > self.clock.now():
+            self.clock.advance(target - self.clock.now())
         self.engine.poke_timers()
         await self.settle()
 
-    async def settle(self, rounds: int = 20) -> None:
-        """Let in-flight work run (a few loop turns and store commits)."""
-        for _ in range(rounds):
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Let in-flight work run until the runtime is idle: no task of the engine, no
+        write queued, no handler about to run or busy in a ``ctx.run`` body."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet = 0
+        while quiet < 3 and loop.time() < deadline:
             await self._store.write([])
-            await asyncio.sleep(0)
+            for _ in range(5):
+                await asyncio.sleep(0)
+            quiet = quiet + 1 if self._idle() else 0
+            if quiet == 0:
+                await asyncio.sleep(0.001)
+
+    def _idle(self) -> bool:
+        e = self.engine
+        background = (e._timer_task, e._retention_task)  # loops that never finish
+        if any(t not in background and not t.done() for t in e._tasks):
+            return False
+        if any(a.row.status == "ready" or a.held is not None for a in e._inv.values()):
+            return False
+        if e._loading or not self._store.writer._queue.empty():
+            return False
+        return not any(ex._local_busy > 0 for ex in self._link.executors.values())
+
+    async def cancel(self, invocation_id: str) -> str:
+        """Cancel an invocation (it sees a CancelledError at its next await); its status."""
+        status = await self.engine.cancel(invocation_id)
+        await self.settle()
+        return status
+
+    async def kill(self, invocation_id: str) -> str:
+        """Kill an invocation (stopped at once, no compensation); its status."""
+        status = await self.engine.kill(invocation_id)
+        await self.settle()
+        return status
+
+    async def journal(self, invocation_id: str) -> list[Any]:
+        """The committed journal of an invocation (``JournalEntry`` objects)."""
+        from durable.devtool.store import queries
+
+        await self._store.write([])
+        return await self._store.read(queries.journal, invocation_id)
 
     async def resolve_awakeable(self, awakeable_id: str, value: Any) -> None:
         """Resolve an awakeable as an outside system would."""

@@ -102,6 +102,10 @@ class Store:
             if "lock" in str(e).lower():
                 raise StoreLockedError(_locked_message(path, e)) from None
             raise
+        # jemalloc's background threads give freed pages back to the system: without them
+        # the memory of rows already checkpointed stays in the process (10,000 suspended
+        # invocations: +28 MiB instead of +10 MiB)
+        con.execute("SET allocator_background_threads = true")
         if not read_only:
             migrate(con)
             if path != ":memory:":

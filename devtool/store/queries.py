@@ -17,6 +17,8 @@ from .ops import DB_COLUMNS, InvocationRow, row_from_db
 __all__ = [
     "invocation",
     "journal",
+    "journal_and_order",
+    "invocations_with_journals",
     "state",
     "state_history",
     "state_as_of",
@@ -28,6 +30,10 @@ __all__ = [
     "promise",
     "promise_waiters",
     "idempotent_invocation",
+    "woken_suspended",
+    "pending_waits",
+    "outcomes",
+    "entry_status",
     "Cursor",
     "InvocationFilter",
     "list_invocations",
@@ -75,6 +81,53 @@ def journal(cur: Cursor, invocation_id: str) -> list[JournalEntry]:
         JournalEntry(i, EntryKind(k), n, p, r, Failure(fc, fm) if fc is not None else None, bool(c))
         for i, k, n, p, r, fc, fm, c in rows
     ]
+
+
+def journal_and_order(cur: Cursor, invocation_id: str) -> tuple[list[JournalEntry], list[int]]:
+    """An invocation's journal, and the indexes of its completed entries in the order
+    they were completed (what a combinator deciding on replay needs)."""
+    rows = cur.execute(
+        "SELECT idx, kind, name, payload, result, failure_code, failure_message, completed, "
+        "completed_at FROM journal WHERE invocation_id = ? ORDER BY idx",
+        [invocation_id],
+    ).fetchall()
+    entries = [
+        JournalEntry(i, EntryKind(k), n, p, r, Failure(fc, fm) if fc is not None else None, bool(c))
+        for i, k, n, p, r, fc, fm, c, _at in rows
+    ]
+    done = sorted((r for r in rows if r[7]), key=lambda r: (r[8] or datetime.min, r[0]))
+    return entries, [r[0] for r in done]
+
+
+def invocations_with_journals(
+    cur: Cursor, invocation_ids: list[str]
+) -> dict[str, tuple[InvocationRow, list[JournalEntry], list[int]]]:
+    """Several invocations with their journals and completion orders, in two queries
+    (waking many suspended invocations at once costs two reads, not two each)."""
+    rows = cur.execute(_INV_SELECT + " WHERE id IN (SELECT unnest(?))", [invocation_ids]).fetchall()
+    out: dict[str, tuple[InvocationRow, list[JournalEntry], list[int]]] = {
+        r[0]: (row_from_db(r), [], []) for r in rows
+    }
+    entries = cur.execute(
+        "SELECT invocation_id, idx, kind, name, payload, result, failure_code, "
+        "failure_message, completed, completed_at FROM journal "
+        "WHERE invocation_id IN (SELECT unnest(?)) ORDER BY invocation_id, idx",
+        [invocation_ids],
+    ).fetchall()
+    done: dict[str, list[tuple]] = {}
+    for inv_id, i, k, n, p, r, fc, fm, c, at in entries:
+        if inv_id not in out:
+            continue
+        out[inv_id][1].append(
+            JournalEntry(
+                i, EntryKind(k), n, p, r, Failure(fc, fm) if fc is not None else None, bool(c)
+            )
+        )
+        if c:
+            done.setdefault(inv_id, []).append((at or datetime.min, i))
+    for inv_id, pairs in done.items():
+        out[inv_id][2].extend(i for _at, i in sorted(pairs))
+    return out
 
 
 def state(cur: Cursor, service: str, key: str) -> dict[str, str]:
@@ -174,16 +227,18 @@ def pending_timers(cur: Cursor) -> list[tuple[str, int, datetime]]:
     return cur.execute("SELECT invocation_id, entry_index, fire_at FROM timers").fetchall()
 
 
-def awakeable(cur: Cursor, awakeable_id: str) -> tuple[str, int, bool] | None:
-    """(invocation id, entry index, completed) of an awakeable, or None."""
+def awakeable(cur: Cursor, awakeable_id: str) -> tuple[str, int, bool, str | None] | None:
+    """(invocation id, entry index, completed, invocation status) of an awakeable, or None."""
     row = _one(
         cur,
-        "SELECT a.invocation_id, a.entry_index, coalesce(j.completed, false) FROM awakeables a "
+        "SELECT a.invocation_id, a.entry_index, coalesce(j.completed, false), i.status "
+        "FROM awakeables a "
         "LEFT JOIN journal j ON j.invocation_id = a.invocation_id AND j.idx = a.entry_index "
+        "LEFT JOIN invocations i ON i.id = a.invocation_id "
         "WHERE a.id = ?",
         [awakeable_id],
     )
-    return (row[0], int(row[1]), bool(row[2])) if row else None
+    return (row[0], int(row[1]), bool(row[2]), row[3]) if row else None
 
 
 def promise(
@@ -291,7 +346,7 @@ def list_invocations(
     limit: int = 50,
     newest_first: bool = True,
 ) -> list[InvocationRow]:
-    """A page of invocations by keyset on the (time-ordered) id, never OFFSET.
+    """A page of invocations by keyset on (created_at, id), never OFFSET.
 
     Newest first: ``after`` gives the page older than that id, ``before`` the page newer
     than it (returned newest first as well). With a status filter, ``exclude_ids`` (the
@@ -299,15 +354,22 @@ def list_invocations(
     """
     conds, params = _where(f, exclude_ids or [])
     ascending = not newest_first
+    # Keyset on (created_at, id): ids are time-ordered, except the ids derived from an
+    # idempotency key (the same id for every caller), so creation time leads the order.
+    at = "(SELECT created_at FROM invocations WHERE id = ?)"
+    # the plain range on created_at lets DuckDB prune row groups by their zone maps
     if after is not None:
-        conds.append("id < ?" if newest_first else "id > ?")
-        params.append(after)
+        op = "<" if newest_first else ">"
+        conds.append(f"created_at {op}= {at} AND (created_at, id) {op} ({at}, ?)")
+        params.extend([after, after, after])
     if before is not None:
-        conds.append("id > ?" if newest_first else "id < ?")
-        params.append(before)
+        op = ">" if newest_first else "<"
+        conds.append(f"created_at {op}= {at} AND (created_at, id) {op} ({at}, ?)")
+        params.extend([before, before, before])
         ascending = not ascending
     sql = _INV_SELECT + (" WHERE " + " AND ".join(conds) if conds else "")
-    sql += f" ORDER BY id {'ASC' if ascending else 'DESC'} LIMIT ?"
+    order = "ASC" if ascending else "DESC"
+    sql += f" ORDER BY created_at {order}, id {order} LIMIT ?"
     rows = [row_from_db(r) for r in cur.execute(sql, [*params, limit]).fetchall()]
     if before is not None:
         rows.reverse()
@@ -436,3 +498,54 @@ def table_names(cur: Cursor) -> list[str]:
         "ORDER BY 1"
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def woken_suspended(cur: Cursor) -> list[str]:
+    """Suspended invocations whose awaited entry is already completed (a completion
+    committed just before the runtime stopped, before it could wake them)."""
+    rows = cur.execute(
+        "SELECT DISTINCT i.id FROM invocation_details i JOIN journal j ON j.invocation_id = i.id "
+        "WHERE i.status = 'suspended' AND j.completed "
+        "AND list_contains(CAST(coalesce(i.waiting_on, '[]') AS INTEGER[]), j.idx)"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def pending_waits(cur: Cursor) -> list[tuple[str, int, str, str | None, str | None]]:
+    """Incomplete ``call`` and ``attach_invocation`` entries of live invocations:
+    (invocation id, index, kind, name, payload)."""
+    rows = cur.execute(
+        "SELECT j.invocation_id, j.idx, j.kind, j.name, j.payload FROM journal j "
+        "JOIN invocations i ON i.id = j.invocation_id "
+        "WHERE j.kind IN ('call', 'attach_invocation') AND NOT j.completed "
+        "AND i.status NOT IN ('completed', 'killed', 'cancelled')"
+    ).fetchall()
+    return [(r[0], int(r[1]), r[2], r[3], r[4]) for r in rows]
+
+
+def outcomes(
+    cur: Cursor, invocation_ids: list[str]
+) -> dict[str, tuple[str, str | None, int | None, str | None, Failure | None]]:
+    """For each existing id: (status, parent id, parent entry, output, failure)."""
+    if not invocation_ids:
+        return {}
+    rows = cur.execute(
+        "SELECT id, status, parent_id, parent_entry, output, failure_code, failure_message "
+        "FROM invocation_details WHERE id IN (SELECT unnest(?))",
+        [invocation_ids],
+    ).fetchall()
+    return {
+        r[0]: (r[1], r[2], r[3], r[4], Failure(r[5], r[6] or "") if r[5] is not None else None)
+        for r in rows
+    }
+
+
+def entry_status(cur: Cursor, invocation_id: str, index: int) -> tuple[bool, str] | None:
+    """(entry completed, invocation status) of one journal entry, or None."""
+    row = _one(
+        cur,
+        "SELECT j.completed, i.status FROM journal j JOIN invocations i ON i.id = j.invocation_id "
+        "WHERE j.invocation_id = ? AND j.idx = ?",
+        [invocation_id, index],
+    )
+    return (bool(row[0]), row[1]) if row else None

@@ -41,7 +41,9 @@ __all__ = ["Writer"]
 log = logging.getLogger("durable.store")
 
 _STOP = object()
-_IDLE_CHECKPOINT_S = 5.0
+# checkpoint soon after a burst: the rows leave memory (10,000 suspended invocations: +19 MiB
+# instead of +24 MiB once the RSS settles), and the WAL stays short
+_IDLE_CHECKPOINT_S = 1.0
 
 
 class Writer:

@@ -401,7 +401,9 @@ async def test_finished_workflows_are_kept_until_their_retention_then_forgotten(
             await rt.engine.output(first, wait=False)
         # the id runs again, from scratch (its promise too)
         second = await rt.send(brief_run, 3, key="b1")
-        assert second != first and await rt.output(second) == 3
+        # a workflow run's id is derived from the workflow id (as in Restate), so the new run
+        # may reuse the purged one's id; what matters is that it runs again
+        assert await rt.output(second) == 3
         assert await rt.call(brief_n, key="b1") == 3
         # workflows without a retention are kept
         await rt.advance(timedelta(days=400))

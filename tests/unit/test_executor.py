@@ -585,12 +585,12 @@ async def test_random_and_uuid_are_the_same_on_every_execution_of_an_invocation(
 
 
 # -- suspension and remote entries
-def sleeper(after: list[str]) -> Callable[..., Any]:
+def sleeper(after: list[str], seconds: float = 90) -> Callable[..., Any]:
     svc = durable.Service("Sleepy")
 
     @svc.handler()
     async def go(ctx: durable.Context) -> str:
-        await ctx.sleep(timedelta(seconds=90))
+        await ctx.sleep(timedelta(seconds=seconds))
         after.append("woke")
         return "rested"
 
@@ -622,7 +622,7 @@ async def test_sleep_emits_an_entry_then_suspends_and_the_task_ends():
 
 async def test_completion_before_suspension_resumes_the_handler():
     after: list[str] = []
-    d = Driver(sleeper(after), suspend_after=WAIT * 2).start()
+    d = Driver(sleeper(after, seconds=1), suspend_after=WAIT * 2).start()
     entry = await d.wait_entry(EntryKind.SLEEP)
     d.complete(entry.index, "null")
     await d.finish()
@@ -719,7 +719,7 @@ async def test_cancellation_completion_raises_cancelled_error():
     @svc.handler()
     async def go(ctx: durable.Context) -> str:
         try:
-            await ctx.sleep(timedelta(hours=1))
+            await ctx.sleep(timedelta(seconds=1))
         except CancelledError as e:
             await ctx.run("compensate", lambda: "undo")
             raise durable.TerminalError(e.message, e.status_code) from None
@@ -961,7 +961,7 @@ async def test_abort_stops_the_task_and_nothing_more_is_emitted():
 
 async def test_abort_while_suspended_waiting_emits_nothing():
     after: list[str] = []
-    d = Driver(sleeper(after), suspend_after=WAIT * 2).start()
+    d = Driver(sleeper(after, seconds=1), suspend_after=WAIT * 2).start()
     await d.wait_entry(EntryKind.SLEEP)
     d.abort()
     await d.finish()
