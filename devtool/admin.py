@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from . import admin_api
 from .engine import Engine
@@ -32,7 +32,8 @@ def jsonable(value: Any) -> Any:
 
 
 def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
-    """The admin ASGI app."""
+    """The admin ASGI app, with the web dashboard mounted at ``/``."""
+    from durable.dashboard import create_dashboard  # the one import back up: the pages
 
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", **runtime_info, "counts": engine.counts()})
@@ -64,6 +65,7 @@ def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
             Route("/api/health", health),
             Route("/api/services", services),
             admin_api.not_found_route,
+            Mount("/", create_dashboard(engine, runtime_info)),  # the web dashboard
         ],
         exception_handlers={HTTPException: admin_api.http_error},
     )
