@@ -247,3 +247,42 @@ def test_sql_page(page: Page, runtime, artifacts: Path) -> None:
     shot(page, artifacts, "sql")
     page.goto(runtime.admin_url + "/sql?sql=DELETE+FROM+invocations")
     expect(page.locator("#sql-result .flash.error")).to_contain_text("read-only")
+
+
+def test_bulk_action_over_the_filter(page: Page, runtime, artifacts: Path) -> None:
+    ids = [runtime.send("/Shop/slow", 100 + i) for i in range(3)]
+    for i in ids:
+        runtime.wait_status(i, "suspended", "running")
+    page.goto(runtime.admin_url + "/invocations?service=Shop&handler=slow&status=suspended")
+    page.select_option('form.bulk-form select[name="action"]', "kill")
+    page.locator("form.bulk-form button[type=submit]").click()
+    panel = page.locator("#bulk-panel")
+    expect(panel).to_contain_text("Kill")
+    expect(panel).to_contain_text("matching service = Shop, handler = slow, status = suspended")
+    shot(page, artifacts, "invocations-bulk-confirm")
+    assert {runtime.invocation(i)["status"] for i in ids} <= {"suspended", "running"}
+    panel.locator("button.danger").click()
+    expect(panel.locator(".flash")).to_contain_text("done")
+    for i in ids:
+        runtime.wait_status(i, "killed")
+
+
+def test_pause_resume_and_replay(page: Page, runtime) -> None:
+    inv_id = runtime.send("/Shop/flaky", "again")
+    runtime.wait_status(inv_id, "backing-off")
+    page.goto(runtime.admin_url + f"/invocations/{inv_id}")
+    expect(page.locator(".card.error").first).to_contain_text("ValueError: again")
+    expect(page.locator("tr.retry-row")).to_contain_text("failed")
+    page.locator('button[data-action="pause"]').click()
+    expect(page.locator(".head .chip").first).to_have_text("paused")
+    page.locator('button[data-action="resume"]').click()
+    expect(page.locator("#inv-live .flash.ok")).to_contain_text("Resume")
+    page.locator("summary", has_text="Kill").click()
+    page.locator('button[data-action="kill"]').click()
+    expect(page.locator(".head .chip").first).to_have_text("killed")
+
+    assert runtime.call("/Steps/three", 3).json() == 108
+    done = page.request.get(runtime.admin_url + "/api/invocations?handler=three&limit=1").json()
+    page.goto(runtime.admin_url + f"/invocations/{done['invocations'][0]['id']}")
+    page.locator('button[data-action="replay"]').click()
+    expect(page.locator("#inv-live .flash.ok")).to_contain_text("Replay matches")
