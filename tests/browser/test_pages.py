@@ -251,8 +251,8 @@ def test_sql_page(page: Page, runtime, artifacts: Path) -> None:
 
 def test_bulk_action_over_the_filter(page: Page, runtime, artifacts: Path) -> None:
     ids = [runtime.send("/Shop/slow", 100 + i) for i in range(3)]
-    for i in ids:
-        runtime.wait_status(i, "suspended", "running")
+    for i in ids:  # a handler waiting on a timer is suspended after --suspend-after (1 s)
+        runtime.wait_status(i, "suspended")
     page.goto(runtime.admin_url + "/invocations?service=Shop&handler=slow&status=suspended")
     page.select_option('form.bulk-form select[name="action"]', "kill")
     page.locator("form.bulk-form button[type=submit]").click()
