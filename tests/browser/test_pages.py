@@ -286,3 +286,33 @@ def test_pause_resume_and_replay(page: Page, runtime) -> None:
     page.goto(runtime.admin_url + f"/invocations/{done['invocations'][0]['id']}")
     page.locator('button[data-action="replay"]').click()
     expect(page.locator("#inv-live .flash.ok")).to_contain_text("Replay matches")
+
+
+def test_services_show_the_import_error_and_recover(
+    page: Page, write_app, dev_server, artifacts: Path
+) -> None:
+    good = """
+        from durable import Context, Service
+
+        hello = Service("Hello")
+
+        @hello.handler()
+        async def hi(ctx: Context, name: str) -> str:
+            return "hi " + name
+    """
+    app = write_app(
+        'raise RuntimeError("<script>alert(1)</script> config missing")\n', name="flaky_app.py"
+    )
+    srv = dev_server(app)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(srv.admin_url + "/services")
+    error = page.locator("#load-error")
+    expect(error).to_contain_text("The app failed to load")
+    expect(error).to_contain_text("RuntimeError: <script>alert(1)</script> config missing")
+    shot(page, artifacts, "services-load-error")
+    # fixed on disk: the runtime reloads it and the page follows without a reload
+    write_app(good, name="flaky_app.py")
+    expect(page.locator('section[data-service="Hello"]')).to_be_visible(timeout=20_000)
+    expect(page.locator("#load-error")).to_have_count(0)
+    assert dialogs == []
