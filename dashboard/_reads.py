@@ -100,10 +100,25 @@ class Reads:
         await self.fresh()
         return await self.store.read(inspect.show_invocation, self.live(inv_id), inv_id, False)
 
-    async def state_at(self, service: str, key: str, inv_id: str, entry: int) -> dict[str, Any]:
-        """A key's state just after an entry of an invocation (LookupError: no entry)."""
+    async def state_step(self, service: str, key: str, inv_id: str, entry: int) -> dict[str, Any]:
+        """What the time-travel slider shows at one entry: the state just after it and
+        just before it (None at entry 0), the entry's kind, name and time."""
         await self.fresh()
-        return await self.store.read(inspect.state, service, key, inv_id, entry)
+
+        def read(cur: Cursor) -> dict[str, Any]:
+            after = inspect.state(cur, service, key, inv_id, entry)["state"]
+            before = inspect.state(cur, service, key, inv_id, entry - 1)["state"] if entry else None
+            e = queries.journal_entries(cur, [(inv_id, entry)]).get((inv_id, entry))
+            at = queries.entry_time(cur, inv_id, entry)
+            return {
+                "state": after,
+                "before": before,
+                "kind": e.kind.value if e else None,
+                "name": e.name if e else None,
+                "at": inspect.iso(at),
+            }
+
+        return await self.store.read(read)
 
     async def state(self, service: str, key: str) -> dict[str, Any]:
         await self.fresh()

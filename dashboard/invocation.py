@@ -118,20 +118,16 @@ def routes(d: Dashboard) -> list[Route]:
         if is_fragment_request(request) and request.query_params.get("v") == ctx["v"]:
             return Response(status_code=204)
         if ctx["timetravel"] and not is_fragment_request(request):
-            last = inv["journal"][-1]["index"]
-            ctx["state_at"] = await _state_context(inv, last)
+            ctx["state_at"] = await _last_state(inv)
         return d.render(request, "invocation", ctx)
 
-    async def _state_context(inv: dict[str, Any], entry: int) -> dict[str, Any]:
-        key = inv["key"] or ""
-        now = await d.reads.state_at(inv["service"], key, inv["id"], entry)
-        before = (
-            await d.reads.state_at(inv["service"], key, inv["id"], entry - 1) if entry > 0 else None
-        )
-        after_state = now["state"]
+    async def _state_context(
+        inv_id: str, service: str, key: str | None, entry: int
+    ) -> dict[str, Any]:
+        step = await d.reads.state_step(service, key or "", inv_id, entry)
+        after_state, old = step["state"], step["before"]
         changes: dict[str, str] = {}
-        if before is not None:
-            old = before["state"]
+        if old is not None:
             for name in set(old) | set(after_state):
                 if name not in after_state:
                     changes[name] = "cleared"
@@ -139,37 +135,43 @@ def routes(d: Dashboard) -> list[Route]:
                     changes[name] = "added"
                 elif old[name] != after_state[name]:
                     changes[name] = "changed"
-        e = next((x for x in inv["journal"] if x["index"] == entry), None)
         return {
             "entry": entry,
-            "entry_kind": e["kind"] if e else "",
-            "entry_name": e["name"] if e else None,
-            "entry_at": e["created_at"] if e else None,
+            "entry_kind": step["kind"] or "",
+            "entry_name": step["name"],
+            "entry_at": step["at"],
             "state": after_state,
             "changes": changes,
             "cleared": sorted(n for n, c in changes.items() if c == "cleared"),
-            "inv_id": inv["id"],
+            "inv_id": inv_id,
         }
 
+    async def _last_state(inv: dict[str, Any]) -> dict[str, Any]:
+        last = inv["journal"][-1]["index"]
+        return await _state_context(inv["id"], inv["service"], inv["key"], last)
+
     async def state_at(request: Request) -> Response:
+        """The slider's fragment: a key's state just after one entry (cheap: the row
+        and four small reads, never the whole journal)."""
         inv_id = request.path_params["id"]
         try:
             _check(inv_id)
             entry = int(request.query_params.get("entry", "0"))
         except (BadRequest, ValueError):
             return d.not_found(request, "give ?entry=N (a journal index) of a known invocation")
-        inv = await d.reads.invocation(inv_id)
-        if inv is None:
+        row = await d.engine.row(inv_id)
+        if row is None:
             return d.not_found(request, f"unknown invocation {inv_id}")
-        if inv["service_kind"] not in ("object", "workflow"):
-            return d.not_found(request, f"{inv['service']} is a service: it has no state")
-        last = inv["journal"][-1]["index"] if inv["journal"] else 0
-        entry = max(0, min(entry, last))
+        if row.service_kind not in ("object", "workflow"):
+            return d.not_found(request, f"{row.service} is a service: it has no state")
         try:
-            ctx = await _state_context(inv, entry)
+            ctx = await _state_context(inv_id, row.service, row.key, max(0, entry))
         except LookupError as e:
-            return d.not_found(request, error_message(e))
-        return d.render(request, "state_at", {"inv": inv, "state_at": ctx})
+            status = 200 if is_fragment_request(request) else 404  # htmx swaps 2xx only
+            return d.render(
+                request, "error", {"title": "No such entry", "message": error_message(e)}, status
+            )
+        return d.render(request, "state_at", {"state_at": ctx})
 
     async def _after_action(request: Request, inv_id: str, flash: Flash, status: int) -> Response:
         inv = await d.reads.invocation(inv_id)
@@ -181,7 +183,7 @@ def routes(d: Dashboard) -> list[Route]:
         if is_fragment_request(request):
             return d.render(request, "invocation", ctx)
         if ctx["timetravel"]:
-            ctx["state_at"] = await _state_context(inv, inv["journal"][-1]["index"])
+            ctx["state_at"] = await _last_state(inv)
         return d.render(request, "invocation", ctx, status)
 
     async def act(request: Request) -> Response:

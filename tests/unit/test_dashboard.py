@@ -19,6 +19,8 @@ from durable.dashboard._security import host_allowed, same_origin
 from durable.serde import json_schema
 from starlette.datastructures import Headers
 
+pytestmark = pytest.mark.timeout(30)
+
 ADMIN = "http://127.0.0.1:9070"
 
 
@@ -254,3 +256,24 @@ async def test_unknown_things_are_404_pages(dash) -> None:
         assert r.status_code == 404 and "<!doctype html>" in r.text, path
     static = await client.get("/static/dashboard.css")
     assert static.status_code == 200 and "prefers-color-scheme" in static.text
+
+
+@pytest.mark.timeout(30)
+async def test_state_as_of_an_entry(dash) -> None:
+    rt, client = dash
+    inv = await rt.send(put, "one", key="k")
+    await rt.output(inv, put)
+    # the virtual clock stands still: move it, or both changes share one timestamp and
+    # "as of entry 1" cannot tell them apart (state_history has no commit order here)
+    await rt.advance(timedelta(seconds=1))
+    await rt.call(put, "two", key="k")
+    r = await client.get(f"/invocations/{inv}/state", params={"entry": 1}, headers=HX)
+    assert 'data-entry="1"' in r.text and "&#34;one&#34;" in r.text and "added" in r.text
+    r = await client.get(f"/invocations/{inv}/state", params={"entry": 0}, headers=HX)
+    assert "no state at this point" in r.text
+    r = await client.get(f"/invocations/{inv}/state", params={"entry": 99}, headers=HX)
+    assert r.status_code == 200 and "has no journal entry 99" in r.text
+    assert (await client.get(f"/invocations/{inv}/state", params={"entry": 99})).status_code == 404
+    job_id = await rt.send(job, 1)
+    r = await client.get(f"/invocations/{job_id}/state", params={"entry": 0})
+    assert r.status_code == 404 and "it has no state" in r.text
