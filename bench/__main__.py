@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 
-from . import baseline, h1, r1, w1, w2, w3, w4, w5
+from . import baseline, d1, h1, r1, w1, w2, w3, w4, w5
 from .harness import Outcome, Settings, describe
 
 WORKLOADS: dict[str, Callable[[Settings], Awaitable[Outcome]]] = {
@@ -25,6 +25,7 @@ WORKLOADS: dict[str, Callable[[Settings], Awaitable[Outcome]]] = {
     "W5": w5.run,
     "R1": r1.run,
     "H1": h1.run,
+    "D1": d1.run,
 }
 
 

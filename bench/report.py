@@ -198,6 +198,25 @@ def row_h1(m: Metrics, ctx: dict[str, Metrics]) -> Row:
     )
 
 
+def row_d1(m: Metrics, ctx: dict[str, Metrics]) -> Row:
+    pages = [m.get(f"{k}_p99_ms") for k in ("first", "deep", "poll", "service", "status")]
+    worst = None if any(_nan(p) for p in pages) else max(pages)  # type: ignore[type-var]
+    return Row(
+        f"{num(m.get('rows'))} invocations (built in {num(m.get('build_s'), ' s', 1)}, "
+        f"{num(m.get('store_mib'), ' MiB')})\n"
+        f"server p50/p99: first page {ms(m.get('first_p50_ms'))}/{ms(m.get('first_p99_ms'))}, "
+        f"deep page {ms(m.get('deep_p50_ms'))}/{ms(m.get('deep_p99_ms'))}\n"
+        f"live poll {ms(m.get('poll_p50_ms'))}/{ms(m.get('poll_p99_ms'))}, "
+        f"by service {ms(m.get('service_p50_ms'))}/{ms(m.get('service_p99_ms'))}, "
+        f"by status {ms(m.get('status_p50_ms'))}/{ms(m.get('status_p99_ms'))}\n"
+        f"counts (lazy) {ms(m.get('count_p50_ms'))}/{ms(m.get('count_p99_ms'))}; "
+        f"client first page p50 {ms(m.get('first_client_p50_ms'))}",
+        "list pages p99 < 200 ms",
+        "-",
+        None if worst is None else worst < 200,
+    )
+
+
 ROWS: dict[str, Callable[[Metrics, dict[str, Metrics]], Row]] = {
     "baseline": row_baseline,
     "W1a": row_w1a,
@@ -208,6 +227,7 @@ ROWS: dict[str, Callable[[Metrics, dict[str, Metrics]], Row]] = {
     "W5": row_w5,
     "R1": row_r1,
     "H1": row_h1,
+    "D1": row_d1,
 }
 
 

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from . import admin_api
 from .engine import Engine
@@ -38,7 +38,8 @@ def _values(raw: dict[str, str]) -> dict[str, Any]:
 
 
 def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
-    """The admin ASGI app."""
+    """The admin ASGI app, with the web dashboard mounted at ``/``."""
+    from durable.dashboard import create_dashboard  # the one import back up: the pages
 
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", **runtime_info, "counts": engine.counts()})
@@ -106,6 +107,7 @@ def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
             Route("/health", health),
             Route("/api/health", health),
             admin_api.not_found_route,
+            Mount("/", create_dashboard(engine, runtime_info)),  # the web dashboard
         ],
         exception_handlers={HTTPException: admin_api.http_error},
     )

@@ -165,10 +165,14 @@ class _Promise(DurablePromise[Any]):
         self._ctx = ctx
         self._name = name
         self._serde = serde or _serde.JsonSerde(type_hint)
+        self._schema = _expected_schema(type_hint)
 
     def value(self) -> DurableFuture[Any]:
+        # the expected type's JSON schema rides along so a person resolving the promise
+        # from the dashboard gets an editor prefilled for it (replay matches kind and name)
+        payload = json.dumps({"schema": self._schema}) if self._schema else None
         return self._ctx._ex._remote_entry(
-            EntryKind.GET_PROMISE, self._name, None, self._serde.deserialize
+            EntryKind.GET_PROMISE, self._name, payload, self._serde.deserialize
         )
 
     def resolve(self, value: Any) -> DurableFuture[None]:
@@ -190,6 +194,16 @@ class _Promise(DurablePromise[Any]):
             None,
             lambda r: None if r is None else self._serde.deserialize(r),
         )
+
+
+def _expected_schema(type_hint: Any) -> dict | None:
+    """The JSON schema of an awaited value's type, or None (never fails the handler)."""
+    if type_hint is None:
+        return None
+    try:
+        return _serde.json_schema(type_hint) or None
+    except Exception:  # noqa: BLE001 (best effort: a form hint, not a contract)
+        return None
 
 
 def _arg_json(arg: Any) -> str:
@@ -451,7 +465,7 @@ class _ContextImpl(WorkflowContext):
         self, serde: _serde.Serde | None = None, type_hint: Any = None
     ) -> tuple[str, DurableFuture[Any]]:
         s = serde or _serde.JsonSerde(type_hint)
-        return self._ex._awakeable(s.deserialize)
+        return self._ex._awakeable(s.deserialize, _expected_schema(type_hint))
 
     def resolve_awakeable(self, name: str, value: Any, serde: _serde.Serde | None = None) -> None:
         text = (serde or _serde.JsonSerde()).serialize(value)
@@ -829,7 +843,9 @@ class Executor:
             return idempotent_invocation_id(idempotency_scope(service, handler, key, False), idem)
         return new_invocation_id()
 
-    def _awakeable(self, convert: Callable[[str | None], Any]) -> tuple[str, _Future]:
+    def _awakeable(
+        self, convert: Callable[[str | None], Any], schema: dict | None = None
+    ) -> tuple[str, _Future]:
         index, rec = self._next_entry(EntryKind.AWAKEABLE, None)
         if rec is not None:
             awk_id = json.loads(rec.payload or "{}")["id"]
@@ -837,9 +853,9 @@ class Executor:
             awk_id = "awk_" + secrets.token_urlsafe(18)
         fut = self._remote_future(index, rec)
         if rec is None:
-            self._publish(
-                JournalEntry(index, EntryKind.AWAKEABLE, None, json.dumps({"id": awk_id}))
-            )
+            # "schema": the expected type, for the dashboard's resolve form
+            payload = {"id": awk_id, **({"schema": schema} if schema else {})}
+            self._publish(JournalEntry(index, EntryKind.AWAKEABLE, None, json.dumps(payload)))
         return awk_id, _Future(self, fut, index, remote=True, convert=convert)
 
     # -- combinators

@@ -48,6 +48,8 @@ __all__ = [
     "pending_awakeables",
     "pending_promises",
     "table_names",
+    "status_counts_except",
+    "journal_entries",
 ]
 
 Cursor = duckdb.DuckDBPyConnection
@@ -549,3 +551,42 @@ def entry_status(cur: Cursor, invocation_id: str, index: int) -> tuple[bool, str
         [invocation_id, index],
     )
     return (bool(row[0]), row[1]) if row else None
+
+
+# ---------------------------------------------------------------------------------------
+# Dashboard reads.
+
+
+def status_counts_except(cur: Cursor, exclude_ids: list[str]) -> dict[str, int]:
+    """Stored invocations per stored status, leaving out some ids (those whose live
+    status the engine holds in memory: the caller counts them)."""
+    if not exclude_ids:
+        return status_counts(cur)
+    return dict(
+        cur.execute(
+            "SELECT status, count(*) FROM invocations WHERE id NOT IN (SELECT unnest(?)) "
+            "GROUP BY status",
+            [exclude_ids],
+        ).fetchall()
+    )
+
+
+def journal_entries(
+    cur: Cursor, keys: list[tuple[str, int]]
+) -> dict[tuple[str, int], JournalEntry]:
+    """Some journal entries by (invocation id, index)."""
+    if not keys:
+        return {}
+    rows = cur.execute(
+        "SELECT j.invocation_id, j.idx, j.kind, j.name, j.payload, j.result, j.failure_code, "
+        "j.failure_message, j.completed FROM journal j "
+        "JOIN (SELECT unnest(?) AS inv, unnest(?) AS idx) k "
+        "ON j.invocation_id = k.inv AND j.idx = k.idx",
+        [[k[0] for k in keys], [k[1] for k in keys]],
+    ).fetchall()
+    return {
+        (inv, i): JournalEntry(
+            i, EntryKind(k), n, p, r, Failure(fc, fm) if fc is not None else None, bool(c)
+        )
+        for inv, i, k, n, p, r, fc, fm, c in rows
+    }

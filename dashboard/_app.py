@@ -1,0 +1,63 @@
+"""The dashboard's ASGI app: every page module's routes, the static files, the guard."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from durable.devtool.engine import Engine
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from . import awakeables, invocation, invocations, services, sql, state
+from ._core import Dashboard
+from ._reads import Reads
+from ._render import STATIC_DIR, Renderer
+from ._security import Guard
+
+__all__ = ["create_dashboard"]
+
+NAV = [
+    ("/invocations", "Invocations"),
+    ("/awakeables", "Awakeables"),
+    ("/state", "State"),
+    ("/services", "Services"),
+    ("/sql", "SQL"),
+]
+
+
+def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> Starlette:
+    """The web dashboard over ``engine`` (mounted at ``/`` of the admin server)."""
+    info = dict(info or {})
+    renderer = Renderer({"nav": NAV, "runtime": info})
+    d = Dashboard(engine, Reads(engine), renderer, info)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        title = "Not found" if exc.status_code == 404 else f"Error {exc.status_code}"
+        message = f"no page at {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+        return d.render(request, "error", {"title": title, "message": message}, exc.status_code)
+
+    try:
+        bind_host = urlsplit(str(info.get("admin_url") or "")).hostname or "127.0.0.1"
+    except ValueError:
+        bind_host = "127.0.0.1"
+    return Starlette(
+        routes=[
+            *invocations.routes(d),
+            *invocation.routes(d),
+            *awakeables.routes(d),
+            *state.routes(d),
+            *services.routes(d),
+            *sql.routes(d),
+            Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+        ],
+        middleware=[Middleware(Guard, bind_host=bind_host)],
+        exception_handlers={HTTPException: http_error},
+    )

@@ -1,0 +1,81 @@
+"""What every page module shares: the dashboard's parts and a few response helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from durable.devtool.engine import Engine
+from durable.devtool.errors import BadRequest, IngressError
+from durable.devtool.ingress import read_body
+from starlette.datastructures import ImmutableMultiDict
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ._reads import Reads
+from ._render import Renderer, is_fragment_request
+
+__all__ = ["Dashboard", "Flash", "redirect", "form", "error_message", "MAX_FORM"]
+
+MAX_FORM = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Flash:
+    """A one-line message over a fragment: what an action did, or why it did not."""
+
+    kind: str  # ok | error
+    text: str
+
+
+@dataclass
+class Dashboard:
+    """The engine, its reads, the renderer and what the runtime said about itself."""
+
+    engine: Engine
+    reads: Reads
+    renderer: Renderer
+    info: Mapping[str, Any]
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: Mapping[str, Any],
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        return self.renderer.render(request, name, context, status_code, headers)
+
+    def not_found(self, request: Request, message: str) -> Response:
+        return self.render(request, "error", {"title": "Not found", "message": message}, 404)
+
+
+def redirect(request: Request, url: str) -> Response:
+    """After a POST: htmx follows ``HX-Redirect``; a plain form gets a 303."""
+    if is_fragment_request(request):
+        return Response(status_code=200, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+async def form(request: Request) -> ImmutableMultiDict:
+    """The submitted form (``application/x-www-form-urlencoded``, what htmx and plain
+    forms send), read with the admin API's body limit; the last value of a repeated
+    field wins in ``[]`` and ``get``, ``getlist`` has them all."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("application/x-www-form-urlencoded", ""):
+        raise BadRequest(f"send the form as application/x-www-form-urlencoded, not {ctype}")
+    body = await read_body(request, MAX_FORM)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the form is not UTF-8") from None
+    return ImmutableMultiDict(parse_qsl(text, keep_blank_values=True))
+
+
+def error_message(e: Exception) -> str:
+    if isinstance(e, IngressError):
+        return e.message
+    return str(e.args[0]) if e.args else type(e).__name__

@@ -1,0 +1,115 @@
+"""Services and handlers the worker found, the last reload or import error, and a form
+to invoke each handler, generated from its input's JSON schema.
+
+``GET /services`` lists them; ``POST /services/{service}/{handler}`` invokes one (as
+the ingress would, with the header ``x-durable-source: dashboard``): a call waits a few
+seconds for the output, a send returns at once; both link to the invocation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from typing import Any
+
+from durable.devtool.admin_views import parse_json
+from durable.devtool.errors import BadRequest, IngressError, NotFound
+from durable.devtool.ingress import parse_duration
+from durable.messages import HandlerInfo, ServiceInfo
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ._core import Dashboard, error_message, form
+from ._forms import input_form, value_from_form
+from ._render import fingerprint, is_fragment_request
+
+__all__ = ["routes"]
+
+CALL_WAIT_S = 5.0
+
+
+def _find(d: Dashboard, service: str, handler: str) -> tuple[ServiceInfo, HandlerInfo]:
+    s = d.engine.services.get(service)
+    if s is None:
+        raise NotFound(f"unknown service {service!r}")
+    h = next((h for h in s.handlers if h.name == handler), None)
+    if h is None:
+        raise NotFound(f"service {service!r} has no handler {handler!r}")
+    return s, h
+
+
+def routes(d: Dashboard) -> list[Route]:
+    def handler_forms(s: ServiceInfo) -> list[dict[str, Any]]:
+        return [
+            {"h": h, "form": input_form(h.input_schema, h.input_schema is not None)}
+            for h in s.handlers
+        ]
+
+    async def page(request: Request) -> Response:
+        services = sorted(d.engine.services.values(), key=lambda s: s.name)
+        error, worker = d.engine.service_unavailable, d.engine.link is not None
+        v = fingerprint([[dataclasses.asdict(s) for s in services], error, worker])
+        if is_fragment_request(request) and request.query_params.get("v") == v:
+            return Response(status_code=204)
+        return d.render(
+            request,
+            "services",
+            {
+                "services": [{"s": s, "handlers": handler_forms(s)} for s in services],
+                "error": error,
+                "info": d.info,
+                "worker": worker,
+                "v": v,
+            },
+        )
+
+    async def invoke(request: Request) -> Response:
+        service, handler = request.path_params["service"], request.path_params["handler"]
+        data = await form(request)
+        ctx: dict[str, Any] = {"service": service, "handler": handler, "error": None}
+        status = 200
+        try:
+            s, h = _find(d, service, handler)
+            value = value_from_form(input_form(h.input_schema, h.input_schema is not None), data)
+            key = data.get("key") if s.kind != "service" else None
+            if s.kind != "service" and not key:
+                raise BadRequest(
+                    f"{service} is {'a virtual object' if s.kind == 'object' else 'a workflow'}: "
+                    "give the key"
+                )
+            send = data.get("mode") == "send"
+            delay = parse_duration(data["delay"]) if send and data.get("delay") else 0.0
+            inv_id, existing = await d.engine.submit(
+                service,
+                handler,
+                key,
+                json.dumps(value),
+                {"x-durable-source": "dashboard", "content-type": "application/json"},
+                (data.get("idempotency_key") or "").strip() or None,
+                delay,
+                durable_ack=True,
+            )
+            ctx.update(inv_id=inv_id, existing=existing, sent=send, input=value)
+            if not send:
+                try:
+                    outcome = await asyncio.wait_for(
+                        d.engine.output(inv_id, wait=True), CALL_WAIT_S
+                    )
+                except TimeoutError:
+                    outcome = None
+                ctx["outcome"] = outcome
+                if outcome is not None:
+                    ctx["output"] = parse_json(outcome.output)
+        except (IngressError, ValueError) as e:
+            ctx["error"] = error_message(e)
+            status = e.status if isinstance(e, IngressError) else 400
+        return d.render(
+            request, "invoke_result", ctx, 200 if is_fragment_request(request) else status
+        )
+
+    return [
+        Route("/services", page),
+        Route("/services/{service}/{handler}", invoke, methods=["POST"]),
+    ]

@@ -1,0 +1,63 @@
+"""Read-only SQL over the store, with the result as a table.
+
+``GET /sql?sql=...`` runs one query (it changes nothing, so the URL can be shared and
+bookmarked): the very checks of ``durable sql`` and ``POST /api/sql`` apply (one
+SELECT over the store's tables, in a READ ONLY transaction, stopped after a time
+limit, at most ``limit`` rows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import duckdb
+from durable.devtool.store.readonly import SqlRefused, run_query
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ._core import Dashboard
+from ._render import is_fragment_request
+
+__all__ = ["routes"]
+
+DEFAULT_SQL = (
+    "SELECT status, count(*) AS invocations\nFROM invocations\nGROUP BY status\nORDER BY 2 DESC"
+)
+LIMITS = (100, 1000, 10000)
+TIMEOUT_S = 10.0
+
+
+def routes(d: Dashboard) -> list[Route]:
+    async def page(request: Request) -> Response:
+        q = request.query_params
+        text = q.get("sql")
+        try:
+            limit = int(q.get("limit") or 1000)
+        except ValueError:
+            limit = 1000
+        limit = limit if limit in LIMITS else 1000
+        ctx: dict[str, Any] = {
+            "sql": text if text is not None else DEFAULT_SQL,
+            "limit": limit,
+            "limits": LIMITS,
+            "result": None,
+            "error": None,
+            "tables": await d.reads.tables(),
+        }
+        status = 200
+        if text:
+            store = d.reads.store
+            try:
+                await d.reads.fresh()
+                ctx["result"] = await asyncio.to_thread(
+                    store.read_sync, run_query, text, limit, TIMEOUT_S
+                )
+            except (SqlRefused, TimeoutError) as e:
+                ctx["error"], status = str(e), 400
+            except duckdb.Error as e:
+                ctx["error"], status = f"the query failed: {e}", 400
+        return d.render(request, "sql", ctx, 200 if is_fragment_request(request) else status)
+
+    return [Route("/sql", page)]
