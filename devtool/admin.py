@@ -1,6 +1,9 @@
 """The admin API: JSON endpoints over the engine and the store, on 127.0.0.1:9070.
 
 The dashboard's pages are mounted beside these routes; the CLI and TUI use only them.
+Besides :mod:`admin_api`'s endpoints, a running runtime answers ``GET /health`` and
+``GET /api/events?after=N``: its console lines (reload events, failures) numbered, see
+:mod:`durable.devtool.events`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from starlette.routing import Route
 
 from . import admin_api
 from .engine import Engine
+from .events import EventLog
 
 __all__ = ["create_admin", "jsonable"]
 
@@ -31,8 +35,11 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
+def create_admin(
+    engine: Engine, runtime_info: dict[str, Any], events: EventLog | None = None
+) -> Starlette:
     """The admin ASGI app."""
+    events = events or EventLog()
 
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", **runtime_info, "counts": engine.counts()})
@@ -54,6 +61,14 @@ def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
             )
         return JSONResponse(jsonable(dataclasses.asdict(row)))
 
+    async def event_list(request: Request) -> JSONResponse:
+        try:
+            after = int(request.query_params.get("after") or 0)
+            limit = int(request.query_params.get("limit") or 1000)
+        except ValueError:
+            return admin_api.json_error(400, "after and limit must be integers")
+        return JSONResponse(events.since(after, limit))
+
     return Starlette(
         routes=[
             # admin_api's routes come first: its /api/invocations/{id} and /api/services
@@ -63,6 +78,7 @@ def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
             Route("/health", health),
             Route("/api/health", health),
             Route("/api/services", services),
+            Route("/api/events", event_list),
             admin_api.not_found_route,
         ],
         exception_handlers={HTTPException: admin_api.http_error},

@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -93,11 +94,15 @@ class ProcessWorkers:
         app: str,
         suspend_after: float = 1.0,
         on_console: Callable[[str], None] | None = None,
+        on_output: Callable[[str], None] | None = None,
     ) -> None:
         self.engine = engine
         self.app = app
         self.suspend_after = suspend_after
         self.console = on_console or (lambda line: None)
+        # None: the worker writes to this process's terminal; else each line it prints
+        # (stdout and stderr) is passed here, on the loop (`durable dev --tui`).
+        self.on_output = on_output
         self.current: ProcessLink | None = None
         self.generation = 0
         self.last_error: str | None = None
@@ -125,8 +130,19 @@ class ProcessWorkers:
             ],
             pass_fds=(child.fileno(),),
             env=env,
+            **(
+                {
+                    "stdin": subprocess.DEVNULL,
+                    "stdout": subprocess.PIPE,
+                    "stderr": subprocess.STDOUT,
+                }
+                if self.on_output is not None
+                else {}
+            ),
         )
         child.close()
+        if self.on_output is not None:
+            self._forward_output(proc)
         reader, writer = await asyncio.open_unix_connection(sock=parent)
         link = ProcessLink(proc, writer, self.generation)
         try:
@@ -153,6 +169,23 @@ class ProcessWorkers:
             return False
         self._install(link, hello)
         return True
+
+    def _forward_output(self, proc: subprocess.Popen) -> None:
+        loop = asyncio.get_running_loop()
+        out, emit = proc.stdout, self.on_output
+        assert out is not None and emit is not None
+
+        def pump() -> None:
+            with out:
+                for raw in out:
+                    line = raw.decode("utf-8", "replace").rstrip()
+                    if line and not loop.is_closed():
+                        try:
+                            loop.call_soon_threadsafe(emit, line)
+                        except RuntimeError:  # the loop closed meanwhile
+                            return
+
+        threading.Thread(target=pump, name=f"worker-{proc.pid}-output", daemon=True).start()
 
     def _install(self, link: ProcessLink, hello: Hello) -> None:
         self.current = link
