@@ -51,10 +51,17 @@ def dev(
     * 1024
     * 1024,
     verbose: Annotated[bool, typer.Option(help="Print a line per invocation.")] = False,
+    tui: Annotated[
+        bool, typer.Option("--tui", help="Show the terminal UI here; console lines go to its log.")
+    ] = False,
 ) -> None:
     """Run the runtime, a worker with your app, the ingress and the admin API."""
     from .runtime import RuntimeOptions, run_dev
 
+    if tui:  # the runtime on a thread, the TUI in this terminal
+        from .tui.dev import run_dev_tui
+
+        run_dev = run_dev_tui
     spec = app_spec or default_app(os.getcwd()) or bundled_example()
     if app_spec is None and spec == bundled_example():
         print("[durable] no app given and none in this folder: serving the bundled example")
