@@ -71,6 +71,12 @@ class AdminApi:
         if r.status_code >= 400:
             message = body.get("message") if isinstance(body, dict) else None
             raise ApiError(message or f"HTTP {r.status_code}: {r.text[:200]}", r.status_code)
+        if body is None:
+            raise ApiError(
+                f"{self.url}{path} answered with something else than JSON: is {self.url} the "
+                "admin API of a durable runtime (`durable dev` prints it as 'admin')?",
+                r.status_code,
+            )
         return body
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:

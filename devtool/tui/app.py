@@ -92,6 +92,7 @@ class TuiApp(App[None]):
         self._boot: str | None = None
         self._seq = 0
         self._events_endpoint = True
+        self._poll_error: str | None = None
 
     # -- lifecycle
     def on_mount(self) -> None:
@@ -124,27 +125,34 @@ class TuiApp(App[None]):
     @work(exclusive=True, group="poll")
     async def poll(self) -> None:
         try:
-            if self._events_endpoint:
-                try:
-                    body = await self.api.events(self._seq)
-                except ApiError as e:
-                    if e.status != 404:
-                        raise
-                    self._events_endpoint = False  # an older runtime: /health will do
-                    body = None
-            if not self._events_endpoint:
-                await self.api.health()
-                body = None
-            if body is not None:
-                self._take_events(body)
+            body = await self._events()
             if self.outage is not None or not self.services or body and body["events"]:
                 await self.load_services()
         except Unreachable as e:
             self.lost(e.message)
             return
         except ApiError as e:
-            self.add_log(f"the runtime answered: {e.message}", "error")
+            if e.message != self._poll_error:  # said once, not every second
+                self.add_log(f"the runtime answered: {e.message}", "error")
+            self._poll_error = e.message
+        else:
+            self._poll_error = None
         self.found()
+
+    async def _events(self) -> dict[str, Any] | None:
+        """New events (the log), or None from a runtime without ``/api/events``."""
+        if self._events_endpoint:
+            try:
+                body = await self.api.events(self._seq)
+            except ApiError as e:
+                if e.status != 404:
+                    raise
+                self._events_endpoint = False  # an older runtime: /health tells it is up
+            else:
+                self._take_events(body)
+                return body
+        await self.api.health()
+        return None
 
     def _take_events(self, body: dict[str, Any]) -> None:
         if body["boot"] != self._boot:

@@ -204,3 +204,31 @@ async def test_paused_invocation_error_and_resume(stub: StubRuntime):
         await pilot.press("escape", "r", "y")
         await wait_for(pilot, lambda: len(stub.posts) == 1)
         assert stub.posts[0].url.path == f"/api/invocations/{inv_id(8)}/resume"
+
+
+async def test_app_load_error_from_a_runtime_without_events():
+    stub = StubRuntime(events=False, services_error="ImportError: No module named 'stripe'")
+    app = stub.app(interval=0.2)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.services_error is not None)
+        await pilot.pause(0.5)  # a few polls: the error is logged once
+        errors = [line.message for line in app.log_lines if line.level == "error"]
+        assert errors == ["the app failed to load: ImportError: No module named 'stripe'"]
+        assert app.outage is None and app.connected
+        assert "⚠ app error" in screen_text(app)
+        assert any(r.url.path == "/health" for r in stub.requests)
+
+
+async def test_not_an_admin_api_is_said_once():
+    import httpx
+
+    def html(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>hello</html>")
+
+    app = TuiApp("http://127.0.0.1:9", transport=httpx.MockTransport(html), interval=0.2)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: any(line.level == "error" for line in app.log_lines))
+        await pilot.pause(0.6)
+        errors = [line.message for line in app.log_lines if line.level == "error"]
+        assert errors and len(errors) == len(set(errors))  # each said once, not every poll
+        assert all("something else than JSON" in e for e in errors)

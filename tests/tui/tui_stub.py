@@ -256,8 +256,12 @@ EVENTS = [
 class StubRuntime:
     """A fake admin API over fixed data, as an httpx transport; it records requests."""
 
-    def __init__(self, down: bool = False) -> None:
+    def __init__(
+        self, down: bool = False, events: bool = True, services_error: str | None = None
+    ) -> None:
         self.down = down
+        self.events = events  # False: a runtime from before /api/events
+        self.services_error = services_error
         self.requests: list[httpx.Request] = []
         self.invocations = list(INVOCATIONS)  # a test may change them
 
@@ -283,7 +287,7 @@ class StubRuntime:
             return self._post(parts, request)
         if path == "/health":
             return httpx.Response(200, json={"status": "ok", "counts": {}})
-        if path == "/api/events":
+        if path == "/api/events" and self.events:
             after = int(q.get("after", 0))
             events = [
                 {"seq": s, "at": at(s * 0.5), "level": lvl, "message": m}
@@ -292,7 +296,7 @@ class StubRuntime:
             ]
             return httpx.Response(200, json={"boot": "stub", "last": len(EVENTS), "events": events})
         if path == "/api/services":
-            return httpx.Response(200, json={"services": SERVICES, "error": None})
+            return httpx.Response(200, json={"services": SERVICES, "error": self.services_error})
         if path == "/api/invocations":
             items = self.invocations
             statuses = [s for s in q.get("status", "").split(",") if s]
