@@ -205,7 +205,7 @@ class TuiApp(App[None]):
             if b.action in ("command_palette", "quit"):
                 continue
             seen.add(b.action)
-            title = b.tooltip and f"{b.description}: {b.tooltip}" or b.description
+            title = f"{b.description}: {b.tooltip}" if b.tooltip else b.description
             yield SystemCommand(
                 title,
                 f"key {self.get_key_display(b) or key}",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from durable.devtool.events import EventLog
 
 pytestmark = pytest.mark.timeout(30)

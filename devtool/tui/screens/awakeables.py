@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer
 from ..widgets import ConnectionBanner, PendingTable, TopBar
 from .base import LiveScreen
 from .dialogs import RejectDialog, ResolveDialog
+from .invocation import InvocationScreen
 
 __all__ = ["AwakeablesScreen"]
 
@@ -51,19 +52,6 @@ class AwakeablesScreen(LiveScreen):
     def selected(self) -> dict[str, Any] | None:
         return self.query_one(PendingTable).selected
 
-    @on(DataTable.RowSelected, "#pending")
-    def _row_selected(self) -> None:
-        self.action_resolve()
-
-    @on(DataTable.RowHighlighted, "#pending")
-    def _selection_changed(self) -> None:
-        self.bindings_depend_on(self.selected is not None)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("resolve", "reject", "open"):
-            return self.selected is not None or None
-        return True
-
     def _done(self, verb: str, item: dict[str, Any]) -> Any:
         def done(result: Any) -> None:
             if result is None:
@@ -74,6 +62,20 @@ class AwakeablesScreen(LiveScreen):
             self.reload()
 
         return done
+
+    @on(DataTable.RowSelected, "#pending")
+    def _row_selected(self) -> None:
+        self.action_resolve()
+
+    @on(DataTable.RowHighlighted, "#pending")
+    def _selection_changed(self) -> None:
+        self.bindings_depend_on(self.selected is not None)
+
+    # -- actions
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("resolve", "reject", "open"):
+            return self.selected is not None or None
+        return True
 
     def action_resolve(self) -> None:
         item = self.selected
@@ -94,8 +96,6 @@ class AwakeablesScreen(LiveScreen):
             self.app.push_screen(RejectDialog(item, run), self._done("rejected", item))
 
     def action_open(self) -> None:
-        from .invocation import InvocationScreen
-
         item = self.selected
         if item is not None and item.get("invocation_id"):
             self.app.push_screen(InvocationScreen(item["invocation_id"]))

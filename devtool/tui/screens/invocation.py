@@ -153,9 +153,7 @@ class InvocationScreen(LiveScreen):
             entry = self.query_one(JournalTable).selected if inv else None
             return entry is not None and entry["index"] >= 1 and entry["kind"] != "output" or None
         if action == "error":
-            return (
-                bool(inv and inv.get("last_error_stack") or inv and inv.get("last_error")) or None
-            )
+            return bool(inv and (inv.get("last_error_stack") or inv.get("last_error"))) or None
         return True
 
     def action_back(self) -> None:

@@ -16,6 +16,7 @@ from ..messages import StatusToggled
 from ..widgets import ConnectionBanner, InvocationTable, LogPanel, StatusChips, TopBar
 from .actions import allowed, confirm_action
 from .base import LiveScreen
+from .invocation import InvocationScreen
 
 __all__ = ["InvocationsScreen"]
 
@@ -106,12 +107,21 @@ class InvocationsScreen(LiveScreen):
         )
         self._selection_changed()
 
-    # -- filter and status toggles
+    # -- handlers
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value
         self.after = self.before = None
         self.reload()
+
+    @on(DataTable.RowSelected, "#invocations")
+    def _row_selected(self) -> None:  # a click on the highlighted row
+        self.action_open()
+
+    @on(DataTable.RowHighlighted, "#invocations")
+    def _selection_changed(self) -> None:
+        item = self.query_one(InvocationTable).selected
+        self.bindings_depend_on(item and (item["id"], item["status"]))
 
     def on_status_toggled(self, message: StatusToggled) -> None:
         self.action_toggle(message.status)
@@ -121,14 +131,35 @@ class InvocationsScreen(LiveScreen):
         self.after = self.before = None
         self.reload()
 
+    # -- actions
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act":
+            item = self.query_one(InvocationTable).selected
+            return item is not None and allowed(str(parameters[0]), item["status"]) or None
+        return True
+
+    def action_open(self) -> None:
+        table = self.query_one(InvocationTable)
+        if not table.has_focus:  # enter in the filter box: to the table
+            table.focus()
+            return
+        item = table.selected
+        if item is not None:
+            self.app.push_screen(InvocationScreen(item["id"]))
+
+    def action_act(self, action: str) -> None:
+        item = self.query_one(InvocationTable).selected
+        if item is not None:
+            confirm_action(self, item, action)
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
     def action_toggle(self, status: str) -> None:
         self.statuses = self.statuses ^ {status}
 
     def action_all_statuses(self) -> None:
         self.statuses = frozenset()
-
-    def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
 
     def action_clear(self) -> None:
         field = self.query_one("#filter", Input)
@@ -149,35 +180,3 @@ class InvocationsScreen(LiveScreen):
         else:
             return
         self.reload()
-
-    # -- the selected invocation
-    @on(DataTable.RowSelected, "#invocations")
-    def _row_selected(self) -> None:
-        self.action_open()
-
-    @on(DataTable.RowHighlighted, "#invocations")
-    def _selection_changed(self) -> None:
-        item = self.query_one(InvocationTable).selected
-        self.bindings_depend_on(item and (item["id"], item["status"]))
-
-    def action_open(self) -> None:
-        from .invocation import InvocationScreen
-
-        table = self.query_one(InvocationTable)
-        if not table.has_focus:  # enter in the filter box: to the table
-            table.focus()
-            return
-        item = self.query_one(InvocationTable).selected
-        if item is not None:
-            self.app.push_screen(InvocationScreen(item["id"]))
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "act":
-            item = self.query_one(InvocationTable).selected
-            return item is not None and allowed(str(parameters[0]), item["status"]) or None
-        return True
-
-    def action_act(self, action: str) -> None:
-        item = self.query_one(InvocationTable).selected
-        if item is not None:
-            confirm_action(self, item, action)
