@@ -1,6 +1,9 @@
 """The admin API: JSON endpoints over the engine and the store, on 127.0.0.1:9070.
 
 The dashboard's pages are mounted beside these routes; the CLI and TUI use only them.
+Besides :mod:`admin_api`'s endpoints, a running runtime answers ``GET /health`` and
+``GET /api/events?after=N``: its console lines (reload events, failures) numbered, see
+:mod:`durable.devtool.events`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from starlette.routing import Mount, Route
 
 from . import admin_api
 from .engine import Engine
+from .events import EventLog
 from .store import queries
 
 __all__ = ["create_admin", "jsonable"]
@@ -37,9 +41,13 @@ def _values(raw: dict[str, str]) -> dict[str, Any]:
     return {name: json.loads(text) for name, text in sorted(raw.items())}
 
 
-def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
+def create_admin(
+    engine: Engine, runtime_info: dict[str, Any], events: EventLog | None = None
+) -> Starlette:
     """The admin ASGI app, with the web dashboard mounted at ``/``."""
     from durable.dashboard import create_dashboard  # the one import back up: the pages
+
+    events = events or EventLog()
 
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", **runtime_info, "counts": engine.counts()})
@@ -98,6 +106,14 @@ def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
             }
         )
 
+    async def event_list(request: Request) -> JSONResponse:
+        try:
+            after = int(request.query_params.get("after") or 0)
+            limit = int(request.query_params.get("limit") or 1000)
+        except ValueError:
+            return admin_api.json_error(400, "after and limit must be integers")
+        return JSONResponse(events.since(after, limit))
+
     return Starlette(
         routes=[
             # the query-string forms used by the state tests; admin_api has the REST forms
@@ -106,6 +122,7 @@ def create_admin(engine: Engine, runtime_info: dict[str, Any]) -> Starlette:
             *admin_api.routes(engine.store, engine, runtime_info),
             Route("/health", health),
             Route("/api/health", health),
+            Route("/api/events", event_list),
             admin_api.not_found_route,
             Mount("/", create_dashboard(engine, runtime_info)),  # the web dashboard
         ],

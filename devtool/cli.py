@@ -72,10 +72,17 @@ def dev(
         float,
         typer.Option(help="Seconds the worker may stop answering heartbeats before it is killed."),
     ] = 10.0,
+    tui: Annotated[
+        bool, typer.Option("--tui", help="Show the terminal UI here; console lines go to its log.")
+    ] = False,
 ) -> None:
     """Run the runtime, a worker with your app, the ingress and the admin API."""
     from .runtime import RuntimeOptions, run_dev
 
+    if tui:  # the runtime on a thread, the TUI in this terminal
+        from .tui.dev import run_dev_tui
+
+        run_dev = run_dev_tui
     cfg = _project_config(os.getcwd())
     spec = app_spec or cfg.get("app") or default_app(os.getcwd()) or bundled_example()
     if spec == bundled_example() and app_spec is None:

@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from .admin import create_admin
 from .discovery import load_app
 from .engine import Engine
 from .errors import AppLoadError, DevtoolError
+from .events import EventLog
 from .ingress import create_ingress
 from .store import Store
 from .workers import InlineLink, ProcessWorkers
@@ -82,15 +83,35 @@ def console(line: str) -> None:
 
 
 class Runtime:
-    """One `durable dev` process."""
+    """One `durable dev` process.
 
-    def __init__(self, opts: RuntimeOptions) -> None:
+    Its console lines go to ``echo`` (stdout by default; None: nowhere) and to
+    ``self.events``, which the admin API serves. ``embedded`` runs it beside a terminal
+    UI in this process: no signal handlers (the caller stops it with
+    :meth:`request_stop`) and the worker's output is captured into the events.
+    """
+
+    def __init__(
+        self,
+        opts: RuntimeOptions,
+        echo: Callable[[str], None] | None = console,
+        embedded: bool = False,
+    ) -> None:
         self.opts = opts
+        self.echo = echo
+        self.embedded = embedded
+        self.events = EventLog()
+        self.info: dict[str, Any] | None = None  # the URLs, once it serves
         self.store: Store | None = None
         self.engine: Engine | None = None
         self.workers: ProcessWorkers | None = None
         self.inline: InlineLink | None = None
         self._stop = asyncio.Event()
+
+    def say(self, line: str, level: str = "info") -> None:
+        self.events.add(line, level)
+        if self.echo is not None:
+            self.echo(line)
 
     def request_stop(self) -> None:
         if self.workers is not None:
@@ -130,7 +151,12 @@ class Runtime:
         else:
             # The worker imports the app while the engine recovers: start-up overlaps.
             self.workers = ProcessWorkers(
-                engine, o.app, o.suspend_after, on_console=console, hang_deadline_s=o.hang_deadline
+                engine,
+                o.app,
+                o.suspend_after,
+                on_console=lambda line: self.say(line, "error"),
+                on_output=(lambda line: self.say(line, "output")) if self.embedded else None,
+                hang_deadline_s=o.hang_deadline,
             )
             worker_started = asyncio.create_task(self.workers.start())
         await engine.start()
@@ -138,8 +164,8 @@ class Runtime:
             engine.set_link(self.inline, {s.name: s.info() for s in services.values()})
         elif worker_started is not None and not await worker_started:
             assert self.workers is not None
-            console(f"the app failed to load:\n{self.workers.last_error}")
-            console("the runtime stays up; fix the file and it reloads")
+            self.say(f"the app failed to load:\n{self.workers.last_error}", "error")
+            self.say("the runtime stays up; fix the file and it reloads")
         info = {
             "ingress_url": ingress_url,
             "admin_url": admin_url,
@@ -147,6 +173,8 @@ class Runtime:
             "app": o.app,
             "pid": os.getpid(),
         }
+        # embedded: uvicorn's records go to the root logger (the TUI's log), not stderr
+        quiet: dict[str, Any] = {"log_config": None} if self.embedded else {}
         servers = [
             _Server(
                 uvicorn.Config(
@@ -155,14 +183,16 @@ class Runtime:
                     access_log=False,
                     lifespan="off",
                     timeout_keep_alive=30,
+                    **quiet,
                 )
             ),
             _Server(
                 uvicorn.Config(
-                    create_admin(engine, info),
+                    create_admin(engine, info, self.events),
                     log_level="warning",
                     access_log=False,
                     lifespan="off",
+                    **quiet,
                 )
             ),
         ]
@@ -174,25 +204,27 @@ class Runtime:
             if any(t.done() for t in tasks):
                 break
             await asyncio.sleep(0.01)
+        self.info = info
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.request_stop)
+        if not self.embedded:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.request_stop)
         kind = "in memory (lost on exit)" if not store.persistent else store.path
-        console(f"store: {kind}")
+        self.say(f"store: {kind}")
         for s in engine.services.values():
-            console(f"service {s.name} [{s.kind}]")
+            self.say(f"service {s.name} [{s.kind}]")
             for h in s.handlers:
-                console(f"    {h.name} ({h.kind}): {h.input_type} -> {h.output_type}")
-        console(f"ingress  {ingress_url}")
-        console(f"admin    {admin_url}")
-        console(
+                self.say(f"    {h.name} ({h.kind}): {h.input_type} -> {h.output_type}")
+        self.say(f"ingress  {ingress_url}")
+        self.say(f"admin    {admin_url}")
+        self.say(
             f"ready in {time.perf_counter() - t0:.2f}s (app: {o.app}{', inline' if o.inline else ''})"
         )
         watcher = None
         if o.reload and not o.inline:
             watcher = asyncio.create_task(self._watch())
         await self._stop.wait()
-        console("stopping")
+        self.say("stopping")
         if watcher:
             watcher.cancel()
         for s in servers:
@@ -212,11 +244,12 @@ class Runtime:
                 if row.status == "paused"
                 else f"attempt {row.attempt - 1} failed, retrying"
             )
-            console(
-                f"{row.service}/{row.handler} {row.id}: {what}: {data.get('error', '').splitlines()[0] if data.get('error') else ''}"
+            self.say(
+                f"{row.service}/{row.handler} {row.id}: {what}: {data.get('error', '').splitlines()[0] if data.get('error') else ''}",
+                "error",
             )
         elif self.opts.verbose and kind in ("created", "finished") and row is not None:
-            console(f"{row.service}/{row.handler} {row.id}: {row.status}")
+            self.say(f"{row.service}/{row.handler} {row.id}: {row.status}")
 
     def _watch_paths(self) -> list[str]:
         if self.opts.watch:
@@ -243,9 +276,10 @@ class Runtime:
             before = set(self.engine.services)
             ok, error, took = await self.workers.reload()
             if not ok:
-                console(
+                self.say(
                     f"reload failed ({', '.join(names)}); the services wait until the app "
-                    f"loads again:\n{error}"
+                    f"loads again:\n{error}",
+                    "error",
                 )
                 continue
             after = set(self.engine.services)
@@ -254,7 +288,7 @@ class Runtime:
                 f"; removed {', '.join(removed)}" if removed else ""
             )
             retried = self.engine.retry_now()
-            console(
+            self.say(
                 f"reloaded in {took * 1000:.0f} ms ({', '.join(names)}){extra}"
                 + (f"; retrying {len(retried)} failed invocation(s) now" if retried else "")
             )

@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -112,6 +113,7 @@ class ProcessWorkers:
         on_console: Callable[[str], None] | None = None,
         heartbeat_s: float = 1.0,
         hang_deadline_s: float = 10.0,
+        on_output: Callable[[str], None] | None = None,
     ) -> None:
         self.engine = engine
         self.app = app
@@ -119,6 +121,9 @@ class ProcessWorkers:
         self.console = on_console or (lambda line: None)
         self.heartbeat_s = heartbeat_s
         self.hang_deadline_s = hang_deadline_s
+        # None: the worker writes to this process's terminal; else each line it prints
+        # (stdout and stderr) is passed here, on the loop (`durable dev --tui`).
+        self.on_output = on_output
         self.current: ProcessLink | None = None
         self.generation = 0
         self.last_error: str | None = None
@@ -152,8 +157,19 @@ class ProcessWorkers:
             ],
             pass_fds=(child.fileno(),),
             env=env,
+            **(
+                {
+                    "stdin": subprocess.DEVNULL,
+                    "stdout": subprocess.PIPE,
+                    "stderr": subprocess.STDOUT,
+                }
+                if self.on_output is not None
+                else {}
+            ),
         )
         child.close()
+        if self.on_output is not None:
+            self._forward_output(proc)
         reader, writer = await asyncio.open_unix_connection(sock=parent)
         link = ProcessLink(proc, writer, self.generation)
         try:
@@ -181,6 +197,23 @@ class ProcessWorkers:
     def _unavailable(self, error: str | None) -> None:
         self.last_error = error
         self.engine.service_unavailable = error
+
+    def _forward_output(self, proc: subprocess.Popen) -> None:
+        loop = asyncio.get_running_loop()
+        out, emit = proc.stdout, self.on_output
+        assert out is not None and emit is not None
+
+        def pump() -> None:
+            with out:
+                for raw in out:
+                    line = raw.decode("utf-8", "replace").rstrip()
+                    if line and not loop.is_closed():
+                        try:
+                            loop.call_soon_threadsafe(emit, line)
+                        except RuntimeError:  # the loop closed meanwhile
+                            return
+
+        threading.Thread(target=pump, name=f"worker-{proc.pid}-output", daemon=True).start()
 
     def _install(self, link: ProcessLink, hello: Hello) -> None:
         self.current = link

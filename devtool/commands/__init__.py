@@ -11,7 +11,7 @@ __all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
-    from . import awakeables, data, init, invocations, invoke, state
+    from . import awakeables, data, init, invocations, invoke, state, tui
 
     app.command("invoke")(invoke.invoke)
     app.command("services")(invoke.services)
@@ -21,3 +21,4 @@ def register(app: typer.Typer) -> None:
     app.command("sql")(data.sql)
     app.command("export")(data.export)
     app.command("init")(init.init)
+    app.command("tui")(tui.tui)

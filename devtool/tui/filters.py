@@ -1,0 +1,84 @@
+"""What the filter box means: typed text to the admin API's list filters.
+
+``Order`` (or any prefix that names one service), ``Order/process``, ``key:o1``,
+``since:10m``, ``until:2024-05-01``, ``handler:run``, ``service:Order``; anything else is
+a part of an invocation id (``inv_01h``, ``x7k2``). Statuses are toggled with keys, not
+typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+__all__ = ["parse_filter", "describe", "STATUSES", "STATUS_KEYS", "SHORT"]
+
+STATUSES = (
+    "pending",
+    "scheduled",
+    "ready",
+    "running",
+    "suspended",
+    "backing-off",
+    "paused",
+    "completed",
+    "killed",
+    "cancelled",
+)
+#: the key that toggles each status filter
+STATUS_KEYS = dict(zip(STATUSES, "1234567890", strict=True))
+#: names that fit 80 columns
+SHORT = {
+    "pending": "pend",
+    "scheduled": "sched",
+    "ready": "ready",
+    "running": "run",
+    "suspended": "susp",
+    "backing-off": "retry",
+    "paused": "paused",
+    "completed": "done",
+    "killed": "killed",
+    "cancelled": "cancel",
+}
+_FIELDS = {"service", "handler", "key", "since", "until", "id"}
+
+
+def _pick(word: str, names: Sequence[str]) -> str | None:
+    """``word`` as one of ``names``: itself, or the only name it starts (any case)."""
+    if word in names:
+        return word
+    low = word.lower()
+    exact = [n for n in names if n.lower() == low]
+    if len(exact) == 1:
+        return exact[0]
+    starts = [n for n in names if n.lower().startswith(low)]
+    return starts[0] if len(starts) == 1 else None
+
+
+def parse_filter(text: str, services: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Query parameters of ``GET /api/invocations`` for the filter text.
+
+    ``services`` maps each service name to its handler names (for prefixes).
+    """
+    params: dict[str, str] = {}
+    for word in text.split():
+        field, sep, value = word.partition(":")
+        if sep and field in _FIELDS and value:
+            if field == "service":
+                value = _pick(value, list(services)) or value
+            params["q" if field == "id" else field] = value
+        elif "/" in word:
+            service, _, handler = word.partition("/")
+            svc = _pick(service, list(services)) or service
+            params["service"] = svc
+            if handler:
+                params["handler"] = _pick(handler, list(services.get(svc, ()))) or handler
+        elif not word.lower().startswith("inv_") and (svc := _pick(word, list(services))):
+            params["service"] = svc
+        else:
+            params["q"] = word
+    return params
+
+
+def describe(params: Mapping[str, str]) -> str:
+    """The filter as the table shows it: ``service=Order key=o1``."""
+    return " ".join(f"{'id~' if k == 'q' else k + '='}{v}" for k, v in params.items())

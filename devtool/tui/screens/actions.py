@@ -1,0 +1,64 @@
+"""The actions on an invocation, shared by the list and the invocation's own screen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.screen import Screen
+
+from .dialogs import ConfirmDialog
+
+__all__ = ["ACTIONS", "allowed", "confirm_action"]
+
+_TERMINAL = ("completed", "killed", "cancelled")
+
+#: what each action does, said in its confirmation
+ACTIONS = {
+    "cancel": "It stops at its next await and ends as cancelled (a handler can clean up).",
+    "kill": "It ends at once as killed: nothing more of it runs, callers get an error.",
+    "pause": "It stops before its next step until you resume it.",
+    "resume": "It runs again now, replaying its journal.",
+    "purge": "Its row and its journal are deleted for good.",
+}
+
+
+def allowed(action: str, status: str) -> bool:
+    """Whether the admin API would do ``action`` to an invocation in ``status``."""
+    if action == "purge":
+        return status in _TERMINAL
+    if status in _TERMINAL:
+        return False
+    if action == "resume":
+        return status in ("paused", "backing-off")
+    if action == "pause":
+        return status not in ("pending", "scheduled", "paused")
+    return True
+
+
+def confirm_action(screen: Screen, invocation: dict[str, Any], action: str) -> None:
+    """Ask, then do ``action``; the screen reloads and the log says what happened."""
+    app = screen.app
+    inv_id = invocation["id"]
+
+    async def run() -> Any:
+        return await app.api.act(inv_id, action)
+
+    def done(result: Any) -> None:
+        if result is None:
+            return
+        status = result.get("status", "")
+        app.add_log(f"{action} {inv_id}: {status}", "tui")
+        screen.notify(f"{action}: {inv_id} is {status}", title=action.capitalize(), markup=False)
+        screen.reload()
+
+    app.push_screen(
+        ConfirmDialog(
+            f"{action.capitalize()} {inv_id}?",
+            f"{invocation['service']}/{invocation['handler']}"
+            + (f" [{invocation['key']}]" if invocation.get("key") else "")
+            + f" is {invocation['status']}. {ACTIONS[action]}",
+            run,
+            f"{action.capitalize()} it",
+        ),
+        done,
+    )

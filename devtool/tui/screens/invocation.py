@@ -1,0 +1,190 @@
+"""One invocation: its journal entry by entry, the object's state as of the selected
+entry, and the actions (restart from the selected entry among them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer, Static
+
+from ..api import ApiError
+from ..format import one_line, stamp, status_text, target
+from ..widgets import ConnectionBanner, EntryView, JournalTable, StatePanel, TopBar
+from .actions import allowed, confirm_action
+from .base import LiveScreen
+from .dialogs import RestartDialog, TextDialog
+
+__all__ = ["InvocationScreen"]
+
+_TERMINAL = ("completed", "killed", "cancelled")
+
+
+class InvocationScreen(LiveScreen):
+    """Shows ``invocation_id``; ↑/↓ step through its journal."""
+
+    BINDINGS = [
+        Binding("escape,backspace", "back", "Back", tooltip="Back to the list"),
+        Binding("c", "act('cancel')", "Cancel", tooltip="Cancel the invocation"),
+        Binding("k", "act('kill')", "Kill", tooltip="Kill the invocation"),
+        Binding("p", "act('pause')", "Pause", tooltip="Pause the invocation"),
+        Binding("r", "act('resume')", "Resume", tooltip="Resume the invocation"),
+        Binding("t", "restart", "Restart here", tooltip="Restart from the selected entry"),
+        Binding("delete", "act('purge')", "Purge", show=False, tooltip="Delete a finished one"),
+        Binding("e", "error", "Error", tooltip="The last error's stack trace"),
+        Binding("tab", "app.focus_next", "Next panel", show=False),
+    ]
+
+    def __init__(self, invocation_id: str) -> None:
+        super().__init__()
+        self.invocation_id = invocation_id
+        self.invocation: dict[str, Any] | None = None
+        self.gone = False
+
+    def compose(self) -> ComposeResult:
+        yield TopBar(self.app.current_mode)
+        yield ConnectionBanner()
+        yield Static(self.invocation_id, id="summary", markup=False)
+        with Horizontal(id="body"):
+            yield JournalTable(id="journal")
+            with Vertical(id="side"):
+                with VerticalScroll(id="entry-box"):
+                    yield EntryView(id="entry")
+                with VerticalScroll(id="state-box"):
+                    yield StatePanel(id="state")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(JournalTable).border_title = "journal"
+        self.query_one("#entry-box").border_title = "entry"
+        self.query_one("#state-box").border_title = "state"
+        self.query_one(JournalTable).focus()
+
+    async def load(self) -> None:
+        if self.gone:
+            return
+        inv = await self.app.api.invocation(self.invocation_id)
+        first = self.invocation is None
+        self.invocation = inv
+        self.query_one("#summary", Static).update(self._summary(inv))
+        journal = self.query_one(JournalTable)
+        journal.show(inv["journal"])
+        if first and inv["journal"]:
+            journal.move_cursor(row=0, animate=False)
+        self.show_entry()
+
+    def load_failed(self, error: ApiError) -> None:
+        if error.status == 404:
+            self.gone = True
+            self.query_one("#summary", Static).update(
+                Text(f"{self.invocation_id}: {error.message} (purged?)", style="bold #ff5f5f")
+            )
+            return
+        super().load_failed(error)
+
+    def _summary(self, inv: dict[str, Any]) -> Text:
+        text = Text.assemble(
+            (inv["id"], "bold"),
+            "  ",
+            status_text(inv["status"], inv.get("failure")),
+            (f"  attempt {inv['attempt']}" if inv.get("attempt", 1) > 1 else "", ""),
+            "\n",
+            target(inv),
+            (f"  created {stamp(inv.get('created_at'))}", "dim"),
+        )
+        line = ""
+        if inv.get("failure"):
+            line = f"failed: {inv['failure'].get('code')} {inv['failure'].get('message')}"
+        elif inv.get("last_error") and inv["status"] not in _TERMINAL:
+            line = f"error: {inv['last_error'].splitlines()[0]} (e: stack)"
+        elif inv.get("waits_on"):
+            line = f"waiting on {inv['waits_on']}"
+        elif inv["status"] == "completed":
+            line = f"output: {one_line(inv.get('output_value'), 200)}"
+        if inv.get("restarted_from"):
+            line += f"  (restarted from {inv['restarted_from']})"
+        if line:
+            text.append(
+                "\n" + line, style="#ff5f5f" if line.startswith(("failed", "error")) else "dim"
+            )
+        return text
+
+    # -- stepping through the journal
+    @on(DataTable.RowHighlighted, "#journal")
+    def _entry_highlighted(self) -> None:
+        self.show_entry()
+
+    def show_entry(self) -> None:
+        inv = self.invocation
+        if inv is None:
+            return
+        journal = self.query_one(JournalTable)
+        entry = journal.selected
+        self.bindings_depend_on(
+            (inv["status"], bool(inv.get("last_error")), entry and entry["index"])
+        )
+        self.query_one(EntryView).show(entry, inv)
+        box = self.query_one("#state-box")
+        panel = self.query_one(StatePanel)
+        if entry is None:
+            return
+        if inv.get("service_kind") not in ("object", "workflow"):
+            box.border_title = "state"
+            panel.show(None, empty=f"{inv['service']} is a service: it has no state")
+            return
+        pos = journal.cursor_row
+        state = entry.get("state")
+        before = inv["journal"][pos - 1].get("state") if pos > 0 else {}
+        box.border_title = (
+            f"state of {inv['service']}/{inv.get('key')} after entry {entry['index']}"
+        )
+        panel.show(state, before, empty="no state yet")
+
+    # -- actions
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        inv = self.invocation
+        if action == "act":
+            return inv is not None and allowed(str(parameters[0]), inv["status"]) or None
+        if action == "restart":
+            entry = self.query_one(JournalTable).selected if inv else None
+            return entry is not None and entry["index"] >= 1 and entry["kind"] != "output" or None
+        if action == "error":
+            return bool(inv and (inv.get("last_error_stack") or inv.get("last_error"))) or None
+        return True
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_act(self, action: str) -> None:
+        if self.invocation is not None:
+            confirm_action(self, self.invocation, action)
+
+    def action_error(self) -> None:
+        inv = self.invocation
+        if inv is not None:
+            text = inv.get("last_error_stack") or inv.get("last_error") or "no error"
+            self.app.push_screen(TextDialog(f"Last error of {inv['id']}", text))
+
+    def action_restart(self) -> None:
+        inv = self.invocation
+        entry = self.query_one(JournalTable).selected
+        if inv is None or entry is None:
+            return
+
+        async def run(n: int, kill: bool) -> Any:
+            return await self.app.api.restart(inv["id"], n, kill)
+
+        def done(result: Any) -> None:
+            if result is None:
+                return
+            self.app.add_log(
+                f"restarted {inv['id']} from entry {result['from']} as {result['id']}", "tui"
+            )
+            self.notify(f"restarted as {result['id']}", title="Restart", markup=False)
+            self.app.switch_screen(InvocationScreen(result["id"]))
+
+        self.app.push_screen(RestartDialog(inv, entry["index"], run), done)
