@@ -225,7 +225,9 @@ def test_a_thousand_sleepers_survive_a_restart_and_none_wakes_early(
             f"{max(asleep) / 1024:.1f} MiB (+{(max(asleep) - warm) / 1024:.1f} MiB)"
         )
     assert sleeping_at_kill >= n * 0.9
-    assert max(asleep) - warm < 3 * 1024  # suspended handlers hold no memory in the worker
+    # 1000 live handlers cost ~25 MiB (idle -> first burst); suspended ones must hold none:
+    # allow allocator noise, not per-invocation memory
+    assert max(asleep) - warm < 8 * 1024
 
 
 def test_delayed_send_survives_a_restart_and_runs_once(write_app, dev_server, tmp_path):
