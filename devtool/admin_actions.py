@@ -217,27 +217,20 @@ async def restart(
         killed = True
     now = to_dt(engine.clock.now())
     new = replace(
-        row,
-        id=new_invocation_id(),
-        status=lc.Status.READY.value,
-        idempotency_key=None,
-        output=None,
-        failure_code=None,
-        failure_message=None,
-        attempt=1,
-        next_retry_at=None,
-        last_error=None,
-        last_error_stack=None,
-        waiting_on=None,
-        parent_id=None,
-        parent_entry=None,
-        restarted_from=inv_id,
-        scheduled_at=None,
-        cancel_requested=False,
+        engine._new_row(
+            new_invocation_id(),
+            row.service_kind,
+            row.handler_kind,
+            row.service,
+            row.handler,
+            row.key,
+            row.input or "null",
+            json.loads(row.headers or "{}"),
+            None,
+            now,
+            restarted_from=inv_id,
+        ),
         journal_length=from_index,
-        created_at=now,
-        modified_at=now,
-        completed_at=None,
     )
     adopted = await engine.adopt(new, journal[:from_index])
     return {
