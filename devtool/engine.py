@@ -151,7 +151,9 @@ class Engine:
         self._attachers: dict[str, list[tuple[str, int]]] = {}
         self._key_owner: dict[tuple[str, str], str] = {}
         self._key_queue: dict[tuple[str, str], deque[str]] = {}
+        # idempotency records being written: held until DuckDB has them (see _idempotent)
         self._idem: dict[tuple[str, str], str] = {}
+        self._idem_forgotten = 0
         self._no_worker: deque[str] = deque()
         self._timers: list[tuple[float, int, str, str, int]] = []
         self._timer_seq = itertools.count()
@@ -402,9 +404,7 @@ class Engine:
             if hinfo.kind == "workflow":
                 scope, idempotency_key = wf_scope, "run"
             else:
-                existing = self._idem.get((wf_scope, "run")) or await self.store.read(
-                    queries.idempotent_invocation, wf_scope, "run"
-                )
+                existing = await self._idempotent(wf_scope, "run")
                 if existing is None:
                     main = next((h.name for h in info.handlers if h.kind == "workflow"), "run")
                     raise NotFound(
@@ -412,11 +412,7 @@ class Engine:
                         f"POST /{service}/{key}/{main} first"
                     )
         if idempotency_key:
-            existing = self._idem.get((scope, idempotency_key))
-            if existing is None:
-                existing = await self.store.read(
-                    queries.idempotent_invocation, scope, idempotency_key
-                ) or self._idem.get((scope, idempotency_key))
+            existing = await self._idempotent(scope, idempotency_key)
             if existing is not None:
                 return existing, True
         inv_id = (
@@ -456,8 +452,29 @@ class Engine:
         if durable_ack:
             await fut
         if idempotency_key:
-            fut.add_done_callback(lambda _f: self._idem.pop((scope, idempotency_key), None))
+            self._forget_idempotent(scope, idempotency_key)
         return inv_id, False
+
+    async def _idempotent(self, scope: str, key: str) -> str | None:
+        """The invocation an idempotency key names, if any (being written or in the store)."""
+        while True:
+            found = self._idem.get((scope, key))
+            if found is not None:
+                return found
+            forgotten = self._idem_forgotten
+            found = await self.store.read(queries.idempotent_invocation, scope, key)
+            if found is not None or forgotten == self._idem_forgotten:
+                return found or self._idem.get((scope, key))
+            # a record left memory for DuckDB while the read ran, perhaps after its snapshot
+
+    def _forget_idempotent(self, scope: str, key: str) -> None:
+        """Drop a record from memory once DuckDB holds it (after its write is queued)."""
+
+        def forget() -> None:
+            self._idem.pop((scope, key), None)
+            self._idem_forgotten += 1
+
+        self.store.after_apply(forget)
 
     async def adopt(self, row: InvocationRow, journal: list[JournalEntry]) -> InvocationRow:
         """Start an invocation built elsewhere with a journal to replay (a restart from
@@ -735,10 +752,7 @@ class Engine:
             workflow_main = hinfo.kind == "workflow"
             idem = "run" if workflow_main else p["idempotency_key"]
             scope = idempotency_scope(service, handler, key, workflow_main)
-            existing = self._idem.get((scope, idem)) or await self.store.read(
-                queries.idempotent_invocation, scope, idem
-            )
-            existing = existing or self._idem.get((scope, idem))
+            existing = await self._idempotent(scope, idem)
             target = existing or idempotent_invocation_id(scope, idem)
             if target != p["invocation_id"]:  # named by a generic call: record the real one
                 p["invocation_id"] = target
@@ -753,12 +767,8 @@ class Engine:
                 ops += [*child_ops, PutIdempotency(scope, idem, target, now)]
                 self._idem[(scope, idem)] = target
 
-                def created() -> None:
-                    self._idem.pop((scope, idem), None)
-                    if start_child is not None:
-                        start_child()
-
-                self._after_commit(ops, created)
+                self._after_commit(ops, start_child or _noop)
+                self._forget_idempotent(scope, idem)
             elif e.kind is EntryKind.CALL:
                 idx = e.index
                 self._after_commit(
@@ -1460,9 +1470,7 @@ class Engine:
     async def workflow_invocation(self, workflow: str, wf_id: str) -> str:
         """The invocation id of a workflow's main run."""
         scope = f"workflow:{workflow}/{wf_id}"
-        inv_id = self._idem.get((scope, "run")) or await self.store.read(
-            queries.idempotent_invocation, scope, "run"
-        )
+        inv_id = await self._idempotent(scope, "run")
         if inv_id is None:
             raise NotFound(f"workflow {workflow} with id {wf_id!r} has not run")
         return inv_id

@@ -179,6 +179,7 @@ class Runtime:
             _Server(
                 uvicorn.Config(
                     create_ingress(engine, o.max_body),
+                    http="h11",  # see docs/architecture.md: not httptools, even when installed
                     log_level="warning",
                     access_log=False,
                     lifespan="off",
@@ -189,6 +190,7 @@ class Runtime:
             _Server(
                 uvicorn.Config(
                     create_admin(engine, info, self.events),
+                    http="h11",
                     log_level="warning",
                     access_log=False,
                     lifespan="off",

@@ -2,9 +2,10 @@
 
 ``Store.open`` takes the file (failing with :class:`StoreLockedError` when another
 process holds it), applies migrations, and starts the writer. ``write`` queues
-operations for group commit; ``read`` runs a query function on a reader thread, so no
-DuckDB call ever runs on the event loop; ``state`` answers a key's committed state from
-a cache the writer keeps current (:mod:`.statecache`).
+operations for group commit (durable in the operation log, :mod:`.oplog`); ``read`` has
+the writer put every committed write into DuckDB first, then runs a query function on a
+reader thread, so no DuckDB call ever runs on the event loop; ``state`` answers a key's
+committed state from a cache the writer keeps current (:mod:`.statecache`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import duckdb
 
 from ..errors import StoreLockedError
 from . import ops, queries
+from .oplog import log_path
 from .schema import migrate
 from .statecache import StateCache
 from .writer import Writer
@@ -86,7 +88,12 @@ class Store:
         self.writer: Writer | None = (
             None
             if read_only
-            else Writer(con.cursor(), self.persistent, self._batch_done, self.state_cache.committed)
+            else Writer(
+                con.cursor(),
+                log_path(path) if self.persistent else None,
+                self._batch_done,
+                self.state_cache.committed,
+            )
         )
 
     @classmethod
@@ -96,6 +103,9 @@ class Store:
             path = os.path.abspath(path)
             if not read_only:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
+            elif os.path.getsize(log_path(path)) if os.path.exists(log_path(path)) else 0:
+                # a crashed runtime left committed writes in the log: put them in DuckDB
+                cls.open(path, {"what": "durable (recovering the store)"}).close()
         try:
             con = duckdb.connect(path, read_only=read_only, config=connect_config)
         except duckdb.IOException as e:
@@ -122,12 +132,48 @@ class Store:
 
     def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a query function on the calling thread (CLI, tests; never the event loop)."""
+        if self.writer is not None and self.writer.unapplied:
+            done = threading.Event()
+            self.writer.flush(done.set)
+            done.wait()
         return fn(self._cursor(), *args)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a query function (first argument: a cursor) on a reader thread."""
+        """Run a query function (first argument: a cursor) on a reader thread.
+
+        Every write committed before the call is in DuckDB when ``fn`` runs."""
         loop = asyncio.get_running_loop()
+        if self.writer is not None and self.writer.unapplied:
+            await self.flush()
         return await loop.run_in_executor(self._readers, lambda: fn(self._cursor(), *args))
+
+    def after_apply(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the event loop once every write committed so far is in DuckDB."""
+        assert self.writer is not None
+        loop = asyncio.get_running_loop()
+
+        def done() -> None:
+            try:
+                loop.call_soon_threadsafe(fn)
+            except RuntimeError:  # the loop is closed (shutdown)
+                pass
+
+        self.writer.on_applied(done)
+
+    async def flush(self) -> None:
+        """Wait until every committed write is in DuckDB (readers do this first)."""
+        assert self.writer is not None
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+
+        def done() -> None:
+            try:
+                loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(None))
+            except RuntimeError:  # the loop is closed (shutdown)
+                pass
+
+        self.writer.flush(done)
+        await fut
 
     async def state(self, service: str, key: str) -> dict[str, str]:
         """The committed state of one object or workflow key (from memory when cached)."""

@@ -126,6 +126,11 @@ MIGRATIONS: list[list[str]] = [
         FROM invocations
         """,
     ],
+    # 2: the last operation-log group that DuckDB holds (see store/oplog.py)
+    [
+        "CREATE TABLE oplog_applied (seq BIGINT NOT NULL)",
+        "INSERT INTO oplog_applied VALUES (0)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
