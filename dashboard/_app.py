@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from durable.devtool.engine import Engine
+from durable.devtool.hostguard import bind_host_of
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -44,10 +44,7 @@ def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> S
         message = f"no page at {request.url.path}" if exc.status_code == 404 else str(exc.detail)
         return d.render(request, "error", {"title": title, "message": message}, exc.status_code)
 
-    try:
-        bind_host = urlsplit(str(info.get("admin_url") or "")).hostname or "127.0.0.1"
-    except ValueError:
-        bind_host = "127.0.0.1"
+    bind_host = bind_host_of(str(info.get("admin_url") or ""))
     return Starlette(
         routes=[
             *invocations.routes(d),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
+from durable.devtool.hostguard import host_allowed
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,8 +27,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["Guard", "same_origin", "host_allowed"]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-ANY_INTERFACE = frozenset({"0.0.0.0", "::", ""})
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -40,22 +39,6 @@ SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
 }
-
-
-def _hostname(netloc: str) -> str:
-    """'127.0.0.1:9070' -> '127.0.0.1'; '[::1]:9070' -> '::1'."""
-    netloc = netloc.strip().lower()
-    if netloc.startswith("["):
-        return netloc[1:].split("]", 1)[0]
-    return netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
-
-
-def host_allowed(host_header: str, bind_host: str) -> bool:
-    """Whether a Host header names this runtime (see the module docstring)."""
-    if bind_host in ANY_INTERFACE:
-        return True
-    name = _hostname(host_header)
-    return name in LOOPBACK or name == bind_host.strip("[]").lower()
 
 
 def same_origin(headers: Headers, scheme: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
@@ -21,6 +22,7 @@ from starlette.routing import Mount, Route
 from . import admin_api
 from .engine import Engine
 from .events import EventLog
+from .hostguard import HostGuard, bind_host_of
 from .store import queries
 
 __all__ = ["create_admin", "jsonable"]
@@ -50,7 +52,14 @@ def create_admin(
     events = events or EventLog()
 
     async def health(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", **runtime_info, "counts": engine.counts()})
+        return JSONResponse(
+            {
+                "status": "ok",
+                **runtime_info,
+                "counts": engine.counts(),
+                "waiting_clients": engine.waiting_clients(),
+            }
+        )
 
     def _state_target(request: Request) -> tuple[str, str] | JSONResponse:
         service, key = request.query_params.get("service"), request.query_params.get("key")
@@ -125,6 +134,9 @@ def create_admin(
             Route("/api/events", event_list),
             admin_api.not_found_route,
             Mount("/", create_dashboard(engine, runtime_info)),  # the web dashboard
+        ],
+        middleware=[
+            Middleware(HostGuard, bind_host=bind_host_of(str(runtime_info.get("admin_url") or "")))
         ],
         exception_handlers={HTTPException: admin_api.http_error},
     )

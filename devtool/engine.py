@@ -1295,6 +1295,18 @@ class Engine:
         )
         return Outcome(row.id, row.status, row.output, f)
 
+    async def _wait_outcome(self, inv_id: str) -> Outcome:
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(inv_id, []).append(fut)
+        try:
+            return await fut
+        finally:  # answered (then the list is gone), or the client went away: forget it
+            waiting = self._waiters.get(inv_id)
+            if waiting is not None and fut in waiting:
+                waiting.remove(fut)
+                if not waiting:
+                    del self._waiters[inv_id]
+
     async def output(self, inv_id: str, wait: bool) -> Outcome | None:
         """The outcome of an invocation; waits for it with ``wait``, else None if not done."""
         if not is_invocation_id(inv_id):
@@ -1302,11 +1314,7 @@ class Engine:
                 f"malformed invocation id {inv_id!r}: ids look like inv_ + 26 characters"
             )
         if inv_id in self._inv or inv_id in self._suspended or inv_id in self._loading:
-            if not wait:
-                return None
-            fut = asyncio.get_running_loop().create_future()
-            self._waiters.setdefault(inv_id, []).append(fut)
-            return await fut
+            return await self._wait_outcome(inv_id) if wait else None
         row = await self.store.read(queries.invocation, inv_id)
         if row is None:
             await self.store.write([])
@@ -1315,11 +1323,7 @@ class Engine:
                 raise NotFound(f"unknown invocation {inv_id}")
         if row.status not in (s.value for s in lc.TERMINAL):
             # between states (e.g. being loaded): wait in memory
-            if not wait:
-                return None
-            fut = asyncio.get_running_loop().create_future()
-            self._waiters.setdefault(inv_id, []).append(fut)
-            return await fut
+            return await self._wait_outcome(inv_id) if wait else None
         f = (
             Failure(row.failure_code, row.failure_message or "")
             if row.failure_code is not None
@@ -1531,6 +1535,10 @@ class Engine:
             if other == inv_id:
                 return position
         return None
+
+    def waiting_clients(self) -> int:
+        """How many callers wait for an invocation's outcome (attach, or a call)."""
+        return sum(len(w) for w in self._waiters.values())
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {"suspended": len(self._suspended)}

@@ -13,9 +13,11 @@ slashes, spaces and any unicode when URL-encoded.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from durable.messages import Failure
@@ -26,6 +28,8 @@ from starlette.routing import Route
 
 from .engine import Engine, Outcome
 from .errors import BadRequest, IngressError, NotFound, PayloadTooLarge
+
+T = TypeVar("T")
 
 __all__ = ["create_ingress", "parse_duration", "read_body", "error_response", "split_path"]
 
@@ -130,6 +134,31 @@ def outcome_response(outcome: Outcome) -> Response:
     return Response(outcome.output or "null", media_type="application/json")
 
 
+async def _unless_gone(request: Request, waiting: Awaitable[T]) -> T:
+    """Await ``waiting``, but stop waiting (and raise ClientGone) once the client hangs up:
+    an attach to an invocation that waits for days must not hold memory after its client
+    went away."""
+    task = asyncio.ensure_future(waiting)
+
+    async def hung_up() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(hung_up())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+        raise ClientGone()
+    return task.result()
+
+
+class ClientGone(Exception):
+    """The client closed its connection before its answer was ready."""
+
+
 def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> Starlette:
     """The ingress ASGI app over ``engine``."""
 
@@ -138,6 +167,8 @@ def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> Starlett
             return await _dispatch(request)
         except IngressError as e:
             return error_response(e.status, e.message)
+        except ClientGone:  # nobody reads this answer
+            return Response(status_code=499)
 
     async def _dispatch(request: Request) -> Response:
         raw = request.scope.get("raw_path") or request.scope["path"].encode()
@@ -235,13 +266,13 @@ def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> Starlett
         if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("attach", "output"):
             if method != "GET":
                 return error_response(405, "use GET")
-            outcome = await engine.output(parts[1], wait=parts[2] == "attach")
+            outcome = await _unless_gone(request, engine.output(parts[1], parts[2] == "attach"))
             if outcome is None:
                 return error_response(470, f"invocation {parts[1]} has not completed yet")
             return outcome_response(outcome)
         if len(parts) == 4 and parts[0] == "workflow" and parts[3] in ("attach", "output"):
             inv_id = await engine.workflow_invocation(parts[1], parts[2])
-            outcome = await engine.output(inv_id, wait=parts[3] == "attach")
+            outcome = await _unless_gone(request, engine.output(inv_id, parts[3] == "attach"))
             if outcome is None:
                 return error_response(470, f"workflow {parts[1]}/{parts[2]} has not completed yet")
             return outcome_response(outcome)

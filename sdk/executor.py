@@ -33,6 +33,7 @@ from typing import Any
 
 from . import logging as _logging
 from . import serde as _serde
+from .bodythreads import run_in_thread
 from .context import (
     CallFuture,
     DurableFuture,
@@ -708,7 +709,7 @@ class Executor:
                     if inspect.iscoroutinefunction(action):
                         value = await action(*args, **kwargs)
                     else:
-                        value = await asyncio.to_thread(action, *args, **kwargs)
+                        value = await run_in_thread(action, *args, **kwargs)
                         if inspect.isawaitable(value):
                             value = await value
                     entry = JournalEntry(

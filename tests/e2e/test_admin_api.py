@@ -241,10 +241,34 @@ def test_actions_refusals_and_errors_are_json(srv):
             403,
             "cross-origin",
         ),
+        # DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 is
+        # "same origin" for the browser, but its Host header still names evil.example
+        (
+            post(
+                srv,
+                f"/api/invocations/{o1}/kill",
+                headers={"Host": "evil.example:9070", "Origin": "http://evil.example:9070"},
+            ),
+            403,
+            "Host header names another site",
+        ),
+        (
+            httpx.get(f"{srv.admin_url}/api/invocations", headers={"Host": "evil.example"}),
+            403,
+            "Host header names another site",
+        ),
+        (
+            post(srv, "/api/sql", {"sql": "select 1"}, headers={"Host": "evil.example"}),
+            403,
+            "Host header names another site",
+        ),
     ]
     for r, status, text in cases:
         assert r.status_code == status, (r.request.url, r.text)
         assert r.json()["code"] == status and text in r.json()["message"], r.text
+    assert httpx.get(
+        f"{srv.admin_url}/api/invocations", headers={"Host": "localhost:9070"}
+    ).is_success
     # a same-origin POST (the dashboard) is allowed
     r = post(srv, f"/api/invocations/{o1}/pause", headers={"Origin": srv.admin_url})
     assert r.status_code == 200 and r.json()["status"] == "paused"

@@ -279,6 +279,15 @@ def test_bad_awakeable_requests_are_clear_4xx_and_leave_the_invocation_unharmed(
             assert r.status_code == status, (r.request.url, r.text)
             assert r.json()["code"] == status and text in r.json()["message"], r.json()
         assert c.get(f"/restate/invocation/{inv}/output").status_code == 470  # still waiting
+        # clients that attach and give up leave nothing waiting behind them
+        for _ in range(10):
+            with pytest.raises(httpx.ReadTimeout):
+                c.get(f"/restate/invocation/{inv}/attach", timeout=0.2)
+
+        def waiting() -> int:
+            return httpx.get(f"{srv.admin_url}/api/health", timeout=10).json()["waiting_clients"]
+
+        wait_until(lambda: waiting() == 0 or None, timeout=10)
         assert c.post(f"/restate/awakeables/{aw_id}/resolve", json="done").status_code == 202
         r = c.post(f"/restate/awakeables/{aw_id}/resolve", json="again")
         assert r.status_code == 409 and "already completed" in r.json()["message"]
