@@ -18,13 +18,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["run_in_thread"]
+__all__ = ["run_in_thread", "call_in_thread"]
 
 _MAX_THREADS = min(32, (os.cpu_count() or 1) + 4)  # as asyncio.to_thread's default pool
 
 _jobs: queue.SimpleQueue = queue.SimpleQueue()
 _lock = threading.Lock()
-_done: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, bool, Any]]] = {}
+_done: dict[asyncio.AbstractEventLoop, list[tuple[Any, bool, Any]]] = {}  # (sink, ok, value)
 _threads = 0
 _idle = 0
 
@@ -32,9 +32,22 @@ _idle = 0
 def run_in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future:
     """Run ``fn(*args, **kwargs)`` on a body thread, with the caller's context variables;
     the returned future (of the running loop) gets its result or exception."""
-    global _threads, _idle
     loop = asyncio.get_running_loop()
     fut = loop.create_future()
+    _submit(loop, fut, fn, args, kwargs)
+    return fut
+
+
+def call_in_thread(
+    fn: Callable[..., Any], args: tuple, kwargs: dict, on_done: Callable[[bool, Any], None]
+) -> None:
+    """Run ``fn`` on a body thread, then ``on_done(ok, result or exception)`` on the
+    running loop (called directly when the loop takes the results back: no extra turn)."""
+    _submit(asyncio.get_running_loop(), on_done, fn, args, kwargs)
+
+
+def _submit(loop: asyncio.AbstractEventLoop, sink: Any, fn: Any, args: tuple, kwargs: dict) -> None:
+    global _threads, _idle
     with _lock:
         start = False
         if _idle:
@@ -42,22 +55,21 @@ def run_in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.
         elif _threads < _MAX_THREADS:
             _threads += 1
             start = True
-    _jobs.put((loop, fut, contextvars.copy_context(), fn, args, kwargs))
+    _jobs.put((loop, sink, contextvars.copy_context(), fn, args, kwargs))
     if start:
         threading.Thread(target=_serve, name=f"durable-body-{_threads}", daemon=True).start()
-    return fut
 
 
 def _serve() -> None:
     global _idle
     while True:
-        loop, fut, ctx, fn, args, kwargs = _jobs.get()
+        loop, sink, ctx, fn, args, kwargs = _jobs.get()
         try:
-            item = (fut, True, ctx.run(fn, *args, **kwargs))
+            item = (sink, True, ctx.run(fn, *args, **kwargs))
         except BaseException as e:  # handed to the awaiting handler, as to_thread does
             if isinstance(e, StopIteration):  # a future cannot hold one
                 e = RuntimeError(f"ctx.run body raised StopIteration: {e!r}")
-            item = (fut, False, e)
+            item = (sink, False, e)
         del fn, args, kwargs, ctx  # a finished body's objects are not kept by an idle thread
         with _lock:
             box = _done.setdefault(loop, [])
@@ -69,7 +81,7 @@ def _serve() -> None:
             except RuntimeError:  # the loop is closed: nobody waits any more
                 with _lock:
                     _done.pop(loop, None)
-        del item, loop, fut
+        del item, loop, sink
         with _lock:
             _idle += 1
 
@@ -77,10 +89,15 @@ def _serve() -> None:
 def _hand_back(loop: asyncio.AbstractEventLoop) -> None:
     with _lock:
         items = _done.pop(loop, [])
-    for fut, ok, value in items:
-        if fut.cancelled():
+    for sink, ok, value in items:
+        if not isinstance(sink, asyncio.Future):
+            try:
+                sink(ok, value)
+            except Exception as e:  # a bug in the caller's callback: the others still run
+                loop.call_exception_handler({"message": "body callback failed", "exception": e})
+        elif sink.cancelled():
             continue
-        if ok:
-            fut.set_result(value)
+        elif ok:
+            sink.set_result(value)
         else:
-            fut.set_exception(value)
+            sink.set_exception(value)

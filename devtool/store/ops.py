@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from durable.messages import Failure, JournalEntry
+from durable.messages import Failure, JournalEntry, pickle_as_values
 
 __all__ = [
     "InvocationRow",
@@ -237,3 +237,6 @@ Op = (
     | PurgeInvocation
     | PurgeWorkflow
 )
+
+
+pickle_as_values(globals())
