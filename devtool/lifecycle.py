@@ -18,14 +18,14 @@ Statuses (shown the same way everywhere)::
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from durable.definitions import RetryPolicy
 from durable.messages import Failure
 
-from .store.ops import InvocationRow
+from .store.ops import InvocationRow, changed_row
 
 __all__ = [
     "Status",
@@ -210,7 +210,7 @@ Action = (
 
 
 def _set(row: InvocationRow, now: datetime, **changes: object) -> InvocationRow:
-    return replace(row, modified_at=now, **changes)
+    return changed_row(row, modified_at=now, **changes)
 
 
 def apply(row: InvocationRow, event: Event, now: datetime) -> tuple[InvocationRow, list[Action]]:

@@ -7,6 +7,7 @@ queue of them in one transaction (group commit), coalescing changes to the same 
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +33,7 @@ __all__ = [
     "row_to_db",
     "row_update_to_db",
     "row_from_db",
+    "changed_row",
 ]
 
 
@@ -69,6 +71,22 @@ class InvocationRow:
 
 
 INVOCATION_COLUMNS = list(InvocationRow.__slots__)  # type: ignore[attr-defined]
+_ROW_VALUES = operator.attrgetter(*INVOCATION_COLUMNS)
+_ROW_SETTERS = [InvocationRow.__dict__[c].__set__ for c in INVOCATION_COLUMNS]
+_ROW_SETTER = dict(zip(INVOCATION_COLUMNS, _ROW_SETTERS, strict=True))
+
+
+def changed_row(row: InvocationRow, **changes: object) -> InvocationRow:
+    """``dataclasses.replace`` for an InvocationRow, at half the cost (every status
+    change makes one): fields are copied slot by slot, without ``__init__``."""
+    new = object.__new__(InvocationRow)
+    for put, value in zip(_ROW_SETTERS, _ROW_VALUES(row), strict=True):
+        put(new, value)
+    for name, value in changes.items():
+        _ROW_SETTER[name](new, value)
+    return new
+
+
 #: Columns of the ``invocations`` table; every other field travels in its ``attrs`` JSON.
 #: DuckDB's commit cost grows with the number of columns written (about 0.1 ms each),
 #: so the hot table stays narrow. The ``invocation_details`` view spreads ``attrs`` out.
