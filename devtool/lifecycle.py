@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from durable.definitions import RetryPolicy
@@ -365,8 +365,3 @@ def _expect(row: InvocationRow, st: Status, event: Event, *allowed: Status) -> N
             f"invocation {row.id} is {st.value}; {type(event).__name__} needs "
             + " or ".join(a.value for a in allowed)
         )
-
-
-def retry_delay(policy: RetryPolicy, attempt: int) -> timedelta:
-    """Exposed for the dashboard: the delay after attempt ``attempt``."""
-    return policy.delay(attempt)

@@ -123,8 +123,9 @@ class Runtime:
         t0 = time.perf_counter()
         ingress_sock = bind(o.host, o.port, "ingress")
         admin_sock = bind(o.host, o.admin_port, "admin API")
-        admin_url = f"http://{o.host}:{admin_sock.getsockname()[1]}"
-        ingress_url = f"http://{o.host}:{ingress_sock.getsockname()[1]}"
+        host = f"[{o.host}]" if ":" in o.host else o.host  # an IPv6 address in a URL
+        admin_url = f"http://{host}:{admin_sock.getsockname()[1]}"
+        ingress_url = f"http://{host}:{ingress_sock.getsockname()[1]}"
         self.store = store = await asyncio.to_thread(
             Store.open, o.store, {"what": "durable dev", "admin_url": admin_url}
         )

@@ -181,6 +181,15 @@ def json_schema(tp: Any) -> dict:
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         hints = typing.get_type_hints(tp)
         props = {f.name: json_schema(hints.get(f.name)) for f in dataclasses.fields(tp)}
+        for f in dataclasses.fields(tp):  # defaults as pydantic shows them (forms start there)
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
+            if default is not dataclasses.MISSING:
+                try:
+                    props[f.name]["default"] = json.loads(json.dumps(_to_jsonable(default)))
+                except (TypeError, ValueError):
+                    pass  # a default JSON cannot show
         required = [
             f.name
             for f in dataclasses.fields(tp)

@@ -187,3 +187,47 @@ def test_memory_store_serves_and_says_so(write_app, dev_server):
     with srv.client() as c:
         assert c.post("/Greeter/greet", json="Ann").json() == "Hello Ann!"
     assert "in memory" in srv.log()
+
+
+def test_an_ipv6_loopback_runtime_names_itself_with_brackets(write_app, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port
+
+    port, admin = free_port(), free_port()
+    log = open(tmp_path / "dev.log", "w")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "durable.devtool.cli", "dev", str(write_app(APP))),
+            *("--host", "::1", "--port", str(port), "--admin-port", str(admin)),
+            *("--store", str(tmp_path / "s" / "durable.duckdb"), "--no-reload"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://[::1]:{admin}/api/health", timeout=2).json()
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, (
+                    tmp_path / "dev.log"
+                ).read_text()
+                time.sleep(0.1)
+        assert health["admin_url"] == f"http://[::1]:{admin}"
+        assert health["ingress_url"] == f"http://[::1]:{port}"
+        r = httpx.post(f"http://[::1]:{port}/Greeter/greet", json="six", timeout=30)
+        assert r.json() == "Hello six!"
+        # the admin server knows its own bracketed name, and still refuses other sites
+        assert httpx.get(f"http://[::1]:{admin}/api/invocations", timeout=10).is_success
+        other = httpx.get(
+            f"http://[::1]:{admin}/api/invocations", headers={"Host": "evil.example"}, timeout=10
+        )
+        assert other.status_code == 403
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()

@@ -73,13 +73,15 @@ def test_form_from_a_dataclass() -> None:
         value_from_form(form, {**data, "f.tags": "[1,"})
     # raw JSON wins over the fields
     assert value_from_form(form, {**data, "raw_json": '{"item": "cup"}'}) == {"item": "cup"}
+    # the dataclass's defaults, as for a pydantic model
     assert json.loads(form.skeleton) == {
         "item": "",
-        "qty": 0,
+        "qty": 1,
         "express": False,
         "size": "s",
-        "tags": [],
+        "tags": None,
     }
+    assert {f.label: f.initial for f in form.fields}["qty"] == "1"
 
 
 def test_form_from_a_pydantic_model_with_refs() -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from durable.definitions import RetryPolicy
-from durable.devtool import lifecycle as lc
 from durable.devtool.lifecycle import (
     TERMINAL,
     AbortAttempt,
@@ -553,7 +552,7 @@ def test_a_whole_life_with_a_sleep_and_a_retry(make_row: MakeRow):
     assert row.attempt == 2 and row.output == "3"
 
 
-def test_retry_delay_is_the_policy_delay():
-    assert lc.retry_delay(POLICY, 1) == timedelta(milliseconds=100)
-    assert lc.retry_delay(POLICY, 3) == POLICY.delay(3) == timedelta(milliseconds=400)
-    assert lc.retry_delay(POLICY, 30) == timedelta(seconds=1)
+def test_retry_delays_grow_by_the_policy_up_to_its_cap():
+    assert POLICY.delay(1) == timedelta(milliseconds=100)
+    assert POLICY.delay(3) == timedelta(milliseconds=400)
+    assert POLICY.delay(30) == timedelta(seconds=1)
