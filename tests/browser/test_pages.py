@@ -115,8 +115,8 @@ def test_resolve_awakeable_from_its_form(page: Page, runtime, artifacts: Path) -
     expect(row).to_be_visible(timeout=10_000)
     row.locator("summary", has_text="Resolve").click()
     editor = row.locator('textarea[name="value"]')
-    # prefilled from the handler's type_hint (the Approval dataclass)
-    assert json.loads(editor.input_value()) == {"by": "", "ok": False}
+    # prefilled from the handler's type_hint (the Approval dataclass, with its default)
+    assert json.loads(editor.input_value()) == {"by": "", "ok": True}
     expect(row.locator(".pop")).to_contain_text("Approval")
     shot(page, artifacts, "awakeables")
 
