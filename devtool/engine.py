@@ -154,7 +154,6 @@ class Engine:
         # idempotency records being written: held until DuckDB has them (see _idempotent)
         self._idem: dict[tuple[str, str], str] = {}
         self._idem_forgotten = 0
-        self._now_t, self._now_dt = -1.0, to_dt(0.0)
         self._no_worker: deque[str] = deque()
         self._timers: list[tuple[float, int, str, str, int]] = []
         self._timer_seq = itertools.count()
@@ -176,12 +175,9 @@ class Engine:
 
     # ------------------------------------------------------------------ helpers
     def _now(self) -> Any:
-        # one datetime per half millisecond: building one costs ~6 us, and every journal
-        # entry, status change and write asks for the time
-        t = self.clock.now()
-        if abs(t - self._now_t) >= 0.0005:
-            self._now_t, self._now_dt = t, to_dt(t)
-        return self._now_dt
+        # never cached: invocations of one key are queued again after a restart in the
+        # order of their created_at, so two must not share a timestamp
+        return to_dt(self.clock.now())
 
     def _spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)

@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Hello", "Ping", "Pong", "encode", "read_frame", "MAX_FRAME"]
+__all__ = ["Hello", "Ping", "Pong", "encode", "read_frame", "FrameReader", "MAX_FRAME"]
 
 _HEADER = struct.Struct(">I")
 MAX_FRAME = 1 << 30
@@ -47,6 +47,43 @@ async def read_frame(reader: asyncio.StreamReader) -> Any:
     except (asyncio.IncompleteReadError, ConnectionError):
         return None
     return pickle.loads(body)
+
+
+class FrameReader:
+    """Reads frames in blocks: every frame that has arrived, from one read of the socket
+    (two ``readexactly`` per frame cost ~10 us each way on the hot path)."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+        self._buf = bytearray()
+
+    async def frames(self) -> list[Any] | None:
+        """The next frames (at least one), or None at end of stream."""
+        while True:
+            out = self._split()
+            if out:
+                return out
+            try:
+                chunk = await self._reader.read(1 << 18)
+            except ConnectionError:
+                return None
+            if not chunk:
+                return None
+            self._buf += chunk
+
+    def _split(self) -> list[Any]:
+        buf, pos, out = self._buf, 0, []
+        while len(buf) - pos >= 4:
+            (n,) = _HEADER.unpack_from(buf, pos)
+            if n > MAX_FRAME:
+                raise ValueError(f"frame of {n} bytes is over the limit")
+            if len(buf) - pos - 4 < n:
+                break
+            out.append(pickle.loads(memoryview(buf)[pos + 4 : pos + 4 + n]))
+            pos += 4 + n
+        if pos:
+            del buf[:pos]
+        return out
 
 
 @dataclass(frozen=True)

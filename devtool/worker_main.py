@@ -22,7 +22,7 @@ from durable.messages import Abort, AttemptFailed, Start, missing_handler_messag
 from .discovery import handler as find_handler
 from .discovery import load_app
 from .errors import AppLoadError
-from .framing import Hello, Ping, Pong, encode, read_frame
+from .framing import FrameReader, Hello, Ping, Pong, encode
 from .replay import ReplayRequest, replay
 
 __all__ = ["main"]
@@ -111,11 +111,13 @@ async def _serve(fd: int, app: str, suspend_after: float) -> None:
         return
     writer.write(encode(Hello(os.getpid(), tuple(s.info() for s in services.values()))))
     worker = _Worker(services, writer, suspend_after)
+    frames = FrameReader(reader)
     while True:
-        msg = await read_frame(reader)
-        if msg is None:
+        batch = await frames.frames()
+        if batch is None:
             break
-        worker.on_message(msg)
+        for msg in batch:
+            worker.on_message(msg)
         if writer.transport.get_write_buffer_size() > 1 << 20:
             await writer.drain()
 

@@ -24,7 +24,7 @@ from durable.executor import Executor
 from durable.messages import Abort, AttemptFailed, Start, missing_handler_message
 
 from .engine import Engine
-from .framing import Hello, Ping, Pong, encode, read_frame
+from .framing import FrameReader, Hello, Ping, Pong, encode, read_frame
 from .replay import ReplayRequest, ReplayResult, replay
 
 __all__ = ["ProcessLink", "ProcessWorkers", "InlineLink"]
@@ -267,20 +267,20 @@ class ProcessWorkers:
 
     async def _read(self, link: ProcessLink, reader: asyncio.StreamReader) -> None:
         engine = self.engine
+        frames = FrameReader(reader)
         while True:
-            msg = await read_frame(reader)
-            if msg is None:
+            batch = await frames.frames()
+            if batch is None:
                 break
             link.last_seen = time.monotonic()
-            if isinstance(msg, ReplayResult):
-                link.replay_done(msg)
-                continue
-            if isinstance(msg, Pong):
-                continue
-            try:
-                engine.on_message(link, msg)
-            except Exception:
-                log.exception("engine failed on %r", msg)
+            for msg in batch:
+                if isinstance(msg, ReplayResult):
+                    link.replay_done(msg)
+                elif not isinstance(msg, Pong):
+                    try:
+                        engine.on_message(link, msg)
+                    except Exception:
+                        log.exception("engine failed on %r", msg)
         link.closed = True
         link.fail_replays("the worker process exited during the replay")
         for _ in range(20):

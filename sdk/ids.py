@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 
 __all__ = ["new_invocation_id", "idempotent_invocation_id", "idempotency_scope", "is_invocation_id"]
@@ -11,9 +12,23 @@ __all__ = ["new_invocation_id", "idempotent_invocation_id", "idempotency_scope",
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 
 
+_last = 0
+_lock = threading.Lock()
+
+
 def new_invocation_id() -> str:
-    """``inv_`` + 26 base32 chars: 48 bits of milliseconds, then 80 random bits."""
+    """``inv_`` + 26 base32 chars: 48 bits of milliseconds, then 80 random bits.
+
+    Ids made by one process only grow: within one millisecond the next id is the last
+    plus one (as ULID's monotonic mode), so ids sort in creation order, also among
+    invocations made in one millisecond.
+    """
+    global _last
     n = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    with _lock:
+        if n <= _last:
+            n = _last + 1
+        _last = n
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[n & 31])

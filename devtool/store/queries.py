@@ -217,9 +217,11 @@ def finished_workflows(cur: Cursor, service: str, handler: str, before: datetime
 
 
 def active_invocations(cur: Cursor) -> list[InvocationRow]:
-    """Every invocation not yet in a terminal status, oldest first."""
+    """Every invocation not yet in a terminal status, oldest first (by creation time:
+    ids named by an idempotency key do not sort by time)."""
     rows = cur.execute(
-        _INV_SELECT + " WHERE status NOT IN ('completed', 'killed', 'cancelled') ORDER BY id"
+        _INV_SELECT
+        + " WHERE status NOT IN ('completed', 'killed', 'cancelled') ORDER BY created_at, id"
     ).fetchall()
     return [row_from_db(r) for r in rows]
 

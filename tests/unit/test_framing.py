@@ -1,0 +1,53 @@
+"""The worker socket's frames (durable.devtool.framing): blocks of frames, split anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from durable.devtool.framing import MAX_FRAME, FrameReader, encode
+from durable.messages import Ack, EntryKind, JournalEntry, NewEntry
+
+pytestmark = pytest.mark.timeout(20)
+
+MESSAGES = [
+    Ack("inv_a", 1, 3),
+    NewEntry("inv_a", 1, JournalEntry(4, EntryKind.RUN, "step", None, "4", None, True), True),
+    {"any": ["picklable", 1]},
+]
+
+
+async def feed(chunks: list[bytes]) -> list:
+    reader = asyncio.StreamReader()
+    frames = FrameReader(reader)
+    got: list = []
+
+    async def write() -> None:
+        for c in chunks:
+            reader.feed_data(c)
+            await asyncio.sleep(0)
+        reader.feed_eof()
+
+    writer = asyncio.ensure_future(write())
+    while (batch := await frames.frames()) is not None:
+        assert batch, "a batch holds at least one frame"
+        got.extend(batch)
+    await writer
+    return got
+
+
+async def test_frames_split_and_joined_anyhow_arrive_whole_and_in_order():
+    data = b"".join(encode(m) for m in MESSAGES * 3)
+    assert await feed([data]) == MESSAGES * 3  # all in one read
+    assert await feed([data[i : i + 1] for i in range(len(data))]) == MESSAGES * 3  # byte by byte
+    assert await feed([data[:7], data[7:50], data[50:]]) == MESSAGES * 3
+
+
+async def test_a_stream_cut_inside_a_frame_ends_after_the_whole_ones():
+    data = b"".join(encode(m) for m in MESSAGES)
+    assert await feed([data[:-5]]) == MESSAGES[:2]
+
+
+async def test_an_oversize_length_is_refused():
+    with pytest.raises(ValueError, match="over the limit"):
+        await feed([(MAX_FRAME + 1).to_bytes(4, "big") + b"x"])
