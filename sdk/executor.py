@@ -493,6 +493,13 @@ class _ContextImpl(WorkflowContext):
         )
 
 
+def _run_entry(
+    index: int, name: str, result: str | None = None, failure: Failure | None = None
+) -> JournalEntry:
+    """The completed journal entry of a ``ctx.run`` step."""
+    return JournalEntry(index, EntryKind.RUN, name, None, result, failure, True)
+
+
 class Executor:
     """Runs one attempt of one invocation; see the module docstring."""
 
@@ -738,25 +745,32 @@ class Executor:
             return
         try:
             if ok:
-                entry = JournalEntry(
-                    index, EntryKind.RUN, name, None, s.serialize(value), None, True
-                )
+                entry = _run_entry(index, name, s.serialize(value))
             elif isinstance(value, TerminalError):
-                failure = Failure(value.status_code, value.message)
-                entry = JournalEntry(index, EntryKind.RUN, name, None, None, failure, True)
+                entry = _run_entry(index, name, failure=Failure(value.status_code, value.message))
             else:
                 raise value
-        except BaseException as e:  # as in _run_body: the attempt fails now
+        except BaseException as e:
             self._busy(-1)
-            if not fut.done():
-                fut.set_exception(e if isinstance(e, Exception) else SuspendedError())
-            if isinstance(e, Exception):
-                self._run_error = e
-                if self._task is not None and not self._task.done():
-                    self._task.cancel()
+            self._step_failed(fut, e)
             return
+        self._step_recorded(index, fut, entry)
+
+    def _step_recorded(self, index: int, fut: asyncio.Future, entry: JournalEntry) -> None:
+        # the Ack completes ``fut`` (in deliver): the handler goes on in the same turn
         self._acks[index] = (fut, entry)
         self._publish(entry, needs_ack=True)
+
+    def _step_failed(self, fut: asyncio.Future, e: BaseException) -> None:
+        """A body failed (retryable) or was aborted: the attempt fails now, even if the
+        handler caught the error, since the failed step is a hole in the journal (no later
+        entry can be emitted)."""
+        if not fut.done():
+            fut.set_exception(e if isinstance(e, Exception) else SuspendedError())
+        if isinstance(e, Exception):
+            self._run_error = e
+            if self._task is not None and not self._task.done() and not self._closed:
+                self._task.cancel()
 
     async def _run_body(
         self,
@@ -785,20 +799,10 @@ class Executor:
                         value = await run_in_thread(action, *args, **kwargs)
                         if inspect.isawaitable(value):
                             value = await value
-                    entry = JournalEntry(
-                        index, EntryKind.RUN, name, None, s.serialize(value), None, True
-                    )
+                    entry = _run_entry(index, name, s.serialize(value))
                     break
                 except TerminalError as e:
-                    entry = JournalEntry(
-                        index,
-                        EntryKind.RUN,
-                        name,
-                        None,
-                        None,
-                        Failure(e.status_code, e.message),
-                        True,
-                    )
+                    entry = _run_entry(index, name, failure=Failure(e.status_code, e.message))
                     break
                 except Exception as e:
                     if not retry_in_place:
@@ -810,28 +814,17 @@ class Executor:
                     )
                     if out_of_attempts or out_of_time:
                         msg = f"ctx.run({name!r}) failed after {attempt} attempts: {type(e).__name__}: {e}"
-                        entry = JournalEntry(
-                            index, EntryKind.RUN, name, None, None, Failure(500, msg), True
-                        )
+                        entry = _run_entry(index, name, failure=Failure(500, msg))
                         break
                     await asyncio.sleep(delay)
                     delay = min(
                         delay * (opts.retry_interval_factor or 2.0),
                         (opts.max_retry_interval or timedelta(seconds=10)).total_seconds(),
                     )
-            # the Ack completes ``fut`` (in deliver): the handler goes on in the same turn
-            self._acks[index] = (fut, entry)
-            self._publish(entry, needs_ack=True)
+            self._step_recorded(index, fut, entry)
             awaiting_ack = True
-        except BaseException as e:  # the body failed (retryable) or we were aborted
-            if not fut.done():
-                fut.set_exception(e if isinstance(e, Exception) else SuspendedError())
-            if isinstance(e, Exception):
-                self._run_error = e
-                # The failed step is a hole in the journal (no later entry can be emitted),
-                # so the attempt fails now, even if the handler caught the error.
-                if self._task is not None and not self._task.done() and not self._closed:
-                    self._task.cancel()
+        except BaseException as e:
+            self._step_failed(fut, e)
         finally:
             if not awaiting_ack:
                 self._busy(-1)

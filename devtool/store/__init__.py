@@ -73,6 +73,18 @@ def _resolve(results: list[tuple[Any, BaseException | None]]) -> None:
             token(exc)
 
 
+def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[[], Any]) -> Callable[[], None]:
+    """A callback for the writer thread that runs ``fn`` on ``loop`` (unless it closed)."""
+
+    def call() -> None:
+        try:
+            loop.call_soon_threadsafe(fn)
+        except RuntimeError:  # the loop is closed (shutdown)
+            pass
+
+    return call
+
+
 class Store:
     """The open store; see the module docstring."""
 
@@ -150,29 +162,13 @@ class Store:
     def after_apply(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the event loop once every write committed so far is in DuckDB."""
         assert self.writer is not None
-        loop = asyncio.get_running_loop()
-
-        def done() -> None:
-            try:
-                loop.call_soon_threadsafe(fn)
-            except RuntimeError:  # the loop is closed (shutdown)
-                pass
-
-        self.writer.on_applied(done)
+        self.writer.on_applied(_on_loop(asyncio.get_running_loop(), fn))
 
     async def flush(self) -> None:
         """Wait until every committed write is in DuckDB (readers do this first)."""
         assert self.writer is not None
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-
-        def done() -> None:
-            try:
-                loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(None))
-            except RuntimeError:  # the loop is closed (shutdown)
-                pass
-
-        self.writer.flush(done)
+        fut = asyncio.get_running_loop().create_future()
+        self.writer.flush(_on_loop(fut.get_loop(), lambda: fut.done() or fut.set_result(None)))
         await fut
 
     async def state(self, service: str, key: str) -> dict[str, str]:

@@ -99,7 +99,6 @@ class Writer:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="durable-writer", daemon=True)
         self.batches = 0  # groups logged
-        self.applies = 0  # DuckDB transactions
         self.ops_written = 0
         self.recovered = 0  # groups found in the log at start and applied
         self._dirty = False
@@ -188,17 +187,14 @@ class Writer:
             try:
                 item = self._queue.get(timeout=timeout)
             except queue.Empty:
-                if self._pending:
-                    self._apply_pending()
-                    waiters, self._applied_waiters = self._applied_waiters, []
-                    self._call(waiters)
-                else:
+                if not self._pending:
                     self._checkpoint()
-                continue
+                    continue
+                item = None  # the logged groups are due: apply them below
             batch = []
             flushes = []
             stop = False
-            while True:
+            while item is not None:
                 if item is _STOP:
                     stop = True
                     break
@@ -300,7 +296,6 @@ class Writer:
     def _apply_segment(self, segment: list[tuple[int, list[Op]]]) -> None:
         try:
             self._apply([op for _seq, ops in segment for op in ops], segment[-1][0])
-            self.applies += 1
             return
         except Exception as e:
             log.error("applying %d write groups failed (%s); retrying one by one", len(segment), e)
@@ -325,7 +320,6 @@ class Writer:
         inv: dict[str, list] = {}  # id -> [row, new]
         entries: dict[tuple[str, int], list] = {}
         completions: dict[tuple[str, int], list] = {}
-        state: dict[tuple[str, str], list] = {}  # (service, key) -> [clear_all, {name: value}]
         history: list[tuple] = []
         timer_puts: dict[tuple[str, int], Any] = {}
         timer_dels: set[tuple[str, int]] = set()
@@ -377,8 +371,6 @@ class Writer:
                         op.at,
                     ]
             elif isinstance(op, SetState):
-                s = state.setdefault((op.service, op.key), [False, {}])
-                s[1][op.name] = op.value
                 history.append(
                     (
                         op.service,
@@ -393,7 +385,6 @@ class Writer:
                     )
                 )
             elif isinstance(op, ClearAllState):
-                state[(op.service, op.key)] = [True, {}]
                 history.append(
                     (
                         op.service,
@@ -425,7 +416,7 @@ class Writer:
                 purges.append(op.invocation_id)
             elif isinstance(op, PurgeWorkflow):
                 workflows.append((op.service, op.key))
-                state[(op.service, op.key)] = [True, {}]  # delete its state (and cached state)
+        state = state_changes(ops)  # a purged workflow's state is cleared too
         con = self._con
         ap = self._ap
         con.execute("BEGIN")
