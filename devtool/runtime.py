@@ -167,6 +167,13 @@ class Runtime:
             assert self.workers is not None
             self.say(f"the app failed to load:\n{self.workers.last_error}", "error")
             self.say("the runtime stays up; fix the file and it reloads")
+        watcher = None
+        if o.reload and not o.inline:
+            watcher = asyncio.create_task(self._watch())
+            watcher.add_done_callback(self._watch_ended)
+            # The task's first step sets up the OS file watches (awatch does so before its
+            # first await), so a file saved once the servers answer is never missed.
+            await asyncio.sleep(0)
         info = {
             "ingress_url": ingress_url,
             "admin_url": admin_url,
@@ -180,7 +187,7 @@ class Runtime:
             _Server(
                 uvicorn.Config(
                     create_ingress(engine, o.max_body),
-                    http="h11",  # see docs/architecture.md: not httptools, even when installed
+                    http="httptools",
                     log_level="warning",
                     access_log=False,
                     lifespan="off",
@@ -191,7 +198,7 @@ class Runtime:
             _Server(
                 uvicorn.Config(
                     create_admin(engine, info, self.events),
-                    http="h11",
+                    http="httptools",
                     log_level="warning",
                     access_log=False,
                     lifespan="off",
@@ -223,9 +230,6 @@ class Runtime:
         self.say(
             f"ready in {time.perf_counter() - t0:.2f}s (app: {o.app}{', inline' if o.inline else ''})"
         )
-        watcher = None
-        if o.reload and not o.inline:
-            watcher = asyncio.create_task(self._watch())
         await self._stop.wait()
         self.say("stopping")
         if watcher:
@@ -263,6 +267,15 @@ class Runtime:
         if os.path.exists(target):
             return [os.path.dirname(os.path.abspath(target))]
         return [os.getcwd()]  # a module name: watch the project folder
+
+    def _watch_ended(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            e = task.exception()
+            self.say(
+                f"file watching stopped ({type(e).__name__}: {e}): edits are not reloaded "
+                "until durable dev restarts",
+                "error",
+            )
 
     async def _watch(self) -> None:
         from watchfiles import awatch

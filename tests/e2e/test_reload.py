@@ -87,6 +87,19 @@ def test_edit_reloads_and_everything_in_flight_completes(write_app, dev_server):
     assert re.search(r"reloaded in \d+ ms \(app.py\); retrying 1 failed", srv.log())
 
 
+def test_a_save_right_after_start_is_reloaded(write_app, dev_server):
+    # The file watches exist before the servers answer: a save the moment the health
+    # check passes is seen (it used to be lost when the watcher started a little later).
+    for attempt in range(3):
+        app = write_app(APP.format(version=f"a{attempt}", bug=False), name=f"app{attempt}.py")
+        srv = dev_server(app)
+        app.write_text(APP.format(version=f"b{attempt}", bug=False))
+        _wait(lambda srv=srv: "reloaded in" in srv.log(), timeout=10)
+        with srv.client() as c:
+            assert c.post("/Flow/quick", json="x").json() == f"x:b{attempt}"
+        srv.stop()
+
+
 def test_twenty_reloads_under_steady_load_lose_nothing(write_app, dev_server):
     app = write_app(APP.format(version="v0", bug=False))
     srv = dev_server(app)
