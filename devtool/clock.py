@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["Clock", "SystemClock", "VirtualClock", "to_dt", "from_dt"]
 
 
+_EPOCH = datetime(1970, 1, 1)
+
+
 def to_dt(ts: float) -> datetime:
     """Seconds since the epoch -> naive UTC datetime (how the store keeps time)."""
-    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
+    # the same value as fromtimestamp(ts, UTC) without tzinfo, at half the cost
+    return _EPOCH + timedelta(seconds=ts)
 
 
 def from_dt(dt: datetime) -> float:

@@ -1,8 +1,10 @@
 """The framed protocol between runtime and worker: 4-byte length, then a pickle.
 
 Both ends are our own processes connected by a socketpair the runtime created, so
-pickle of the frozen message dataclasses is safe and fast. Writes are buffered by
-asyncio; a frame is never split across messages.
+pickle of the frozen message dataclasses is safe and fast. A frame holds one message, or
+a list of messages sent in one loop turn (one pickle for all of them costs about a third
+of one pickle each). Writes are buffered by asyncio; a frame is never split across
+messages.
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Hello", "Ping", "Pong", "encode", "read_frame", "FrameReader", "MAX_FRAME"]
+__all__ = [
+    "Hello",
+    "Ping",
+    "Pong",
+    "encode",
+    "encode_many",
+    "read_frame",
+    "FrameReader",
+    "MAX_FRAME",
+]
 
 _HEADER = struct.Struct(">I")
 MAX_FRAME = 1 << 30
@@ -31,6 +42,11 @@ class Hello:
 def encode(msg: Any) -> bytes:
     body = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
     return _HEADER.pack(len(body)) + body
+
+
+def encode_many(msgs: list[Any]) -> bytes:
+    """One frame for several messages (a list); the reader yields them one by one."""
+    return encode(msgs[0] if len(msgs) == 1 else msgs)
 
 
 async def read_frame(reader: asyncio.StreamReader) -> Any:
@@ -79,7 +95,11 @@ class FrameReader:
                 raise ValueError(f"frame of {n} bytes is over the limit")
             if len(buf) - pos - 4 < n:
                 break
-            out.append(pickle.loads(memoryview(buf)[pos + 4 : pos + 4 + n]))
+            msg = pickle.loads(memoryview(buf)[pos + 4 : pos + 4 + n])
+            if type(msg) is list:
+                out.extend(msg)
+            else:
+                out.append(msg)
             pos += 4 + n
         if pos:
             del buf[:pos]

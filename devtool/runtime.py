@@ -188,6 +188,7 @@ class Runtime:
                 uvicorn.Config(
                     create_ingress(engine, o.max_body),
                     http="httptools",
+                    proxy_headers=False,  # nothing reads the client address
                     log_level="warning",
                     access_log=False,
                     lifespan="off",

@@ -22,7 +22,7 @@ from durable.messages import Abort, AttemptFailed, Start, missing_handler_messag
 from .discovery import handler as find_handler
 from .discovery import load_app
 from .errors import AppLoadError
-from .framing import FrameReader, Hello, Ping, Pong, encode
+from .framing import FrameReader, Hello, Ping, Pong, encode, encode_many
 from .replay import ReplayRequest, replay
 
 __all__ = ["main"]
@@ -35,18 +35,18 @@ class _Worker:
         self.suspend_after = suspend_after
         self.executors: dict[str, Executor] = {}
         self._replays: set[asyncio.Task] = set()
-        self._out: list[bytes] = []
+        self._out: list[Any] = []
 
     def emit(self, msg: Any) -> None:
-        # Frames emitted in one loop turn go out in one write (one syscall, not one each).
-        self._out.append(encode(msg))
+        # Messages emitted in one loop turn go out in one frame and one write.
+        self._out.append(msg)
         if len(self._out) == 1:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         out, self._out = self._out, []
         if out:
-            self.writer.write(b"".join(out))
+            self.writer.write(encode_many(out))
 
     def on_start(self, start: Start) -> None:
         old = self.executors.pop(start.invocation_id, None)

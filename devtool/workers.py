@@ -24,7 +24,7 @@ from durable.executor import Executor
 from durable.messages import Abort, AttemptFailed, Start, missing_handler_message
 
 from .engine import Engine
-from .framing import FrameReader, Hello, Ping, Pong, encode, read_frame
+from .framing import FrameReader, Hello, Ping, Pong, encode_many, read_frame
 from .replay import ReplayRequest, ReplayResult, replay
 
 __all__ = ["ProcessLink", "ProcessWorkers", "InlineLink"]
@@ -44,19 +44,19 @@ class ProcessLink:
         self.closed = False
         self.last_seen = time.monotonic()
         self._replays: dict[int, asyncio.Future] = {}
-        self._out: list[bytes] = []
+        self._out: list[Any] = []
 
     def send(self, msg: Any) -> None:
         if not self.closed:
-            # Frames sent in one loop turn go out in one write (one syscall, not one each).
-            self._out.append(encode(msg))
+            # Messages sent in one loop turn go out in one frame and one write.
+            self._out.append(msg)
             if len(self._out) == 1:
                 asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         out, self._out = self._out, []
         if not self.closed and out:
-            self.writer.write(b"".join(out))
+            self.writer.write(encode_many(out))
 
     async def replay(self, req: ReplayRequest) -> ReplayResult:
         """Replay a recorded journal in this worker (no side effects, nothing written)."""

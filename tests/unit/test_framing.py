@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from durable.devtool.framing import MAX_FRAME, FrameReader, encode
+from durable.devtool.framing import MAX_FRAME, FrameReader, encode, encode_many
 from durable.messages import Ack, EntryKind, JournalEntry, NewEntry
 
 pytestmark = pytest.mark.timeout(20)
@@ -41,6 +41,14 @@ async def test_frames_split_and_joined_anyhow_arrive_whole_and_in_order():
     assert await feed([data]) == MESSAGES * 3  # all in one read
     assert await feed([data[i : i + 1] for i in range(len(data))]) == MESSAGES * 3  # byte by byte
     assert await feed([data[:7], data[7:50], data[50:]]) == MESSAGES * 3
+
+
+async def test_a_frame_of_several_messages_yields_each_in_order():
+    data = encode_many(MESSAGES) + encode(MESSAGES[0]) + encode_many(MESSAGES[1:2])
+    want = MESSAGES + MESSAGES[:2]
+    assert await feed([data]) == want
+    assert await feed([data[i : i + 3] for i in range(0, len(data), 3)]) == want
+    assert len(encode_many(MESSAGES)) < sum(len(encode(m)) for m in MESSAGES)
 
 
 async def test_a_stream_cut_inside_a_frame_ends_after_the_whole_ones():
