@@ -1297,26 +1297,40 @@ class Engine:
         )
         return Outcome(row.id, row.status, row.output, f)
 
-    async def _wait_outcome(self, inv_id: str) -> Outcome:
+    def _waiter(self, inv_id: str) -> asyncio.Future:
         fut = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(inv_id, []).append(fut)
-        try:
-            return await fut
-        finally:  # answered (then the list is gone), or the client went away: forget it
-            waiting = self._waiters.get(inv_id)
-            if waiting is not None and fut in waiting:
-                waiting.remove(fut)
-                if not waiting:
-                    del self._waiters[inv_id]
+        return fut
+
+    def drop_waiter(self, inv_id: str, fut: asyncio.Future) -> None:
+        """Forget a waiter of :meth:`outcome_or_waiter` whose client went away."""
+        waiting = self._waiters.get(inv_id)
+        if waiting is not None and fut in waiting:
+            waiting.remove(fut)
+            if not waiting:
+                del self._waiters[inv_id]
 
     async def output(self, inv_id: str, wait: bool) -> Outcome | None:
         """The outcome of an invocation; waits for it with ``wait``, else None if not done."""
+        got = await self.outcome_or_waiter(inv_id, wait)
+        if not isinstance(got, asyncio.Future):
+            return got
+        try:
+            return await got
+        finally:  # answered (then the list is gone), or the caller went away: forget it
+            self.drop_waiter(inv_id, got)
+
+    async def outcome_or_waiter(
+        self, inv_id: str, wait: bool
+    ) -> Outcome | None | asyncio.Future[Outcome]:
+        """As :meth:`output`, but when it must wait, a future of the outcome (a caller that
+        stops waiting hands it to :meth:`drop_waiter`)."""
         if not is_invocation_id(inv_id):
             raise BadRequest(
                 f"malformed invocation id {inv_id!r}: ids look like inv_ + 26 characters"
             )
         if inv_id in self._inv or inv_id in self._suspended or inv_id in self._loading:
-            return await self._wait_outcome(inv_id) if wait else None
+            return self._waiter(inv_id) if wait else None
         row = await self.store.read(queries.invocation, inv_id)
         if row is None:
             await self.store.write([])
@@ -1325,7 +1339,7 @@ class Engine:
                 raise NotFound(f"unknown invocation {inv_id}")
         if row.status not in (s.value for s in lc.TERMINAL):
             # between states (e.g. being loaded): wait in memory
-            return await self._wait_outcome(inv_id) if wait else None
+            return self._waiter(inv_id) if wait else None
         f = (
             Failure(row.failure_code, row.failure_message or "")
             if row.failure_code is not None

@@ -17,8 +17,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import unquote
 
 from durable.messages import Failure
@@ -29,7 +28,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .engine import Engine, Outcome
 from .errors import BadRequest, IngressError, NotFound, PayloadTooLarge
 
-T = TypeVar("T")
 log = logging.getLogger("durable.ingress")
 
 __all__ = ["create_ingress", "parse_duration", "read_body", "error_response", "split_path"]
@@ -135,25 +133,40 @@ def outcome_response(outcome: Outcome) -> Response:
     return Response(outcome.output or "null", media_type="application/json")
 
 
-async def _unless_gone(request: Request, waiting: Awaitable[T]) -> T:
-    """Await ``waiting``, but stop waiting (and raise ClientGone) once the client hangs up:
-    an attach to an invocation that waits for days must not hold memory after its client
-    went away."""
-    task = asyncio.ensure_future(waiting)
+async def _unless_gone(request: Request, engine: Engine, inv_id: str, wait: bool) -> Outcome | None:
+    """The outcome (waiting for it with ``wait``), but raise ClientGone once the client
+    hangs up: a call or an attach that waits for days must not hold memory after its
+    client went away."""
+    got = await engine.outcome_or_waiter(inv_id, wait)
+    if not isinstance(got, asyncio.Future):
+        return got
+    if not got.done():
 
-    async def hung_up() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
+        async def hung_up() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            if not got.done():
+                got.cancel()
 
-    watcher = asyncio.ensure_future(hung_up())
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-    if not task.done():
-        task.cancel()
+        watcher = asyncio.get_running_loop().create_task(hung_up())
+        try:
+            await _quietly(got)
+        finally:
+            watcher.cancel()
+            engine.drop_waiter(inv_id, got)
+    if got.cancelled():
         raise ClientGone()
-    return task.result()
+    return got.result()
+
+
+async def _quietly(fut: asyncio.Future) -> None:
+    """Wait until ``fut`` is done, however it ends (its result is read afterwards)."""
+    try:
+        await fut
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if not fut.cancelled() or (task is not None and task.cancelling()):
+            raise  # this task itself is cancelled (shutdown), not just the client gone
 
 
 class ClientGone(Exception):
@@ -231,7 +244,7 @@ def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> ASGIApp:
                 )
             status = "PreviouslyAccepted" if existing else "Accepted"
             return JSONResponse({"invocationId": inv_id, "status": status}, status_code=202)
-        outcome = await engine.output(inv_id, wait=True)
+        outcome = await _unless_gone(request, engine, inv_id, True)
         assert outcome is not None
         return outcome_response(outcome)
 
@@ -267,13 +280,13 @@ def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> ASGIApp:
         if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("attach", "output"):
             if method != "GET":
                 return error_response(405, "use GET")
-            outcome = await _unless_gone(request, engine.output(parts[1], parts[2] == "attach"))
+            outcome = await _unless_gone(request, engine, parts[1], parts[2] == "attach")
             if outcome is None:
                 return error_response(470, f"invocation {parts[1]} has not completed yet")
             return outcome_response(outcome)
         if len(parts) == 4 and parts[0] == "workflow" and parts[3] in ("attach", "output"):
             inv_id = await engine.workflow_invocation(parts[1], parts[2])
-            outcome = await _unless_gone(request, engine.output(inv_id, parts[3] == "attach"))
+            outcome = await _unless_gone(request, engine, inv_id, parts[3] == "attach")
             if outcome is None:
                 return error_response(470, f"workflow {parts[1]}/{parts[2]} has not completed yet")
             return outcome_response(outcome)

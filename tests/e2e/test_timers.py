@@ -299,6 +299,11 @@ def test_bad_awakeable_requests_are_clear_4xx_and_leave_the_invocation_unharmed(
         assert r.status_code == 202
         out = c.get(f"/restate/invocation/{inv2}/attach")
         assert out.status_code == 500 and out.json()["message"] == "out of stock"
+        # a blocking call whose client gives up leaves nothing waiting either
+        for _ in range(3):
+            with pytest.raises(httpx.ReadTimeout):
+                c.post("/Sleepers/wait", timeout=0.3)
+        wait_until(lambda: waiting() == 0 or None, timeout=10)
 
 
 def test_admin_cancel_compensates_in_reverse_and_kill_does_not(write_app, dev_server, tmp_path):
