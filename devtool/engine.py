@@ -448,9 +448,11 @@ class Engine:
         a = _Active(row, [ops[1].entry])  # type: ignore[union-attr]
         self._inv[inv_id] = a
         self.on_event("created", {"id": inv_id, "row": row})
-        self._enqueue(a, delay_s)
+        self._enqueue(a, delay_s, dispatch=False)
         ops[0] = PutInvocation(a.row, new=True)  # as enqueued: ready, pending or scheduled
         fut = self.store.write(ops)
+        if a.row.status == Status.READY.value:
+            self._dispatch_now(a)
         if durable_ack:
             await fut
         if idempotency_key:
@@ -536,7 +538,7 @@ class Engine:
             completed_at=None,
         )
 
-    def _enqueue(self, a: _Active, delay_s: float) -> None:
+    def _enqueue(self, a: _Active, delay_s: float, dispatch: bool = True) -> None:
         k = self._object_key(a.row)
         delay_until = to_dt(self.clock.now() + delay_s) if delay_s > 0 else None
         busy = bool(k and delay_until is None and k in self._key_owner)
@@ -548,12 +550,20 @@ class Engine:
                 self._key_queue.setdefault(k, deque()).append(a.row.id)
             else:
                 self._key_owner[k] = a.row.id
-        if a.row.status == Status.READY.value:
+        if dispatch and a.row.status == Status.READY.value:
             self._dispatch_soon(a)
 
     # ------------------------------------------------------------------ dispatch
     def _dispatch_soon(self, a: _Active) -> None:
         self._spawn(self._dispatch(a))
+
+    def _dispatch_now(self, a: _Active) -> None:
+        """Dispatch in this loop turn when nothing must be read first (a service with its
+        journal in memory), else as _dispatch_soon."""
+        if a.journal is not None and a.row.service_kind not in ("object", "workflow"):
+            self._start(a, None)
+        else:
+            self._dispatch_soon(a)
 
     async def _dispatch(self, a: _Active) -> None:
         row = a.row
@@ -568,6 +578,11 @@ class Engine:
             state = await self.store.state(row.service, row.key or "")
         if a.row.status != Status.READY.value or self._inv.get(row.id) is not a:
             return  # killed or cancelled meanwhile
+        self._start(a, state)
+
+    def _start(self, a: _Active, state: dict[str, str] | None) -> None:
+        row = a.row
+        assert a.journal is not None
         link = self.link
         if link is None:
             self._no_worker.append(row.id)
@@ -972,6 +987,25 @@ class Engine:
             self._key_queue.pop(k, None)
 
     # ------------------------------------------------------------------ completions
+    def _complete_timer_now(self, inv_id: str, index: int) -> bool:
+        """A fired sleep of an invocation held in memory with its journal: complete it in
+        this loop turn (what _complete_entry does without its reads). False: not that
+        case, use _complete_entry."""
+        a = self._inv.get(inv_id)
+        if a is None or a.journal is None or (inv_id, index) in self._completing:
+            return False
+        if index < len(a.journal) and not a.journal[index].completed:
+            a.journal[index] = replace(a.journal[index], result="null", completed=True)
+            a.order.append(index)
+            self.store.write_nowait(
+                [
+                    CompleteEntry(inv_id, index, "null", None, self._now()),
+                    DeleteTimer(inv_id, index),
+                ]
+            )
+            self._deliver(inv_id, index, "null", None)
+        return True
+
     async def _complete_entry(
         self,
         inv_id: str,
@@ -979,12 +1013,17 @@ class Engine:
         result: str | None,
         failure: Failure | None,
         extra: list[Op] | None = None,
+        durable_first: bool = True,
     ) -> bool:
         """Complete an entry durably, then deliver it (live, or by waking the invocation).
 
         An entry is completed once: a later completion (a timer firing after a cancel, a
         callee ending after its caller was cancelled or killed) is dropped, so the journal
         keeps what the handler saw. Returns whether this call completed it.
+
+        Without ``durable_first`` (a fired timer: its result is no data anybody gave us)
+        it is delivered as soon as its write is queued: the writer commits it before
+        anything the handler does next, so a crash can at most re-run the step in flight.
         """
         guard = (inv_id, index)
         if guard in self._completing:
@@ -1006,9 +1045,11 @@ class Engine:
                 found = await self.store.read(queries.entry_status, inv_id, index)
                 if found is None or found[0] or Status(found[1]) in lc.TERMINAL:
                     return False
-            await self.store.write(
-                [CompleteEntry(inv_id, index, result, failure, self._now()), *(extra or [])]
-            )
+            ops = [CompleteEntry(inv_id, index, result, failure, self._now()), *(extra or [])]
+            if durable_first:
+                await self.store.write(ops)
+            else:
+                self.store.write_nowait(ops)
         finally:
             self._completing.discard(guard)
         self._deliver(inv_id, index, result, failure)
@@ -1137,6 +1178,11 @@ class Engine:
                 timeout = max(self._timers[0][0] - self.clock.now(), 0)
                 if not isinstance(self.clock, SystemClock):
                     timeout = min(timeout, 0.05)
+                elif timeout:
+                    # wake just after the due time, not a hair before it (the wall clock
+                    # and the loop's clock differ in their last digits): a second short
+                    # wait would cost another millisecond of epoll's resolution
+                    timeout += 0.0002
             try:
                 await asyncio.wait_for(self._timer_wake.wait(), timeout)
             except TimeoutError:
@@ -1144,9 +1190,17 @@ class Engine:
 
     def _fire(self, kind: str, inv_id: str, index: int) -> None:
         if kind == "sleep":
-            self._spawn(
-                self._complete_entry(inv_id, index, "null", None, [DeleteTimer(inv_id, index)])
-            )
+            if not self._complete_timer_now(inv_id, index):
+                self._spawn(
+                    self._complete_entry(
+                        inv_id,
+                        index,
+                        "null",
+                        None,
+                        [DeleteTimer(inv_id, index)],
+                        durable_first=False,
+                    )
+                )
         elif kind == "retry":
             a = self._inv.get(inv_id)
             if a is not None and a.row.status == Status.BACKING_OFF.value:
