@@ -1,12 +1,12 @@
 """W3: 500 one-way sends of ``Sleeper.sleep(1000)`` at once; the time from the first
 send to all completed, and each invocation's overhead beyond the 1 s sleep, p50/p99.
 
-An invocation exists once its send is accepted (the 202: it is committed), so its
-overhead is counted from there to its completion seen by the client (the target's
-figure), and cross-checked with the runtime's own ``created_at`` -> ``completed_at``.
-The overhead counted from the moment the send was issued is reported too: it adds the
-send's own wait behind the other sends (the ingress's throughput, which "first send ->
-all done" measures).
+An invocation's overhead is counted over its own life, by the runtime's clock:
+``created_at`` -> ``completed_at`` - 1 s (the target's figure; it exists from the moment
+it is created, a little before the client gets the 202). The client's view is reported
+beside it: from the 202 to the result, and from the moment the send was issued (that
+adds the send's own wait behind the other sends: the ingress's throughput, which
+"first send -> all done" measures).
 
 Each invocation is attached right after its send is accepted, and all attaches wait at
 the same time (the pool has a connection for each), so a completion is seen when it

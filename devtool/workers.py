@@ -21,7 +21,7 @@ from typing import Any
 
 from durable.definitions import ServiceDef
 from durable.executor import Executor
-from durable.messages import Abort, AttemptFailed, Start, missing_handler_message
+from durable.messages import Abort, AttemptFailed, Completion, Start, missing_handler_message
 
 from .engine import Engine
 from .framing import FrameReader, Hello, Ping, Pong, encode_many, read_frame
@@ -30,6 +30,9 @@ from .replay import ReplayRequest, ReplayResult, replay
 __all__ = ["ProcessLink", "ProcessWorkers", "InlineLink"]
 
 log = logging.getLogger("durable.workers")
+
+
+_AT_ONCE = (Start, Completion)
 
 
 class ProcessLink:
@@ -48,9 +51,13 @@ class ProcessLink:
 
     def send(self, msg: Any) -> None:
         if not self.closed:
-            # Messages sent in one loop turn go out in one frame and one write.
+            # Messages sent in one loop turn go out in one frame and one write, but a
+            # Start or a Completion goes at once (with what is queued before it): the
+            # worker can begin while this busy turn goes on.
             self._out.append(msg)
-            if len(self._out) == 1:
+            if type(msg) in _AT_ONCE:
+                self._flush()
+            elif len(self._out) == 1:
                 asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
