@@ -988,22 +988,22 @@ class Engine:
 
     # ------------------------------------------------------------------ completions
     def _complete_timer_now(self, inv_id: str, index: int) -> bool:
-        """A fired sleep of an invocation held in memory with its journal: complete it in
-        this loop turn (what _complete_entry does without its reads). False: not that
-        case, use _complete_entry."""
+        """A fired sleep of an invocation held in memory with its journal: complete it
+        without a task (what _complete_entry does without its reads), delivered once
+        committed. False: not that case, use _complete_entry."""
         a = self._inv.get(inv_id)
         if a is None or a.journal is None or (inv_id, index) in self._completing:
             return False
         if index < len(a.journal) and not a.journal[index].completed:
             a.journal[index] = replace(a.journal[index], result="null", completed=True)
-            a.order.append(index)
-            self.store.write_nowait(
+            a.order.append(index)  # a second completion now sees it completed: dropped
+            self._after_commit(
                 [
                     CompleteEntry(inv_id, index, "null", None, self._now()),
                     DeleteTimer(inv_id, index),
-                ]
+                ],
+                lambda: self._deliver(inv_id, index, "null", None),
             )
-            self._deliver(inv_id, index, "null", None)
         return True
 
     async def _complete_entry(
@@ -1013,17 +1013,12 @@ class Engine:
         result: str | None,
         failure: Failure | None,
         extra: list[Op] | None = None,
-        durable_first: bool = True,
     ) -> bool:
         """Complete an entry durably, then deliver it (live, or by waking the invocation).
 
         An entry is completed once: a later completion (a timer firing after a cancel, a
         callee ending after its caller was cancelled or killed) is dropped, so the journal
         keeps what the handler saw. Returns whether this call completed it.
-
-        Without ``durable_first`` (a fired timer: its result is no data anybody gave us)
-        it is delivered as soon as its write is queued: the writer commits it before
-        anything the handler does next, so a crash can at most re-run the step in flight.
         """
         guard = (inv_id, index)
         if guard in self._completing:
@@ -1046,10 +1041,7 @@ class Engine:
                 if found is None or found[0] or Status(found[1]) in lc.TERMINAL:
                     return False
             ops = [CompleteEntry(inv_id, index, result, failure, self._now()), *(extra or [])]
-            if durable_first:
-                await self.store.write(ops)
-            else:
-                self.store.write_nowait(ops)
+            await self.store.write(ops)
         finally:
             self._completing.discard(guard)
         self._deliver(inv_id, index, result, failure)
@@ -1198,7 +1190,6 @@ class Engine:
                         "null",
                         None,
                         [DeleteTimer(inv_id, index)],
-                        durable_first=False,
                     )
                 )
         elif kind == "retry":
