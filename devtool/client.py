@@ -20,7 +20,7 @@ from .errors import DevtoolError, StoreLockedError
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["Client", "CliError", "connect", "DEFAULT_URL", "DEFAULT_STORE"]
+__all__ = ["Client", "CliError", "connect", "answer", "DEFAULT_URL", "DEFAULT_STORE"]
 
 DEFAULT_URL = "http://127.0.0.1:9070"
 DEFAULT_STORE = os.path.join(".durable", "durable.duckdb")
@@ -34,6 +34,20 @@ class CliError(DevtoolError):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+def answer(r: httpx.Response) -> tuple[Any, str | None]:
+    """An admin API answer: its JSON body (None when it is not JSON) and, for a 4xx or
+    5xx, the message to show (the API's own, else the status and the start of the text).
+    Shared by the CLI and the TUI."""
+    try:
+        body = r.json()
+    except ValueError:
+        body = None
+    if r.status_code >= 400:
+        message = body.get("message") if isinstance(body, dict) else None
+        return body, message or f"HTTP {r.status_code}: {r.text[:200]}"
+    return body, None
 
 
 def _health(url: str) -> dict | None:
@@ -106,13 +120,9 @@ class Client:
             raise CliError(f"cannot reach the runtime at {self.url}: {e}") from None
 
     def _json(self, r: httpx.Response) -> Any:
-        try:
-            body = r.json()
-        except ValueError:
-            body = None
-        if r.status_code >= 400:
-            message = body.get("message") if isinstance(body, dict) else None
-            raise CliError(message or f"HTTP {r.status_code}: {r.text[:200]}", r.status_code)
+        body, error = answer(r)
+        if error is not None:
+            raise CliError(error, r.status_code)
         return body
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:

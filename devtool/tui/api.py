@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import httpx
 
+from ..client import answer
+
 __all__ = ["AdminApi", "ApiError", "Unreachable"]
 
 
@@ -64,13 +66,9 @@ class AdminApi:
             raise Unreachable(f"the runtime at {self.url} did not answer in time") from None
         except httpx.HTTPError as e:
             raise Unreachable(f"cannot reach the runtime at {self.url}: {e}") from None
-        try:
-            body = r.json()
-        except ValueError:
-            body = None
-        if r.status_code >= 400:
-            message = body.get("message") if isinstance(body, dict) else None
-            raise ApiError(message or f"HTTP {r.status_code}: {r.text[:200]}", r.status_code)
+        body, error = answer(r)
+        if error is not None:
+            raise ApiError(error, r.status_code)
         if body is None:
             raise ApiError(
                 f"{self.url}{path} answered with something else than JSON: is {self.url} the "
