@@ -23,6 +23,7 @@ __all__ = [
     "encode_many",
     "read_frame",
     "FrameReader",
+    "FrameWriter",
     "MAX_FRAME",
 ]
 
@@ -104,6 +105,28 @@ class FrameReader:
         if pos:
             del buf[:pos]
         return out
+
+
+class FrameWriter:
+    """Sends messages: those sent in one loop turn go out as one frame in one write
+    (one syscall and one pickle, not one each); ``at_once`` writes the queue right away
+    instead of at the end of the turn."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._out: list[Any] = []
+
+    def send(self, msg: Any, at_once: bool = False) -> None:
+        self._out.append(msg)
+        if at_once:
+            self.flush()
+        elif len(self._out) == 1:
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        out, self._out = self._out, []
+        if out and not self._writer.is_closing():
+            self._writer.write(encode_many(out))
 
 
 @dataclass(frozen=True)

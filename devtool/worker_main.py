@@ -22,7 +22,7 @@ from durable.messages import Abort, AttemptFailed, Start, missing_handler_messag
 from .discovery import handler as find_handler
 from .discovery import load_app
 from .errors import AppLoadError
-from .framing import FrameReader, Hello, Ping, Pong, encode, encode_many
+from .framing import FrameReader, FrameWriter, Hello, Ping, Pong, encode
 from .replay import ReplayRequest, replay
 
 __all__ = ["main"]
@@ -31,22 +31,13 @@ __all__ = ["main"]
 class _Worker:
     def __init__(self, services: dict, writer: asyncio.StreamWriter, suspend_after: float) -> None:
         self.services = services
-        self.writer = writer
         self.suspend_after = suspend_after
         self.executors: dict[str, Executor] = {}
         self._replays: set[asyncio.Task] = set()
-        self._out: list[Any] = []
+        self._frames = FrameWriter(writer)
 
     def emit(self, msg: Any) -> None:
-        # Messages emitted in one loop turn go out in one frame and one write.
-        self._out.append(msg)
-        if len(self._out) == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        out, self._out = self._out, []
-        if out:
-            self.writer.write(encode_many(out))
+        self._frames.send(msg)
 
     def on_start(self, start: Start) -> None:
         old = self.executors.pop(start.invocation_id, None)

@@ -24,7 +24,7 @@ from durable.executor import Executor
 from durable.messages import Abort, AttemptFailed, Completion, Start, missing_handler_message
 
 from .engine import Engine
-from .framing import FrameReader, Hello, Ping, Pong, encode_many, read_frame
+from .framing import FrameReader, FrameWriter, Hello, Ping, Pong, read_frame
 from .replay import ReplayRequest, ReplayResult, replay
 
 __all__ = ["ProcessLink", "ProcessWorkers", "InlineLink"]
@@ -47,23 +47,13 @@ class ProcessLink:
         self.closed = False
         self.last_seen = time.monotonic()
         self._replays: dict[int, asyncio.Future] = {}
-        self._out: list[Any] = []
+        self._frames = FrameWriter(writer)
 
     def send(self, msg: Any) -> None:
         if not self.closed:
-            # Messages sent in one loop turn go out in one frame and one write, but a
-            # Start or a Completion goes at once (with what is queued before it): the
-            # worker can begin while this busy turn goes on.
-            self._out.append(msg)
-            if type(msg) in _AT_ONCE:
-                self._flush()
-            elif len(self._out) == 1:
-                asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        out, self._out = self._out, []
-        if not self.closed and out:
-            self.writer.write(encode_many(out))
+            # a Start or a Completion goes at once (with what is queued before it): the
+            # worker can begin while this busy turn goes on
+            self._frames.send(msg, at_once=type(msg) in _AT_ONCE)
 
     async def replay(self, req: ReplayRequest) -> ReplayResult:
         """Replay a recorded journal in this worker (no side effects, nothing written)."""

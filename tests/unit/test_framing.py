@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from durable.devtool.framing import MAX_FRAME, FrameReader, encode, encode_many
+from durable.devtool.framing import MAX_FRAME, FrameReader, FrameWriter, encode, encode_many
 from durable.messages import Ack, EntryKind, JournalEntry, NewEntry
 
 pytestmark = pytest.mark.timeout(20)
@@ -59,3 +59,29 @@ async def test_a_stream_cut_inside_a_frame_ends_after_the_whole_ones():
 async def test_an_oversize_length_is_refused():
     with pytest.raises(ValueError, match="over the limit"):
         await feed([(MAX_FRAME + 1).to_bytes(4, "big") + b"x"])
+
+
+async def test_a_frame_writer_sends_a_turn_in_one_write_or_at_once_when_asked():
+    class Sink:
+        def __init__(self) -> None:
+            self.writes: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.writes.append(data)
+
+        def is_closing(self) -> bool:
+            return False
+
+    sink = Sink()
+    w = FrameWriter(sink)  # type: ignore[arg-type]
+    w.send(MESSAGES[0])
+    w.send(MESSAGES[1])
+    assert sink.writes == []  # not before the end of the turn
+    await asyncio.sleep(0)
+    assert sink.writes == [encode_many(MESSAGES[:2])]
+    w.send(MESSAGES[0])
+    w.send(MESSAGES[2], at_once=True)
+    assert sink.writes[1:] == [encode_many([MESSAGES[0], MESSAGES[2]])]
+    await asyncio.sleep(0)
+    assert len(sink.writes) == 2  # the turn's scheduled flush found nothing left
+    assert await feed(sink.writes) == MESSAGES[:2] + [MESSAGES[0], MESSAGES[2]]
