@@ -279,6 +279,3 @@ class Renderer:
             status_code=status_code,
             headers={"Vary": "HX-Request", "Cache-Control": "no-store", **(headers or {})},
         )
-
-    def render_string(self, template: str, context: Mapping[str, Any]) -> str:
-        return self.env.get_template(template).render(context)

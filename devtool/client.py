@@ -98,10 +98,6 @@ class Client:
             self._http = httpx.Client(base_url=self.url, timeout=httpx.Timeout(60.0, connect=5.0))
 
     @property
-    def offline(self) -> bool:
-        return self._store is not None
-
-    @property
     def ingress_url(self) -> str | None:
         return self.health.get("ingress_url")
 

@@ -309,9 +309,6 @@ class ProcessWorkers:
                 self._unavailable(hello.error)
                 self._restart_delay = min(self._restart_delay * 2, 5.0)
 
-    def worker_pids(self) -> list[int]:
-        return [self.current.proc.pid] if self.current else []
-
     async def stop(self) -> None:
         self.stopping = True
         if self.current is not None:
