@@ -72,8 +72,8 @@ def parse_filter(text: str, services: Mapping[str, Sequence[str]]) -> dict[str, 
             params["service"] = svc
             if handler:
                 params["handler"] = _pick(handler, list(services.get(svc, ()))) or handler
-        elif not word.lower().startswith("inv_") and (svc := _pick(word, list(services))):
-            params["service"] = svc
+        elif not word.lower().startswith("inv_") and (found := _pick(word, list(services))):
+            params["service"] = found
         else:
             params["q"] = word
     return params

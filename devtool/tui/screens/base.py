@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from textual import getters
 from textual.screen import Screen
 
 from ..api import ApiError, Unreachable
+
+if TYPE_CHECKING:
+    from ..app import TuiApp
 
 __all__ = ["LiveScreen"]
 
@@ -12,6 +18,9 @@ __all__ = ["LiveScreen"]
 class LiveScreen(Screen):
     """A screen whose data comes from the runtime; :meth:`load` runs every interval
     while the screen is shown, and at once when it is shown again."""
+
+    if TYPE_CHECKING:
+        app = getters.app(TuiApp)
 
     _bindings_on: object = None
     _last_error: str | None = None
@@ -24,7 +33,7 @@ class LiveScreen(Screen):
 
     def reload(self) -> None:
         if self.is_current:
-            self.run_worker(self._reload, exclusive=True, group="reload")
+            self.run_worker(self._reload, exclusive=True, group="reload")  # type: ignore[arg-type]  # textual wants Coroutine[None, None, T]
 
     async def _reload(self) -> None:
         try:

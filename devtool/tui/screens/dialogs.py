@@ -70,7 +70,7 @@ class ActionDialog(ModalScreen[Any]):
         """The fields, checked; raise ValueError with what to fix."""
         return {}
 
-    async def send(self, **values: Any) -> Any:
+    async def send(self, *args: Any, **values: Any) -> Any:
         raise NotImplementedError
 
     def submit(self) -> None:
@@ -83,7 +83,7 @@ class ActionDialog(ModalScreen[Any]):
             return
         self.sending = True
         self.show_error("")
-        self.run_worker(partial(self._send, values), exclusive=True)
+        self.run_worker(partial(self._send, values), exclusive=True)  # type: ignore[arg-type]  # textual wants Coroutine[None, None, T]
 
     async def _send(self, values: dict[str, Any]) -> None:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -29,6 +31,11 @@ _NOTES = {
 }
 
 
+def _only_bindings(items: Iterable[object]) -> list[Binding]:
+    # every BINDINGS here is made of Binding objects (textual also allows tuples)
+    return [b for b in items if isinstance(b, Binding)]
+
+
 class HelpScreen(ModalScreen[None]):
     """Every key, grouped by where it works."""
 
@@ -42,12 +49,12 @@ class HelpScreen(ModalScreen[None]):
 
     def _groups(self) -> list[tuple[str, list[Binding]]]:
         return [
-            ("Everywhere", list(self.app.BINDINGS)),
-            ("Invocations", InvocationsScreen.BINDINGS),
-            ("Invocation", InvocationScreen.BINDINGS),
-            ("Awakeables", AwakeablesScreen.BINDINGS),
-            ("State", StateScreen.BINDINGS),
-            ("Dialogs", [*ConfirmDialog.BINDINGS, *RestartDialog.BINDINGS[:1]]),
+            ("Everywhere", _only_bindings(self.app.BINDINGS)),
+            ("Invocations", _only_bindings(InvocationsScreen.BINDINGS)),
+            ("Invocation", _only_bindings(InvocationScreen.BINDINGS)),
+            ("Awakeables", _only_bindings(AwakeablesScreen.BINDINGS)),
+            ("State", _only_bindings(StateScreen.BINDINGS)),
+            ("Dialogs", _only_bindings([*ConfirmDialog.BINDINGS, *RestartDialog.BINDINGS[:1]])),
             ("Resolve dialog", [Binding("enter", "", "Resolve (the value must be JSON)")]),
         ]
 

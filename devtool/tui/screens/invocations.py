@@ -38,7 +38,7 @@ class InvocationsScreen(LiveScreen):
         Binding("left_square_bracket", "page('newer')", "Newer", key_display="[", show=False),
         Binding("g", "page('newest')", "Newest", show=False, tooltip="Back to the live page"),
         *(
-            Binding(key, f"toggle('{status}')", f"Status {status}", show=False)
+            Binding(key, f"toggle_status('{status}')", f"Status {status}", show=False)
             for status, key in STATUS_KEYS.items()
         ),
         Binding("asterisk", "all_statuses", "All statuses", key_display="*", show=False),
@@ -124,7 +124,7 @@ class InvocationsScreen(LiveScreen):
         self.bindings_depend_on(item and (item["id"], item["status"]))
 
     def on_status_toggled(self, message: StatusToggled) -> None:
-        self.action_toggle(message.status)
+        self.action_toggle_status(message.status)
 
     def watch_statuses(self, statuses: frozenset[str]) -> None:
         self.query_one(StatusChips).active = statuses
@@ -155,7 +155,7 @@ class InvocationsScreen(LiveScreen):
     def action_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
-    def action_toggle(self, status: str) -> None:
+    def action_toggle_status(self, status: str) -> None:
         self.statuses = self.statuses ^ {status}
 
     def action_all_statuses(self) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import getters
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.markup import escape
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from ..app import Outage
+    from ..app import Outage, TuiApp
 
 __all__ = ["TopBar", "ConnectionBanner", "VIEWS"]
 
@@ -25,6 +26,9 @@ VIEWS = (
 
 class TopBar(Horizontal):
     """The views (clickable), the runtime's address and whether it answers."""
+
+    if TYPE_CHECKING:
+        app = getters.app(TuiApp)
 
     def __init__(self, active: str) -> None:
         super().__init__()
@@ -64,6 +68,9 @@ class TopBar(Horizontal):
 
 class ConnectionBanner(Static):
     """Shown while the runtime does not answer; the app retries on its own."""
+
+    if TYPE_CHECKING:
+        app = getters.app(TuiApp)
 
     def on_mount(self) -> None:
         self.watch(self.app, "outage", self._update, init=True)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from rich.text import Text
+from textual import getters
 from textual.widgets import RichLog
 
 from ..messages import LogLine
+
+if TYPE_CHECKING:
+    from ..app import TuiApp
 
 __all__ = ["LogPanel"]
 
@@ -15,7 +21,10 @@ _LOOK = {"error": "#ff5f5f", "output": "dim", "tui": "#5fafff", "info": ""}
 class LogPanel(RichLog):
     """Follows the app's log (its ``log_signal``); shows what came before it too."""
 
-    def __init__(self, **kwargs) -> None:
+    if TYPE_CHECKING:
+        app = getters.app(TuiApp)
+
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_lines=2000, wrap=True, markup=False, **kwargs)
 
     def on_mount(self) -> None:

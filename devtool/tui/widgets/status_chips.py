@@ -31,9 +31,9 @@ class StatusChips(Static):
             else:
                 look = "dim" if self.active else colour
             parts.append(
-                f"[@click=toggle('{status}')][b]{STATUS_KEYS[status]}[/b] [{look}]{name}[/][/]"
+                f"[@click=toggle_status('{status}')][b]{STATUS_KEYS[status]}[/b] [{look}]{name}[/][/]"
             )
         return " ".join(parts)
 
-    def action_toggle(self, status: str) -> None:
+    def action_toggle_status(self, status: str) -> None:
         self.post_message(StatusToggled(status))
