@@ -3,7 +3,7 @@ runtime beside the admin API (``http://127.0.0.1:9070/``).
 
 One module per page kind (``invocations``, ``invocation``, ``awakeables``, ``state``,
 ``services``, ``sql``); templates in ``durable.templates`` (``dashboard/``), a vendored
-htmx and one CSS file in ``static/``. See docs/architecture.md, "Dashboard".
+htmx and one CSS file in ``static/``. See docs/architecture.md (the Dashboard decisions).
 """
 
 from ._app import create_dashboard
