@@ -185,7 +185,10 @@ class ContextImpl(WorkflowContext):
 
     async def time(self) -> float:
         return await self._j.remote_entry(
-            EntryKind.TIME, None, None, lambda r: float(json.loads(r))
+            EntryKind.TIME,
+            None,
+            None,
+            lambda r: float(json.loads(r)),  # type: ignore[arg-type]
         )
 
     # -- journaled actions
@@ -201,7 +204,7 @@ class ContextImpl(WorkflowContext):
         **kwargs: Any,
     ) -> DurableFuture[Any]:
         call_args = tuple(kwargs.pop("args", None) or ()) + args
-        opts = RunOptions(
+        opts: RunOptions = RunOptions(
             max_attempts=max_attempts,
             max_retry_duration=max_retry_duration,
             serde=serde,

@@ -33,6 +33,7 @@ import time as _time
 import traceback
 from collections.abc import Callable
 from datetime import timedelta
+from types import FrameType
 from typing import Any
 
 from . import logging as _logging
@@ -90,7 +91,7 @@ def _describe(kind: EntryKind | str, name: str | None) -> str:
 
 
 def _user_location() -> str | None:
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while (
         frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _SDK_DIR
     ):
@@ -137,6 +138,7 @@ class Executor:
         self._done_at: dict[int, tuple[int, int, int]] = {}
         self._live_seq = itertools.count()
         self._suspension = Suspension(self, self._loop, suspend_after)
+        self.busy = self._suspension.body  # (bound once: two calls fewer per ctx.run step)
         self._steps = StepRunner(self, self._loop)
         self._run_error: Exception | None = None
         self._nondeterminism: NonDeterminismError | None = None
@@ -178,14 +180,14 @@ class Executor:
                     self._complete(fut, entry.result, entry.failure)
                 self.busy(-1)
         elif isinstance(msg, Completion):
-            fut = self._remote.get(msg.index)
-            if fut is None:
+            waiting = self._remote.get(msg.index)
+            if waiting is None:
                 if msg.index not in self._early:
                     self._mark_done(msg.index, live=True)
                 self._early[msg.index] = msg
-            elif not fut.done():
+            elif not waiting.done():
                 self._mark_done(msg.index, live=True)
-                self._complete(fut, msg.result, msg.failure)
+                self._complete(waiting, msg.result, msg.failure)
         elif isinstance(msg, Abort):
             self._close()
             if self._task is not None:
@@ -340,7 +342,8 @@ class Executor:
     ) -> JournalCallFuture:
         """A call; ``payload`` without its ``invocation_id``, which is chosen here (or
         read back from the recorded entry)."""
-        index, rec = self._next_entry(EntryKind.CALL, f"{payload.service}/{payload.handler}")
+        name = f"{payload.service}/{payload.handler}"
+        index, rec = self._next_entry(EntryKind.CALL, name)
         if rec is not None:
             target = CallPayload.from_json(rec.payload).invocation_id
         else:
@@ -348,9 +351,7 @@ class Executor:
         fut = self._remote_future(index, rec)
         if rec is None:
             text = dataclasses.replace(payload, invocation_id=target).to_json()
-            self._publish(
-                JournalEntry(index, EntryKind.CALL, f"{payload.service}/{payload.handler}", text)
-            )
+            self._publish(JournalEntry(index, EntryKind.CALL, name, text))
         return JournalCallFuture(self, fut, index, target, convert)
 
     def send(self, payload: SendPayload, workflow_main: bool) -> str:
@@ -472,10 +473,6 @@ class Executor:
         """The await of entry ``index`` ended (completed, or the awaiting task stopped)."""
         if index is not None:
             self._suspension.end((index,))
-
-    def busy(self, delta: int) -> None:
-        """One more (or fewer) ``ctx.run`` body in flight: no suspension meanwhile."""
-        self._suspension.body(delta)
 
     def pending_remote(self, index: int) -> bool:
         fut = self._remote.get(index)

@@ -50,7 +50,7 @@ def _object(text: str | None, kind: EntryKind) -> dict[str, Any]:
     value = json.loads(text or "{}")
     if not isinstance(value, dict):
         raise ValueError(
-            f"the payload of a {kind.value} entry is not a JSON object: {text[:80]!r} "
+            f"the payload of a {kind.value} entry is not a JSON object: {(text or '')[:80]!r} "
             "(was the journal written by another program?)"
         )
     return value

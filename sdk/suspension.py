@@ -89,7 +89,7 @@ class Suspension:
             self._handle = None
 
     def _maybe_suspend(self) -> None:
-        if self._host.closed or self.busy > 0 or not self._awaiting or self._handle:
+        if self.busy > 0 or not self._awaiting or self._handle or self._host.closed:
             return
         delay = self.delay
         if delay > 0:
