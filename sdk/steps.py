@@ -7,8 +7,9 @@ sync function returning an awaitable) runs in a task that retries it with backof
 
 A returned value or a :class:`TerminalError` becomes the step's completed entry, given
 to :meth:`StepHost.record_step` (which emits it and completes the step's future on the
-runtime's Ack). Any other exception (or retries without a budget) goes to
-:meth:`StepHost.step_failed`, which fails the attempt.
+runtime's Ack), as does the failure of a body that used up its retries in place. Any
+other exception (a body without retry options) goes to :meth:`StepHost.step_failed`,
+which fails the attempt.
 """
 
 from __future__ import annotations
