@@ -350,8 +350,8 @@ def encode(payload: Payload) -> str | None:
 def decode(kind: EntryKind, text: str | None) -> Payload | None:
     """The payload of an entry of ``kind`` from its text (None for a kind without one).
 
-    Missing fields take their defaults, as the readers of the text always did; text
-    that is not a JSON object raises ``ValueError``.
+    Missing fields take their defaults (``None`` text is an empty object); text that is
+    not a JSON object raises ``ValueError``.
     """
     cls = _BY_KIND.get(kind)
     return None if cls is None else cls.from_json(text)
