@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from durable import payloads
 from durable.devtool import admin_views as inspect
 from durable.devtool.engine import Engine
 from durable.devtool.store import queries
 from durable.devtool.store.queries import Cursor, InvocationFilter
+from durable.messages import JournalEntry
+from durable.payloads import AwakeablePayload, GetPromisePayload
 
 __all__ = ["Reads"]
 
@@ -140,7 +143,7 @@ class Reads:
             for items in out.values():
                 for p in items:
                     e = entries.get((p["invocation_id"], p["entry_index"]))
-                    p["schema"] = _schema_of(e.payload if e else None)
+                    p["schema"] = _schema_of(e)
             return out
 
         return await self.store.read(read)
@@ -149,8 +152,11 @@ class Reads:
         return await self.store.read(queries.table_names)
 
 
-def _schema_of(payload: str | None) -> dict | None:
-    value = inspect.parse_json(payload)
-    if isinstance(value, dict) and isinstance(value.get("schema"), dict):
-        return value["schema"]
-    return None
+def _schema_of(e: JournalEntry | None) -> dict | None:
+    """The expected value's JSON schema an awakeable or promise entry records, if any."""
+    try:
+        p = payloads.decode(e.kind, e.payload) if e is not None else None
+    except ValueError:  # not a JSON object: no form hint
+        return None
+    schema = p.schema if isinstance(p, AwakeablePayload | GetPromisePayload) else None
+    return schema if isinstance(schema, dict) else None

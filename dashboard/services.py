@@ -34,7 +34,7 @@ def _find(d: Dashboard, service: str, handler: str) -> tuple[ServiceInfo, Handle
     s = d.engine.services.get(service)
     if s is None:
         raise NotFound(f"unknown service {service!r}")
-    h = next((h for h in s.handlers if h.name == handler), None)
+    h = s.handler(handler)
     if h is None:
         raise NotFound(f"service {service!r} has no handler {handler!r}")
     return s, h

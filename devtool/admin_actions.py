@@ -204,7 +204,7 @@ async def restart(
                 f"use its result; restart from entry {e.index} or earlier"
             )
     info = engine.services.get(row.service)
-    if info is None or not any(h.name == row.handler for h in info.handlers):
+    if info is None or info.handler(row.handler) is None:
         raise NotFound(f"handler {row.service}/{row.handler} is not in the app now")
     killed = False
     if status not in _TERMINAL:

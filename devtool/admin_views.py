@@ -16,7 +16,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from durable import payloads
 from durable.messages import EntryKind, JournalEntry
+from durable.payloads import AwakeablePayload, CallPayload, Payload, SleepPayload
 
 from .clock import to_dt
 from .store import queries
@@ -100,21 +102,30 @@ def promise_id(service: str, key: str, name: str) -> str:
 
 
 # ---------------------------------------------------------------------------- waiting
+def _payload(e: JournalEntry) -> Payload | None:
+    """The entry's typed payload; None when it has none or it is not readable."""
+    try:
+        return payloads.decode(e.kind, e.payload)
+    except ValueError:  # not JSON, or not an object: show the entry without it
+        return None
+
+
 def _entry_wait(e: JournalEntry) -> dict[str, Any]:
-    p = parse_json(e.payload)
-    p = p if isinstance(p, dict) else {}
+    p = _payload(e)
+    awk_id = p.id or None if isinstance(p, AwakeablePayload) else None
+    call_id = p.invocation_id or None if isinstance(p, CallPayload) else None
     k = e.kind
     if k is EntryKind.SLEEP:
-        wake = p.get("wake_at")
+        sleep = p if isinstance(p, SleepPayload) else SleepPayload()
         what = (
-            f"timer until {iso(to_dt(wake / 1000))}"
-            if wake
-            else f"timer of {p.get('duration_ms', 0)} ms"
+            f"timer until {iso(to_dt(sleep.wake_at / 1000))}"
+            if sleep.wake_at
+            else f"timer of {sleep.duration_ms} ms"
         )
     elif k is EntryKind.AWAKEABLE:
-        what = f"awakeable {p.get('id', '?')}"
+        what = f"awakeable {awk_id or '?'}"
     elif k is EntryKind.CALL:
-        what = f"call {e.name} ({p.get('invocation_id', '?')})"
+        what = f"call {e.name} ({call_id or '?'})"
     elif k in (EntryKind.GET_PROMISE, EntryKind.PEEK_PROMISE, EntryKind.COMPLETE_PROMISE):
         what = f"promise {e.name!r}"
     elif k is EntryKind.ATTACH_INVOCATION:
@@ -125,9 +136,9 @@ def _entry_wait(e: JournalEntry) -> dict[str, Any]:
         what = k.value + (f" {e.name!r}" if e.name else "")
     out: dict[str, Any] = {"index": e.index, "kind": k.value, "name": e.name, "what": what}
     if k is EntryKind.AWAKEABLE:
-        out["awakeable_id"] = p.get("id")
+        out["awakeable_id"] = awk_id
     if k is EntryKind.CALL:
-        out["invocation_id"] = p.get("invocation_id")
+        out["invocation_id"] = call_id
     return out
 
 

@@ -15,7 +15,7 @@ import traceback
 from types import ModuleType
 from typing import Any
 
-from durable.definitions import HandlerDef, ServiceDef
+from durable.definitions import ServiceDef
 
 from .errors import AppLoadError
 
@@ -122,8 +122,3 @@ def load_app(spec: str) -> dict[str, ServiceDef]:
             raise AppLoadError(f"workflow {s.name} has no @{s.name}.main() handler")
         out[s.name] = s
     return out
-
-
-def handler(services: dict[str, ServiceDef], service: str, name: str) -> HandlerDef | None:
-    s = services.get(service)
-    return s.handlers.get(name) if s else None

@@ -233,7 +233,7 @@ def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> ASGIApp:
             if not send:
                 raise BadRequest("?delay only applies to one-way calls: add /send to the path")
             delay = parse_duration(request.query_params["delay"])
-        hinfo = next((h for h in info.handlers if h.name == handler), None) if info else None
+        hinfo = info.handler(handler) if info else None
         inv_id, existing = await engine.submit(
             service, handler, key, input_json, headers, idem, delay, durable_ack=send
         )

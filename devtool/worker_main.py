@@ -16,10 +16,8 @@ import socket
 import sys
 from typing import Any
 
-from durable.executor import Executor
-from durable.messages import Abort, AttemptFailed, Start, missing_handler_message
+from durable.host import ExecutorHost
 
-from .discovery import handler as find_handler
 from .discovery import load_app
 from .errors import AppLoadError
 from .framing import FrameReader, FrameWriter, Hello, Ping, Pong, encode
@@ -29,43 +27,15 @@ __all__ = ["main"]
 
 
 class _Worker:
+    """The worker's end of the socket: heartbeats and replays here, the rest to the host."""
+
     def __init__(self, services: dict, writer: asyncio.StreamWriter, suspend_after: float) -> None:
-        self.services = services
-        self.suspend_after = suspend_after
-        self.executors: dict[str, Executor] = {}
-        self._replays: set[asyncio.Task] = set()
         self._frames = FrameWriter(writer)
-
-    def emit(self, msg: Any) -> None:
-        self._frames.send(msg)
-
-    def on_start(self, start: Start) -> None:
-        old = self.executors.pop(start.invocation_id, None)
-        if old is not None:
-            old.deliver(Abort(start.invocation_id, old.start.epoch))
-        hdef = find_handler(self.services, start.service, start.handler)
-        if hdef is None:
-            self.emit(
-                AttemptFailed(
-                    start.invocation_id,
-                    start.epoch,
-                    missing_handler_message(start.service, start.handler),
-                    "",
-                    pause=True,
-                )
-            )
-            return
-        ex = Executor(hdef, start, self.emit, self.suspend_after)
-        self.executors[start.invocation_id] = ex
-        task = asyncio.get_running_loop().create_task(ex.run())
-        task.add_done_callback(lambda _t: self._done(start.invocation_id, ex))
-
-    def _done(self, inv_id: str, ex: Executor) -> None:
-        if self.executors.get(inv_id) is ex:
-            del self.executors[inv_id]
+        self.host = ExecutorHost(services, self._frames.send, suspend_after)
+        self._replays: set[asyncio.Task] = set()
 
     def on_replay(self, req: ReplayRequest) -> None:
-        hdef = find_handler(self.services, req.start.service, req.start.handler)
+        hdef = self.host.handler(req.start.service, req.start.handler)
         task = asyncio.get_running_loop().create_task(replay(hdef, req))
         self._replays.add(task)
         task.add_done_callback(self._replay_done)
@@ -73,21 +43,15 @@ class _Worker:
     def _replay_done(self, task: asyncio.Task) -> None:
         self._replays.discard(task)
         if not task.cancelled():
-            self.emit(task.result())
+            self._frames.send(task.result())
 
     def on_message(self, msg: Any) -> None:
         if isinstance(msg, Ping):
-            self.emit(Pong(msg.seq))
-            return
-        if isinstance(msg, Start):
-            self.on_start(msg)
-            return
-        if isinstance(msg, ReplayRequest):
+            self._frames.send(Pong(msg.seq))
+        elif isinstance(msg, ReplayRequest):
             self.on_replay(msg)
-            return
-        ex = self.executors.get(msg.invocation_id)
-        if ex is not None and ex.start.epoch == msg.epoch:
-            ex.deliver(msg)
+        else:
+            self.host.receive(msg)
 
 
 async def _serve(fd: int, app: str, suspend_after: float) -> None:

@@ -21,7 +21,8 @@ from typing import Any
 
 from durable.definitions import ServiceDef
 from durable.executor import Executor
-from durable.messages import Abort, AttemptFailed, Completion, Start, missing_handler_message
+from durable.host import ExecutorHost
+from durable.messages import Completion, Start
 
 from .engine import Engine
 from .framing import FrameReader, FrameWriter, Hello, Ping, Pong, read_frame
@@ -327,58 +328,23 @@ class InlineLink:
         self, engine: Engine, services: dict[str, ServiceDef], suspend_after: float = 0.0
     ) -> None:
         self.engine = engine
-        self.services = services
-        self.suspend_after = suspend_after
-        self.executors: dict[str, Executor] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self.host = ExecutorHost(services, self._emit, suspend_after)
+
+    @property
+    def executors(self) -> dict[str, Executor]:
+        """The running attempt of each invocation (``durable.testing`` reads it)."""
+        return self.host.executors
 
     def _emit(self, msg: Any) -> None:
         # Deliver on the next loop turn, as a socket would: the executor never re-enters.
         asyncio.get_running_loop().call_soon(self.engine.on_message, self, msg)
 
     def send(self, msg: Any) -> None:
-        asyncio.get_running_loop().call_soon(self._receive, msg)
-
-    def _receive(self, msg: Any) -> None:
-        if isinstance(msg, Start):
-            old = self.executors.pop(msg.invocation_id, None)
-            if old is not None:
-                old.deliver(Abort(msg.invocation_id, old.start.epoch))
-            svc = self.services.get(msg.service)
-            hdef = svc.handlers.get(msg.handler) if svc else None
-            if hdef is None:
-                self._emit(
-                    AttemptFailed(
-                        msg.invocation_id,
-                        msg.epoch,
-                        missing_handler_message(msg.service, msg.handler),
-                        "",
-                        pause=True,
-                    )
-                )
-                return
-            ex = Executor(hdef, msg, self._emit, self.suspend_after)
-            self.executors[msg.invocation_id] = ex
-            task = asyncio.get_running_loop().create_task(ex.run())
-            self._tasks.add(task)
-
-            def done(t: asyncio.Task, inv_id: str = msg.invocation_id, ex: Executor = ex) -> None:
-                self._tasks.discard(t)
-                if self.executors.get(inv_id) is ex:
-                    del self.executors[inv_id]
-
-            task.add_done_callback(done)
-            return
-        ex = self.executors.get(msg.invocation_id)
-        if ex is not None and ex.start.epoch == msg.epoch:
-            ex.deliver(msg)
+        asyncio.get_running_loop().call_soon(self.host.receive, msg)
 
     async def replay(self, req: ReplayRequest) -> ReplayResult:
         """Replay a recorded journal on this loop (no side effects, nothing written)."""
-        svc = self.services.get(req.start.service)
-        return await replay(svc.handlers.get(req.start.handler) if svc else None, req)
+        return await replay(self.host.handler(req.start.service, req.start.handler), req)
 
     async def stop(self) -> None:
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.host.stop()

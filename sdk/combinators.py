@@ -16,22 +16,31 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from .context import DurableFuture
-from .executor import Executor, _Future
+from .exceptions import DurableTimeoutError, InvalidUsageError
+from .executor import Executor
+from .futures import JournalFuture
 
 __all__ = ["gather", "select", "wait_completed", "as_completed", "with_timeout"]
 
 T = TypeVar("T")
 
 
-def _executor(futures: tuple[Any, ...] | list[Any]) -> tuple[Executor, list[_Future]]:
+def _executor(futures: tuple[Any, ...] | list[Any]) -> tuple[Executor, list[JournalFuture]]:
+    """The executor the futures belong to, and the futures, checked to all be its own."""
     first = futures[0]
-    ex = getattr(first, "_ex", None)
+    ex = first.owner if isinstance(first, JournalFuture) else None
     if not isinstance(ex, Executor):
         raise TypeError(
             f"durable combinators take durable futures (ctx.run, ctx.sleep, calls, "
             f"awakeables...), not {type(first).__name__}"
         )
-    return ex, ex._own(futures)
+    for f in futures:
+        if not isinstance(f, JournalFuture) or f.owner is not ex:
+            raise InvalidUsageError(
+                "durable combinators take durable futures of this invocation (from "
+                f"ctx.run, ctx.sleep, calls, awakeables...), not {type(f).__name__}"
+            )
+    return ex, list(futures)  # type: ignore[arg-type]
 
 
 async def gather(*futures: DurableFuture[Any]) -> list[DurableFuture[Any]]:
@@ -110,4 +119,9 @@ async def with_timeout(future: DurableFuture[T], timeout: timedelta) -> T:
             approved = False
     """
     ex, [own] = _executor([future])
-    return await ex.with_timeout(own, timeout)
+    timer = ex.sleep(timeout)
+    done, _ = await ex.wait_completed([own, timer], "with_timeout")
+    if done[0] is own:
+        return await own
+    await timer  # a cancelled invocation's timer raises the cancellation, not a timeout
+    raise DurableTimeoutError(f"timed out after {timeout} (durable timer, entry {timer.index})")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -18,7 +18,15 @@ from .exceptions import InvalidUsageError
 from .messages import HandlerInfo, ServiceInfo
 from .serde import inspect_empty, json_schema, type_name
 
-__all__ = ["Service", "VirtualObject", "Workflow", "HandlerDef", "RetryPolicy", "ServiceDef"]
+__all__ = [
+    "Service",
+    "VirtualObject",
+    "Workflow",
+    "HandlerDef",
+    "RetryPolicy",
+    "ServiceDef",
+    "find_handler",
+]
 
 
 @dataclass(frozen=True)
@@ -308,3 +316,9 @@ def handler_of(target: Any) -> HandlerDef:
             "@service.handler(), or use ctx.generic_call(service, handler, arg)"
         )
     return hdef
+
+
+def find_handler(services: Mapping[str, ServiceDef], service: str, name: str) -> HandlerDef | None:
+    """The handler ``service/name`` among ``services`` (by name), or None."""
+    s = services.get(service)
+    return s.handlers.get(name) if s is not None else None

@@ -4,20 +4,25 @@ It does no I/O of its own. Messages come in through :meth:`Executor.deliver`
 (:class:`~durable.messages.Ack`, :class:`~durable.messages.Completion`,
 :class:`~durable.messages.Abort`) and go out through the ``emit`` callback given at
 construction (:class:`~durable.messages.NewEntry`, :class:`~durable.messages.Suspend`,
-:class:`~durable.messages.Output`, :class:`~durable.messages.AttemptFailed`). The worker
-process connects ``emit`` to a socket; the in-process runtime to a queue.
+:class:`~durable.messages.Output`, :class:`~durable.messages.AttemptFailed`). The
+:class:`~durable.host.ExecutorHost` connects ``emit`` to the worker's socket, or to the
+engine on the same loop.
 
 Replay: the handler runs from the top; each ctx call takes the next journal index. While
 the index is inside the recorded journal, the call is checked against the recorded entry
 (kind and name) and answered from it; past the end, a new entry is appended and emitted.
 Entries are emitted in index order, even when ``ctx.run`` bodies finish out of order.
+
+The handler's context (:mod:`durable.context_impl`) reaches the executor only through
+its public journal methods (``local_entry``, ``remote_entry``, ``run_step``, ``sleep``,
+``call``, ``send``, ``awakeable``); ``ctx.run`` bodies run in :mod:`durable.steps`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
-import inspect
 import itertools
 import json
 import os
@@ -26,32 +31,23 @@ import secrets
 import sys
 import time as _time
 import traceback
-import uuid as _uuid
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from datetime import timedelta
+from types import FrameType
 from typing import Any
 
 from . import logging as _logging
 from . import serde as _serde
-from .bodythreads import call_in_thread, run_in_thread
-from .context import (
-    CallFuture,
-    DurableFuture,
-    DurablePromise,
-    Request,
-    RunOptions,
-    SendHandle,
-    WorkflowContext,
-)
-from .definitions import HandlerDef, handler_of
+from .context import RunOptions
+from .context_impl import ContextImpl
+from .definitions import HandlerDef
 from .exceptions import (
     CancelledError,
-    DurableTimeoutError,
-    InvalidUsageError,
     NonDeterminismError,
     SuspendedError,
     TerminalError,
 )
+from .futures import JournalCallFuture, JournalFuture
 from .ids import idempotency_scope, idempotent_invocation_id, new_invocation_id
 from .messages import (
     Abort,
@@ -66,6 +62,16 @@ from .messages import (
     Start,
     Suspend,
 )
+from .payloads import (
+    AwakeablePayload,
+    CallPayload,
+    CombinatorPayload,
+    Payload,
+    SendPayload,
+    SleepPayload,
+)
+from .steps import StepRunner
+from .suspension import Suspension
 
 __all__ = ["Executor", "failure_to_exception"]
 
@@ -85,7 +91,7 @@ def _describe(kind: EntryKind | str, name: str | None) -> str:
 
 
 def _user_location() -> str | None:
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while (
         frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _SDK_DIR
     ):
@@ -93,411 +99,6 @@ def _user_location() -> str | None:
     if frame is None:
         return None
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
-
-
-class _Future(DurableFuture[Any]):
-    """A durable result backed by an asyncio future and, maybe, a journal index."""
-
-    def __init__(
-        self,
-        executor: Executor,
-        fut: asyncio.Future,
-        index: int | None,
-        remote: bool,
-        convert: Callable[[str | None], Any] | None = None,
-    ) -> None:
-        self._ex = executor
-        self._fut = fut
-        self._index = index
-        self._remote = remote  # completed by the runtime (may suspend while awaited)
-        self._convert = convert
-
-    def done(self) -> bool:
-        return self._fut.done()
-
-    def _value(self) -> Any:
-        raw = self._fut.result()
-        return self._convert(raw) if self._convert else raw
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        if not self._fut.done():
-            if self._remote:
-                self._ex._begin_await(self._index)
-            try:
-                yield from self._fut.__await__()
-            finally:
-                if self._remote:
-                    self._ex._end_await(self._index)
-        return self._value()
-
-
-class _CallFuture(_Future, CallFuture[Any]):
-    def __init__(
-        self,
-        executor: Executor,
-        fut: asyncio.Future,
-        index: int,
-        target_id: str,
-        convert: Callable[[str | None], Any],
-    ) -> None:
-        super().__init__(executor, fut, index, remote=True, convert=convert)
-        self._target_id = target_id
-
-    async def invocation_id(self) -> str:
-        return self._target_id
-
-
-class _SendHandle(SendHandle):
-    def __init__(self, ctx: _ContextImpl, target_id: str) -> None:
-        self._ctx = ctx
-        self._target_id = target_id
-
-    async def invocation_id(self) -> str:
-        return self._target_id
-
-    def cancel_invocation(self) -> None:
-        self._ctx.cancel_invocation(self._target_id)
-
-
-class _Promise(DurablePromise[Any]):
-    def __init__(
-        self, ctx: _ContextImpl, name: str, serde: _serde.Serde | None, type_hint: Any
-    ) -> None:
-        self._ctx = ctx
-        self._name = name
-        self._serde = serde or _serde.JsonSerde(type_hint)
-        self._schema = _expected_schema(type_hint)
-
-    def value(self) -> DurableFuture[Any]:
-        # the expected type's JSON schema rides along so a person resolving the promise
-        # from the dashboard gets an editor prefilled for it (replay matches kind and name)
-        payload = json.dumps({"schema": self._schema}) if self._schema else None
-        return self._ctx._ex._remote_entry(
-            EntryKind.GET_PROMISE, self._name, payload, self._serde.deserialize
-        )
-
-    def resolve(self, value: Any) -> DurableFuture[None]:
-        payload = json.dumps({"result": self._serde.serialize(value)})
-        return self._ctx._ex._remote_entry(
-            EntryKind.COMPLETE_PROMISE, self._name, payload, lambda _r: None
-        )
-
-    def reject(self, message: str, code: int = 500) -> DurableFuture[None]:
-        payload = json.dumps({"failure": {"code": code, "message": message}})
-        return self._ctx._ex._remote_entry(
-            EntryKind.COMPLETE_PROMISE, self._name, payload, lambda _r: None
-        )
-
-    def peek(self) -> DurableFuture[Any]:
-        return self._ctx._ex._remote_entry(
-            EntryKind.PEEK_PROMISE,
-            self._name,
-            None,
-            lambda r: None if r is None else self._serde.deserialize(r),
-        )
-
-
-def _expected_schema(type_hint: Any) -> dict | None:
-    """The JSON schema of an awaited value's type, or None (never fails the handler)."""
-    if type_hint is None:
-        return None
-    try:
-        return _serde.json_schema(type_hint) or None
-    except Exception:  # noqa: BLE001 (best effort: a form hint, not a contract)
-        return None
-
-
-def _arg_json(arg: Any) -> str:
-    if isinstance(arg, (bytes, bytearray)):
-        return bytes(arg).decode() or "null"
-    return _serde.serialize(arg)
-
-
-class _ContextImpl(WorkflowContext):
-    """The one implementation of every context class; kind checks guard writes."""
-
-    def __init__(self, executor: Executor) -> None:
-        self._ex = executor
-
-    # -- request / determinism helpers
-    def request(self) -> Request:
-        s = self._ex.start
-        body = (s.journal[0].payload or "").encode()
-        return Request(id=s.invocation_id, headers=dict(s.headers), body=body, attempt=s.attempt)
-
-    def key(self) -> str:
-        if self._ex.start.key is None:
-            raise InvalidUsageError("ctx.key() is only available in virtual objects and workflows")
-        return self._ex.start.key
-
-    def random(self) -> _random.Random:
-        return self._ex.rng
-
-    def uuid(self) -> _uuid.UUID:
-        return _uuid.UUID(int=self._ex.rng.getrandbits(128), version=4)
-
-    async def time(self) -> float:
-        return await self._ex._remote_entry(
-            EntryKind.TIME, None, None, lambda r: float(json.loads(r))
-        )
-
-    # -- journaled actions
-    def run(
-        self,
-        name: str,
-        action: Callable[..., Any],
-        *args: Any,
-        serde: _serde.Serde | None = None,
-        max_attempts: int | None = None,
-        max_retry_duration: timedelta | None = None,
-        type_hint: Any = None,
-        **kwargs: Any,
-    ) -> DurableFuture[Any]:
-        call_args = tuple(kwargs.pop("args", None) or ()) + args
-        opts = RunOptions(
-            max_attempts=max_attempts,
-            max_retry_duration=max_retry_duration,
-            serde=serde,
-            type_hint=type_hint,
-        )
-        return self._ex._run(name, action, opts, call_args, kwargs)
-
-    def run_typed(
-        self,
-        name: str,
-        action: Callable[..., Any],
-        options: RunOptions | None = None,
-        *args: Any,
-        **kwargs: Any,
-    ) -> DurableFuture[Any]:
-        return self._ex._run(name, action, options or RunOptions(), args, kwargs)
-
-    def sleep(self, delta: timedelta, name: str | None = None) -> DurableFuture[None]:
-        ms = max(int(delta.total_seconds() * 1000), 0)
-        fut = self._ex._remote_entry(
-            EntryKind.SLEEP, name, json.dumps({"duration_ms": ms}), lambda _r: None
-        )
-        self._ex._timer_started(fut, ms)
-        return fut
-
-    # -- state
-    def _check_state(self, write: bool, what: str) -> None:
-        kind = self._ex.hdef.kind
-        if kind == "service":
-            raise InvalidUsageError(
-                f"ctx.{what} needs a VirtualObject or Workflow; {self._ex.hdef.service_name} is a Service"
-            )
-        if write and kind == "shared":
-            raise TerminalError(
-                f"ctx.{what} is not allowed in shared handler {self._ex.hdef.service_name}/"
-                f"{self._ex.hdef.name}: shared handlers only read state. Make the handler "
-                "exclusive (the default kind) to change state.",
-                500,
-            )
-
-    async def get(self, name: str, serde: _serde.Serde | None = None, type_hint: Any = None) -> Any:
-        self._check_state(False, "get")
-        s = serde or _serde.JsonSerde(type_hint)
-        raw = self._ex._local_entry(
-            EntryKind.GET_STATE, name, lambda: (None, self._ex.state.get(name))
-        )
-        return None if raw is None else s.deserialize(raw)
-
-    async def state_keys(self) -> list[str]:
-        self._check_state(False, "state_keys")
-        raw = self._ex._local_entry(
-            EntryKind.STATE_KEYS, None, lambda: (None, json.dumps(sorted(self._ex.state)))
-        )
-        return json.loads(raw)
-
-    def set(self, name: str, value: Any, serde: _serde.Serde | None = None) -> None:
-        self._check_state(True, "set")
-        text = (serde or _serde.JsonSerde()).serialize(value)
-        self._ex._local_entry(EntryKind.SET_STATE, name, lambda: (text, None))
-        self._ex.state[name] = text
-
-    def clear(self, name: str) -> None:
-        self._check_state(True, "clear")
-        self._ex._local_entry(EntryKind.CLEAR_STATE, name, lambda: (None, None))
-        self._ex.state.pop(name, None)
-
-    def clear_all(self) -> None:
-        self._check_state(True, "clear_all")
-        self._ex._local_entry(EntryKind.CLEAR_ALL_STATE, None, lambda: (None, None))
-        self._ex.state.clear()
-
-    def promise(
-        self, name: str, serde: _serde.Serde | None = None, type_hint: Any = None
-    ) -> DurablePromise[Any]:
-        if self._ex.hdef.service.kind != "workflow":
-            raise InvalidUsageError("ctx.promise() is only available in workflows")
-        return _Promise(self, name, serde, type_hint)
-
-    # -- calls
-    def _call(
-        self,
-        service: str,
-        handler: str,
-        key: str | None,
-        arg: Any,
-        idem: str | None,
-        headers: dict[str, str] | None,
-        convert: Callable[[str | None], Any],
-        workflow_main: bool = False,
-    ) -> CallFuture[Any]:
-        return self._ex._call(
-            service, handler, key, _arg_json(arg), idem, headers, convert, workflow_main
-        )
-
-    def _send(
-        self,
-        service: str,
-        handler: str,
-        key: str | None,
-        arg: Any,
-        delay: timedelta | None,
-        idem: str | None,
-        headers: dict[str, str] | None,
-        workflow_main: bool = False,
-    ) -> SendHandle:
-        target = self._ex._send(
-            service, handler, key, _arg_json(arg), delay, idem, headers, workflow_main
-        )
-        return _SendHandle(self, target)
-
-    @staticmethod
-    def _out(tpe: Any) -> Callable[[str | None], Any]:
-        hdef = handler_of(tpe)
-        return lambda r: _serde.deserialize(r, hdef.output_type)
-
-    def service_call(
-        self,
-        tpe: Any,
-        arg: Any = None,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> CallFuture[Any]:
-        h = handler_of(tpe)
-        return self._call(
-            h.service_name, h.name, None, arg, idempotency_key, headers, self._out(tpe)
-        )
-
-    def object_call(
-        self,
-        tpe: Any,
-        key: str,
-        arg: Any = None,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> CallFuture[Any]:
-        h = handler_of(tpe)
-        return self._call(
-            h.service_name,
-            h.name,
-            key,
-            arg,
-            idempotency_key,
-            headers,
-            self._out(tpe),
-            h.kind == "workflow",
-        )
-
-    workflow_call = object_call
-
-    def service_send(
-        self,
-        tpe: Any,
-        arg: Any = None,
-        send_delay: timedelta | None = None,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> SendHandle:
-        h = handler_of(tpe)
-        return self._send(h.service_name, h.name, None, arg, send_delay, idempotency_key, headers)
-
-    def object_send(
-        self,
-        tpe: Any,
-        key: str,
-        arg: Any = None,
-        send_delay: timedelta | None = None,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> SendHandle:
-        h = handler_of(tpe)
-        return self._send(
-            h.service_name,
-            h.name,
-            key,
-            arg,
-            send_delay,
-            idempotency_key,
-            headers,
-            h.kind == "workflow",
-        )
-
-    workflow_send = object_send
-
-    def generic_call(
-        self,
-        service: str,
-        handler: str,
-        arg: Any = None,
-        key: str | None = None,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> CallFuture[Any]:
-        return self._call(service, handler, key, arg, idempotency_key, headers, _serde.deserialize)
-
-    def generic_send(
-        self,
-        service: str,
-        handler: str,
-        arg: Any = None,
-        key: str | None = None,
-        send_delay: timedelta | None = None,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> SendHandle:
-        return self._send(service, handler, key, arg, send_delay, idempotency_key, headers)
-
-    # -- awakeables, cancellation, attach
-    def awakeable(
-        self, serde: _serde.Serde | None = None, type_hint: Any = None
-    ) -> tuple[str, DurableFuture[Any]]:
-        s = serde or _serde.JsonSerde(type_hint)
-        return self._ex._awakeable(s.deserialize, _expected_schema(type_hint))
-
-    def resolve_awakeable(self, name: str, value: Any, serde: _serde.Serde | None = None) -> None:
-        text = (serde or _serde.JsonSerde()).serialize(value)
-        payload = json.dumps({"id": name, "result": text})
-        self._ex._local_entry(EntryKind.COMPLETE_AWAKEABLE, name, lambda: (payload, None))
-
-    def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None:
-        payload = json.dumps(
-            {"id": name, "failure": {"code": failure_code, "message": failure_message}}
-        )
-        self._ex._local_entry(EntryKind.COMPLETE_AWAKEABLE, name, lambda: (payload, None))
-
-    def cancel_invocation(self, invocation_id: str) -> None:
-        payload = json.dumps({"invocation_id": invocation_id})
-        self._ex._local_entry(EntryKind.CANCEL_INVOCATION, invocation_id, lambda: (payload, None))
-
-    def attach_invocation(
-        self, invocation_id: str, serde: _serde.Serde | None = None, type_hint: Any = None
-    ) -> DurableFuture[Any]:
-        s = serde or _serde.JsonSerde(type_hint)
-        payload = json.dumps({"invocation_id": invocation_id})
-        return self._ex._remote_entry(
-            EntryKind.ATTACH_INVOCATION, invocation_id, payload, s.deserialize
-        )
-
-
-def _run_entry(
-    index: int, name: str, result: str | None = None, failure: Failure | None = None
-) -> JournalEntry:
-    """The completed journal entry of a ``ctx.run`` step."""
-    return JournalEntry(index, EntryKind.RUN, name, None, result, failure, True)
 
 
 class Executor:
@@ -531,20 +132,19 @@ class Executor:
         self._early: dict[int, Completion] = {}
         self._outbox: dict[int, NewEntry | None] = {}
         self._next_emit = self.replay_len
-        self._awaiting: dict[int, int] = {}
         # when each completed entry was completed, as a sort key: entries completed
         # before this attempt by the runtime's completion order, then live ones as seen
         self._rank = {i: n for n, i in enumerate(start.completion_order)}
         self._done_at: dict[int, tuple[int, int, int]] = {}
-        self._sleep_due: dict[int, float] = {}  # entry -> loop time its timer is due
         self._live_seq = itertools.count()
-        self._local_busy = 0
-        self._suspend_handle: asyncio.TimerHandle | None = None
-        self._run_tasks: set[asyncio.Task] = set()
+        self._suspension = Suspension(self, self._loop, suspend_after)
+        self.busy = self._suspension.body  # (bound once: two calls fewer per ctx.run step)
+        self._steps = StepRunner(self, self._loop)
+        self._run_error: Exception | None = None
         self._nondeterminism: NonDeterminismError | None = None
         self._closed = False
         self._task: asyncio.Task | None = None
-        self.ctx = _ContextImpl(self)
+        self.ctx = ContextImpl(self)
 
     @property
     def divergence(self) -> NonDeterminismError | None:
@@ -556,8 +156,19 @@ class Executor:
         """True while the handler is still inside the recorded journal."""
         return self.next_index < self.replay_len
 
+    @property
+    def closed(self) -> bool:
+        """The attempt ended (finished, suspended, aborted): nothing more is emitted."""
+        return self._closed
+
+    @property
+    def bodies_running(self) -> int:
+        """How many ``ctx.run`` bodies are running or wait for their entry's Ack."""
+        return self._suspension.busy
+
     # -- messages in
     def deliver(self, msg: Ack | Completion | Abort) -> None:
+        """A message from the runtime for this attempt."""
         if self._closed:
             return
         if isinstance(msg, Ack):
@@ -567,16 +178,16 @@ class Executor:
                 self._mark_done(msg.index, live=True)
                 if not fut.done():
                     self._complete(fut, entry.result, entry.failure)
-                self._busy(-1)
+                self.busy(-1)
         elif isinstance(msg, Completion):
-            fut = self._remote.get(msg.index)
-            if fut is None:
+            waiting = self._remote.get(msg.index)
+            if waiting is None:
                 if msg.index not in self._early:
                     self._mark_done(msg.index, live=True)
                 self._early[msg.index] = msg
-            elif not fut.done():
+            elif not waiting.done():
                 self._mark_done(msg.index, live=True)
-                self._complete(fut, msg.result, msg.failure)
+                self._complete(waiting, msg.result, msg.failure)
         elif isinstance(msg, Abort):
             self._close()
             if self._task is not None:
@@ -613,8 +224,10 @@ class Executor:
             self._emit(self._outbox.pop(self._next_emit))
             self._next_emit += 1
 
-    # -- journal
+    # -- the journal cursor
     def _next_entry(self, kind: EntryKind, name: str | None) -> tuple[int, JournalEntry | None]:
+        """The next journal index, and its recorded entry while replaying (checked to be
+        the same kind and name, else a non-determinism error)."""
         if self._nondeterminism is not None:
             raise self._nondeterminism
         if self._closed:
@@ -634,34 +247,39 @@ class Executor:
                 self._nondeterminism = err
                 raise err
             return index, rec
-        if index == self.replay_len and self.replay_len > 1:
-            pass  # replay finished: from here on entries are new
         return index, None
 
-    def _local_entry(
-        self, kind: EntryKind, name: str | None, make: Callable[[], tuple[str | None, str | None]]
-    ) -> str | None:
-        """An entry completed by the executor itself (state ops, signals)."""
-        index, rec = self._next_entry(kind, name)
-        if rec is not None:
-            return rec.result
-        payload, result = make()
-        self._publish(JournalEntry(index, kind, name, payload, result, None, True))
-        return result
-
-    def _remote_entry(
+    def local_entry(
         self,
         kind: EntryKind,
         name: str | None,
-        payload: str | None,
+        payload: Payload | None = None,
+        result: Callable[[], str | None] | None = None,
+    ) -> str | None:
+        """An entry completed by the executor itself (state ops, signals): its result,
+        recorded or (when new) made by ``result``."""
+        index, rec = self._next_entry(kind, name)
+        if rec is not None:
+            return rec.result
+        value = result() if result is not None else None
+        text = payload.to_json() if payload is not None else None
+        self._publish(JournalEntry(index, kind, name, text, value, None, True))
+        return value
+
+    def remote_entry(
+        self,
+        kind: EntryKind,
+        name: str | None,
+        payload: Payload | None,
         convert: Callable[[str | None], Any],
-    ) -> _Future:
+    ) -> JournalFuture:
         """An entry the runtime completes (timer, awakeable, promise, call...)."""
         index, rec = self._next_entry(kind, name)
         fut = self._remote_future(index, rec)
         if rec is None:
-            self._publish(JournalEntry(index, kind, name, payload))
-        return _Future(self, fut, index, remote=True, convert=convert)
+            text = payload.to_json() if payload is not None else None
+            self._publish(JournalEntry(index, kind, name, text))
+        return JournalFuture(self, fut, index, remote=True, convert=convert)
 
     def _remote_future(self, index: int, rec: JournalEntry | None) -> asyncio.Future:
         fut = self._loop.create_future()
@@ -674,94 +292,33 @@ class Executor:
         else:
             self._remote[index] = fut
         # A failure nobody awaits must not be reported as "exception never retrieved".
-        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+        fut.add_done_callback(_retrieve)
         return fut
 
-    # -- run
-    def _run(
+    # -- ctx.run steps (the bodies run in durable.steps)
+    def run_step(
         self, name: str, action: Callable[..., Any], opts: RunOptions, args: tuple, kwargs: dict
-    ) -> _Future:
+    ) -> JournalFuture:
+        """``ctx.run``: the recorded outcome on replay, else the body runs."""
         s = opts.serde or _serde.JsonSerde(opts.type_hint)
         index, rec = self._next_entry(EntryKind.RUN, name)
         fut = self._loop.create_future()
-        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+        fut.add_done_callback(_retrieve)
         if rec is not None:
             self._mark_done(index, live=False)
             self._complete(fut, rec.result, rec.failure)
-            return _Future(self, fut, index, remote=False, convert=s.deserialize)
-        self._reserve(index)
-        if (
-            opts.max_attempts is None
-            and opts.max_retry_duration is None
-            and not inspect.iscoroutinefunction(action)
-        ):
-            # A plain synchronous body: straight to a body thread, no task (two loop turns
-            # fewer per step); anything unusual goes back to _run_body.
-            self._busy(+1)
-            landed = self._loop.create_future()
-            self._run_tasks.add(landed)  # type: ignore[arg-type]  # awaited/cancelled alike
-            call_in_thread(
-                action,
-                args,
-                kwargs,
-                lambda ok, value: self._body_done(index, name, s, fut, landed, ok, value),
-            )
-            return _Future(self, fut, index, remote=False, convert=s.deserialize)
-        task = self._loop.create_task(
-            self._run_body(index, name, action, opts, s, args, kwargs, fut)
-        )
-        self._run_tasks.add(task)
-        task.add_done_callback(self._run_tasks.discard)
-        return _Future(self, fut, index, remote=False, convert=s.deserialize)
+        else:
+            self._reserve(index)
+            self._steps.start(index, name, action, opts, s, args, kwargs, fut)
+        return JournalFuture(self, fut, index, remote=False, convert=s.deserialize)
 
-    def _body_done(
-        self,
-        index: int,
-        name: str,
-        s: _serde.Serde,
-        fut: asyncio.Future,
-        landed: asyncio.Future,
-        ok: bool,
-        value: Any,
-    ) -> None:
-        """A synchronous body (started by _run without a task) returned or raised."""
-        self._run_tasks.discard(landed)  # type: ignore[arg-type]
-        if landed.done():  # the attempt ended meanwhile (abort): nothing to record
-            return
-        landed.set_result(None)
-        if self._closed:
-            return
-        if ok and inspect.isawaitable(value):  # a sync function returning an awaitable
-            self._busy(-1)
-
-            async def finish() -> Any:
-                return await value
-
-            task = self._loop.create_task(
-                self._run_body(index, name, finish, RunOptions(), s, (), {}, fut)
-            )
-            self._run_tasks.add(task)
-            task.add_done_callback(self._run_tasks.discard)
-            return
-        try:
-            if ok:
-                entry = _run_entry(index, name, s.serialize(value))
-            elif isinstance(value, TerminalError):
-                entry = _run_entry(index, name, failure=Failure(value.status_code, value.message))
-            else:
-                raise value
-        except BaseException as e:
-            self._busy(-1)
-            self._step_failed(fut, e)
-            return
-        self._step_recorded(index, fut, entry)
-
-    def _step_recorded(self, index: int, fut: asyncio.Future, entry: JournalEntry) -> None:
-        # the Ack completes ``fut`` (in deliver): the handler goes on in the same turn
+    def record_step(self, index: int, fut: asyncio.Future, entry: JournalEntry) -> None:
+        """A body's outcome: emit its entry; the Ack completes ``fut`` (in deliver), so
+        the handler goes on in the same loop turn."""
         self._acks[index] = (fut, entry)
         self._publish(entry, needs_ack=True)
 
-    def _step_failed(self, fut: asyncio.Future, e: BaseException) -> None:
+    def step_failed(self, fut: asyncio.Future, e: BaseException) -> None:
         """A body failed (retryable) or was aborted: the attempt fails now, even if the
         handler caught the error, since the failed step is a hole in the journal (no later
         entry can be emitted)."""
@@ -772,209 +329,104 @@ class Executor:
             if self._task is not None and not self._task.done() and not self._closed:
                 self._task.cancel()
 
-    async def _run_body(
-        self,
-        index: int,
-        name: str,
-        action: Callable[..., Any],
-        opts: RunOptions,
-        s: _serde.Serde,
-        args: tuple,
-        kwargs: dict,
-        fut: asyncio.Future,
-    ) -> None:
-        self._busy(+1)
-        awaiting_ack = False
-        try:
-            attempt = 0
-            started = _time.monotonic()
-            delay = (opts.initial_retry_interval or timedelta(milliseconds=50)).total_seconds()
-            retry_in_place = opts.max_attempts is not None or opts.max_retry_duration is not None
-            while True:
-                attempt += 1
-                try:
-                    if inspect.iscoroutinefunction(action):
-                        value = await action(*args, **kwargs)
-                    else:
-                        value = await run_in_thread(action, *args, **kwargs)
-                        if inspect.isawaitable(value):
-                            value = await value
-                    entry = _run_entry(index, name, s.serialize(value))
-                    break
-                except TerminalError as e:
-                    entry = _run_entry(index, name, failure=Failure(e.status_code, e.message))
-                    break
-                except Exception as e:
-                    if not retry_in_place:
-                        raise
-                    spent = timedelta(seconds=_time.monotonic() - started)
-                    out_of_attempts = opts.max_attempts is not None and attempt >= opts.max_attempts
-                    out_of_time = (
-                        opts.max_retry_duration is not None and spent >= opts.max_retry_duration
-                    )
-                    if out_of_attempts or out_of_time:
-                        msg = f"ctx.run({name!r}) failed after {attempt} attempts: {type(e).__name__}: {e}"
-                        entry = _run_entry(index, name, failure=Failure(500, msg))
-                        break
-                    await asyncio.sleep(delay)
-                    delay = min(
-                        delay * (opts.retry_interval_factor or 2.0),
-                        (opts.max_retry_interval or timedelta(seconds=10)).total_seconds(),
-                    )
-            self._step_recorded(index, fut, entry)
-            awaiting_ack = True
-        except BaseException as e:
-            self._step_failed(fut, e)
-        finally:
-            if not awaiting_ack:
-                self._busy(-1)
+    # -- timers, calls, sends, awakeables
+    def sleep(self, delta: timedelta, name: str | None = None) -> JournalFuture:
+        """``ctx.sleep``: a durable timer the runtime fires."""
+        ms = max(int(delta.total_seconds() * 1000), 0)
+        fut = self.remote_entry(EntryKind.SLEEP, name, SleepPayload(ms), _none)
+        self._timer_started(fut, ms)
+        return fut
 
-    # -- calls
-    def _call(
-        self,
-        service: str,
-        handler: str,
-        key: str | None,
-        arg_json: str,
-        idem: str | None,
-        headers: dict[str, str] | None,
-        convert: Callable[[str | None], Any],
-        workflow_main: bool = False,
-    ) -> _CallFuture:
-        index, rec = self._next_entry(EntryKind.CALL, f"{service}/{handler}")
+    def call(
+        self, payload: CallPayload, workflow_main: bool, convert: Callable[[str | None], Any]
+    ) -> JournalCallFuture:
+        """A call; ``payload`` without its ``invocation_id``, which is chosen here (or
+        read back from the recorded entry)."""
+        name = f"{payload.service}/{payload.handler}"
+        index, rec = self._next_entry(EntryKind.CALL, name)
         if rec is not None:
-            target = json.loads(rec.payload or "{}").get("invocation_id", "")
+            target = CallPayload.from_json(rec.payload).invocation_id
         else:
-            target = self._target_id(service, handler, key, idem, workflow_main)
+            target = self._target_id(payload, workflow_main)
         fut = self._remote_future(index, rec)
         if rec is None:
-            payload = json.dumps(
-                {
-                    "service": service,
-                    "handler": handler,
-                    "key": key,
-                    "input": arg_json,
-                    "headers": headers or {},
-                    "idempotency_key": idem,
-                    "invocation_id": target,
-                }
-            )
-            self._publish(JournalEntry(index, EntryKind.CALL, f"{service}/{handler}", payload))
-        return _CallFuture(self, fut, index, target, convert)
+            text = dataclasses.replace(payload, invocation_id=target).to_json()
+            self._publish(JournalEntry(index, EntryKind.CALL, name, text))
+        return JournalCallFuture(self, fut, index, target, convert)
 
-    def _send(
-        self,
-        service: str,
-        handler: str,
-        key: str | None,
-        arg_json: str,
-        delay: timedelta | None,
-        idem: str | None,
-        headers: dict[str, str] | None,
-        workflow_main: bool = False,
-    ) -> str:
-        name = f"{service}/{handler}"
+    def send(self, payload: SendPayload, workflow_main: bool) -> str:
+        """A one-way send (``payload`` as for :meth:`call`); the callee's invocation id."""
+        name = f"{payload.service}/{payload.handler}"
         index, rec = self._next_entry(EntryKind.ONE_WAY_CALL, name)
         if rec is not None:
-            return json.loads(rec.payload or "{}").get("invocation_id", "")
-        target = self._target_id(service, handler, key, idem, workflow_main)
-        payload = json.dumps(
-            {
-                "service": service,
-                "handler": handler,
-                "key": key,
-                "input": arg_json,
-                "headers": headers or {},
-                "idempotency_key": idem,
-                "invocation_id": target,
-                "delay_ms": int(delay.total_seconds() * 1000) if delay else 0,
-            }
-        )
+            return SendPayload.from_json(rec.payload).invocation_id
+        target = self._target_id(payload, workflow_main)
+        text = dataclasses.replace(payload, invocation_id=target).to_json()
         self._publish(
-            JournalEntry(
-                index, EntryKind.ONE_WAY_CALL, name, payload, json.dumps(target), None, True
-            )
+            JournalEntry(index, EntryKind.ONE_WAY_CALL, name, text, json.dumps(target), None, True)
         )
         return target
 
     @staticmethod
-    def _target_id(
-        service: str, handler: str, key: str | None, idem: str | None, workflow_main: bool
-    ) -> str:
+    def _target_id(p: CallPayload, workflow_main: bool) -> str:
         """A new invocation id, or the one an idempotency key (or a workflow id) names:
         the runtime derives the same, so a repeated call reaches the same invocation."""
         if workflow_main:
-            return idempotent_invocation_id(idempotency_scope(service, handler, key, True), "run")
-        if idem:
-            return idempotent_invocation_id(idempotency_scope(service, handler, key, False), idem)
+            scope = idempotency_scope(p.service, p.handler, p.key, True)
+            return idempotent_invocation_id(scope, "run")
+        if p.idempotency_key:
+            scope = idempotency_scope(p.service, p.handler, p.key, False)
+            return idempotent_invocation_id(scope, p.idempotency_key)
         return new_invocation_id()
 
-    def _awakeable(
+    def awakeable(
         self, convert: Callable[[str | None], Any], schema: dict | None = None
-    ) -> tuple[str, _Future]:
+    ) -> tuple[str, JournalFuture]:
+        """``ctx.awakeable``: its id (new, or the recorded one) and its future; ``schema``
+        is the expected value's, for the dashboard's resolve form."""
         index, rec = self._next_entry(EntryKind.AWAKEABLE, None)
         if rec is not None:
-            awk_id = json.loads(rec.payload or "{}")["id"]
+            awk_id = AwakeablePayload.from_json(rec.payload).id
         else:
             awk_id = "awk_" + secrets.token_urlsafe(18)
         fut = self._remote_future(index, rec)
         if rec is None:
-            # "schema": the expected type, for the dashboard's resolve form
-            payload = {"id": awk_id, **({"schema": schema} if schema else {})}
-            self._publish(JournalEntry(index, EntryKind.AWAKEABLE, None, json.dumps(payload)))
-        return awk_id, _Future(self, fut, index, remote=True, convert=convert)
+            text = AwakeablePayload(awk_id, schema).to_json()
+            self._publish(JournalEntry(index, EntryKind.AWAKEABLE, None, text))
+        return awk_id, JournalFuture(self, fut, index, remote=True, convert=convert)
 
     # -- combinators
-    def _own(self, futures: tuple[Any, ...] | list[Any]) -> list[_Future]:
-        out = []
-        for f in futures:
-            if not isinstance(f, _Future) or f._ex is not self:
-                raise InvalidUsageError(
-                    "durable combinators take durable futures of this invocation (from "
-                    f"ctx.run, ctx.sleep, calls, awakeables...), not {type(f).__name__}"
-                )
-            out.append(f)
-        return out
+    def _order_key(self, f: JournalFuture) -> tuple[int, int, int]:
+        return self._done_at.get(f.index if f.index is not None else -1, (2, 0, 0))
 
-    def _order_key(self, f: _Future) -> tuple[int, int, int]:
-        return self._done_at.get(f._index if f._index is not None else -1, (2, 0, 0))
-
-    async def _block_on(self, futures: list[_Future], mode: str) -> None:
+    async def _block_on(self, futures: list[JournalFuture], mode: str) -> None:
         """Wait for the futures (``asyncio.FIRST_COMPLETED`` or ``ALL_COMPLETED``) with no
         task per future, counting the remote ones as awaited (so the handler may suspend)."""
         pending = [f for f in futures if not f.done()]
         if not pending:
             return
-        remote = [f._index for f in pending if f._remote and f._index is not None]
-        for i in remote:
-            self._awaiting[i] = self._awaiting.get(i, 0) + 1
-        self._maybe_suspend()
+        remote = [f.index for f in pending if f.remote and f.index is not None]
+        self._suspension.begin(remote)
         try:
-            await asyncio.wait([f._fut for f in pending], return_when=mode)
+            await asyncio.wait([f.inner for f in pending], return_when=mode)
         finally:
-            for i in remote:
-                n = self._awaiting.get(i, 0) - 1
-                if n <= 0:
-                    self._awaiting.pop(i, None)
-                else:
-                    self._awaiting[i] = n
-            self._cancel_suspend()
-            self._maybe_suspend()
+            self._suspension.end(remote)
         if self._closed:
             raise SuspendedError()
 
     async def wait_completed(
-        self, futures: list[_Future], name: str
-    ) -> tuple[list[_Future], list[_Future]]:
+        self, futures: list[JournalFuture], name: str
+    ) -> tuple[list[JournalFuture], list[JournalFuture]]:
         """Wait until at least one future is done; ``(done, pending)``, done in completion
         order. The outcome is journaled (a ``combinator`` entry listing the done futures),
         so a replay returns the same ``done`` even when more futures have completed by
         then, or completed in another order."""
         index, rec = self._next_entry(EntryKind.COMBINATOR, name)
-        indexes = [f._index for f in futures]
+        indexes = [f.index for f in futures]
         if rec is not None:
-            recorded = json.loads(rec.payload or "{}").get("futures")
-            by_index = {f._index: f for f in futures}
+            futs = CombinatorPayload.from_json(rec.payload).futures
+            recorded = None if futs is None else list(futs)
+            by_index = {f.index: f for f in futures}
             order = json.loads(rec.result or "[]")
             if recorded != indexes or any(i not in by_index for i in order):
                 err = NonDeterminismError(
@@ -997,8 +449,8 @@ class Executor:
                     index,
                     EntryKind.COMBINATOR,
                     name,
-                    json.dumps({"futures": indexes}),
-                    json.dumps([f._index for f in done]),
+                    CombinatorPayload(tuple(indexes)).to_json(),  # type: ignore[arg-type]
+                    json.dumps([f.index for f in done]),
                     None,
                     True,
                 )
@@ -1006,108 +458,52 @@ class Executor:
         done_ids = {id(f) for f in done}
         return done, [f for f in futures if id(f) not in done_ids]
 
-    async def gather(self, futures: list[_Future]) -> None:
+    async def gather(self, futures: list[JournalFuture]) -> None:
         """Wait until every future is done. Nothing to journal: the outcome does not
         depend on the order in which they complete."""
         await self._block_on(futures, asyncio.ALL_COMPLETED)
 
-    async def with_timeout(self, fut: _Future, timeout: timedelta) -> Any:
-        timer = self.ctx.sleep(timeout)
-        done, _ = await self.wait_completed([fut, timer], "with_timeout")
-        if done[0] is fut:
-            return await fut
-        await timer  # a cancelled invocation's timer raises the cancellation, not a timeout
-        raise DurableTimeoutError(
-            f"timed out after {timeout} (durable timer, entry {timer._index})"
-        )
+    # -- suspension (the policy is durable.suspension's)
+    def begin_await(self, index: int | None) -> None:
+        """The handler awaits entry ``index`` (which the runtime completes)."""
+        if index is not None:
+            self._suspension.begin((index,))
 
-    # -- suspension
-    def _begin_await(self, index: int | None) -> None:
-        if index is None:
-            return
-        self._awaiting[index] = self._awaiting.get(index, 0) + 1
-        self._maybe_suspend()
+    def end_await(self, index: int | None) -> None:
+        """The await of entry ``index`` ended (completed, or the awaiting task stopped)."""
+        if index is not None:
+            self._suspension.end((index,))
 
-    def _end_await(self, index: int | None) -> None:
-        if index is None:
-            return
-        n = self._awaiting.get(index, 0) - 1
-        if n <= 0:
-            self._awaiting.pop(index, None)
-        else:
-            self._awaiting[index] = n
-        # Restart the inactivity delay; if other awaits still wait on the runtime (one
-        # branch of a gather woke up, the others did not), the handler may still suspend.
-        self._cancel_suspend()
-        self._maybe_suspend()
+    def pending_remote(self, index: int) -> bool:
+        fut = self._remote.get(index)
+        return fut is not None and not fut.done()
 
-    def _busy(self, delta: int) -> None:
-        self._local_busy += delta
-        if self._local_busy > 0:
-            self._cancel_suspend()
-        else:
-            self._maybe_suspend()
+    def emitted(self, index: int) -> bool:
+        return index < self._next_emit
 
-    def _cancel_suspend(self) -> None:
-        if self._suspend_handle is not None:
-            self._suspend_handle.cancel()
-            self._suspend_handle = None
-
-    def _timer_started(self, fut: _Future, ms: int) -> None:
-        """Note when a sleep is due (on this loop's clock), for :meth:`_maybe_suspend`."""
-        if fut.done() or fut._index is None or self.suspend_after <= 0:
-            return
-        i = fut._index
-        rec = self.journal[i] if i < self.replay_len else None
-        wake_ms = json.loads(rec.payload or "{}").get("wake_at") if rec is not None else None
-        if wake_ms is not None:  # recorded by the runtime: the timer's own due time
-            self._sleep_due[i] = self._loop.time() + wake_ms / 1000.0 - _time.time()
-        else:
-            self._sleep_due[i] = self._loop.time() + ms / 1000.0
-
-    def _maybe_suspend(self) -> None:
-        if self._closed or self._local_busy > 0 or not self._awaiting or self._suspend_handle:
-            return
-        delay = self.suspend_after
-        if delay > 0:
-            waiting = [
-                i for i in self._awaiting if i in self._remote and not self._remote[i].done()
-            ]
-            if waiting and all(i in self._sleep_due for i in waiting):
-                now = self._loop.time()
-                first = min(self._sleep_due[i] for i in waiting) - now
-                last = max(self._sleep_due[i] for i in waiting) - now
-                if last <= delay:
-                    # only timers due before the suspension would pay off (a 1 s sleep
-                    # with a 1 s delay): stay, and suspend only if they are late
-                    delay += max(last, 0.0)
-                elif first > delay:
-                    # only timers due after the delay: nothing but a cancellation can
-                    # complete them sooner, so waiting in memory is of no use
-                    delay = 0.0
-        self._suspend_handle = self._loop.call_later(delay, self._suspend_now)
-
-    def _suspend_now(self) -> None:
-        self._suspend_handle = None
-        if self._closed or self._local_busy > 0 or not self._awaiting:
-            return
-        waiting = tuple(
-            sorted(i for i in self._awaiting if i in self._remote and not self._remote[i].done())
-        )
-        if not waiting or waiting[-1] >= self._next_emit:
-            # nothing to wait on, or an awaited entry the runtime has not been sent yet
-            # (held behind a combinator still deciding): keep running
-            return
-        # Flush entries still waiting behind a run body? None can be: busy == 0 here.
+    def suspend(self, waiting: tuple[int, ...]) -> None:
+        """Tell the runtime this attempt waits on ``waiting``, and stop it."""
         self._emit(Suspend(self.start.invocation_id, self.start.epoch, waiting))
         self._close()
         for fut in self._remote.values():
             if not fut.done():
                 fut.set_exception(SuspendedError())
 
+    def _timer_started(self, fut: JournalFuture, ms: int) -> None:
+        """Note when a sleep is due (on this loop's clock), for the suspension policy."""
+        if fut.done() or fut.index is None or self.suspend_after <= 0:
+            return
+        i = fut.index
+        rec = self.journal[i] if i < self.replay_len else None
+        wake_ms = SleepPayload.from_json(rec.payload).wake_at if rec is not None else None
+        if wake_ms is not None:  # recorded by the runtime: the timer's own due time
+            self._suspension.timer_due(i, self._loop.time() + wake_ms / 1000.0 - _time.time())
+        else:
+            self._suspension.timer_due(i, self._loop.time() + ms / 1000.0)
+
     def _close(self) -> None:
         self._closed = True
-        self._cancel_suspend()
+        self._suspension.cancel()
 
     def _check_journal_consumed(self) -> None:
         """The handler ended: a recorded entry it did not reach (other than the output) is a
@@ -1127,7 +523,6 @@ class Executor:
     async def run(self) -> None:
         """Run the handler to its end, suspension, failure or abort."""
         self._task = asyncio.current_task()
-        self._run_error: Exception | None = None
         _logging.current_executor.set(self)
         s = self.start
         try:
@@ -1144,8 +539,7 @@ class Executor:
             if self._nondeterminism is not None:
                 raise self._nondeterminism
             self._check_journal_consumed()
-            if self._run_tasks:  # run bodies started but never awaited: let them land
-                await asyncio.gather(*list(self._run_tasks), return_exceptions=True)
+            await self._steps.land()  # run bodies started but never awaited
             if self._run_error is not None:
                 raise self._run_error
             try:
@@ -1159,44 +553,47 @@ class Executor:
             if self._closed:
                 pass
             elif self._run_error is not None:  # cancelled by a failed ctx.run body
-                e = self._run_error
-                stack = "".join(traceback.format_exception(e))
-                self._emit(
-                    AttemptFailed(s.invocation_id, s.epoch, f"{type(e).__name__}: {e}", stack)
-                )
+                self._failed(self._run_error)
             else:
                 raise
         except NonDeterminismError as e:
-            self._emit(AttemptFailed(s.invocation_id, s.epoch, str(e), "", nondeterminism=True))
+            self._diverged(e)
         except TerminalError as e:
             if self._nondeterminism is not None:
-                e2 = self._nondeterminism
-                self._emit(
-                    AttemptFailed(s.invocation_id, s.epoch, str(e2), "", nondeterminism=True)
-                )
+                self._diverged(self._nondeterminism)
             else:
                 try:
                     self._check_journal_consumed()
                 except NonDeterminismError as e2:
-                    self._emit(
-                        AttemptFailed(s.invocation_id, s.epoch, str(e2), "", nondeterminism=True)
-                    )
+                    self._diverged(e2)
                 else:
-                    self._emit(
-                        Output(s.invocation_id, s.epoch, failure=Failure(e.status_code, e.message))
-                    )
+                    failure = Failure(e.status_code, e.message)
+                    self._emit(Output(s.invocation_id, s.epoch, failure=failure))
         except Exception as e:
             if self._nondeterminism is not None:
-                e2 = self._nondeterminism
-                self._emit(
-                    AttemptFailed(s.invocation_id, s.epoch, str(e2), "", nondeterminism=True)
-                )
+                self._diverged(self._nondeterminism)
             else:
-                stack = "".join(traceback.format_exception(e))
-                self._emit(
-                    AttemptFailed(s.invocation_id, s.epoch, f"{type(e).__name__}: {e}", stack)
-                )
+                self._failed(e)
         finally:
             self._close()
-            for t in list(self._run_tasks):
-                t.cancel()
+            self._steps.cancel()
+
+    def _failed(self, e: BaseException) -> None:
+        """The attempt failed with ``e``: the runtime retries it."""
+        s = self.start
+        stack = "".join(traceback.format_exception(e))
+        self._emit(AttemptFailed(s.invocation_id, s.epoch, f"{type(e).__name__}: {e}", stack))
+
+    def _diverged(self, e: NonDeterminismError) -> None:
+        s = self.start
+        self._emit(AttemptFailed(s.invocation_id, s.epoch, str(e), "", nondeterminism=True))
+
+
+def _retrieve(f: asyncio.Future) -> None:
+    """Mark a failure as retrieved: one nobody awaits is not an error to report."""
+    if not f.cancelled():
+        f.exception()
+
+
+def _none(_raw: str | None) -> None:
+    return None

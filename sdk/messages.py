@@ -216,6 +216,13 @@ class ServiceInfo:
     handlers: tuple[HandlerInfo, ...]
     retry_policy: dict | None = None
 
+    def handler(self, name: str) -> HandlerInfo | None:
+        """The handler named ``name``, or None."""
+        for h in self.handlers:
+            if h.name == name:
+                return h
+        return None
+
 
 def pickle_as_values(namespace: dict) -> None:
     """Pickle every frozen slots dataclass defined in ``namespace`` as (class, values).

@@ -190,7 +190,7 @@ class Runtime:
             return False
         if e._loading or not self._store.writer._queue.empty():
             return False
-        return not any(ex._local_busy > 0 for ex in self._link.executors.values())
+        return not any(ex.bodies_running > 0 for ex in self._link.executors.values())
 
     async def cancel(self, invocation_id: str) -> str:
         """Cancel an invocation (it sees a CancelledError at its next await); its status."""

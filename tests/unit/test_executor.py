@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -650,6 +651,32 @@ async def test_replay_of_an_uncompleted_sleep_suspends_again_without_a_new_entry
     d = await run_once(sleeper(after), recorded=recorded, suspend_after=0)
     assert d.messages == [Suspend(INV, 3, waiting_on=(1,))]
     assert after == []
+
+
+async def test_a_replayed_timer_waits_for_its_recorded_due_time_not_the_asked_one():
+    svc = durable.Service("DueTimes")
+
+    @svc.handler()
+    async def go(ctx: durable.Context, seconds: float) -> str:
+        await ctx.sleep(timedelta(seconds=seconds))
+        return "slept"
+
+    def recorded(due_in_ms: int) -> tuple[JournalEntry, ...]:
+        wake = int(time.time() * 1000) + due_in_ms  # the runtime's record of the timer
+        payload = json.dumps({"duration_ms": 3_600_000, "wake_at": wake})
+        return (JournalEntry(1, EntryKind.SLEEP, None, payload),)
+
+    # asks for 0.1 s, but was recorded due in an hour: waiting in memory is of no use
+    d = await run_once(go, 0.1, recorded=recorded(3_600_000), suspend_after=5)
+    assert d.messages == [Suspend(INV, 3, waiting_on=(1,))]
+
+    # asks for an hour, but is due in 0.1 s: it stays, as a suspension would not pay off
+    d = Driver(go, 3600, recorded=recorded(100), suspend_after=5).start()
+    await asyncio.sleep(0.3)
+    assert d.messages == []
+    d.complete(1, "null")
+    await d.finish()
+    assert ok(d) == "slept"
 
 
 async def test_early_completion_during_replay_is_kept():

@@ -1,0 +1,428 @@
+"""The context handlers receive: the one implementation of every class in
+:mod:`durable.context`.
+
+It turns each ctx call into a journal request for its invocation's executor through
+the narrow :class:`Journal` interface: it checks the call is allowed (state in a
+Service, writes in a shared handler), serializes values, builds the entry's typed
+payload (:mod:`durable.payloads`) and converts results back to the user's types. The
+journal cursor, replay matching and suspension stay in :mod:`durable.executor`.
+"""
+
+from __future__ import annotations
+
+import json
+import random as _random
+import uuid as _uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Protocol
+
+from . import serde as _serde
+from .context import (
+    CallFuture,
+    DurableFuture,
+    DurablePromise,
+    Request,
+    RunOptions,
+    SendHandle,
+    WorkflowContext,
+)
+from .definitions import HandlerDef, handler_of
+from .exceptions import InvalidUsageError, TerminalError
+from .messages import EntryKind, Failure, Start
+from .payloads import (
+    AttachPayload,
+    CallPayload,
+    CancelPayload,
+    CompleteAwakeablePayload,
+    CompletePromisePayload,
+    GetPromisePayload,
+    Payload,
+    SendPayload,
+    SetStatePayload,
+)
+
+__all__ = ["ContextImpl", "Journal"]
+
+
+class Journal(Protocol):
+    """What the context asks of its executor (all it may touch)."""
+
+    hdef: HandlerDef
+    start: Start
+    state: dict[str, str]
+    rng: _random.Random
+
+    def local_entry(
+        self,
+        kind: EntryKind,
+        name: str | None,
+        payload: Payload | None = None,
+        result: Callable[[], str | None] | None = None,
+    ) -> str | None: ...
+
+    def remote_entry(
+        self,
+        kind: EntryKind,
+        name: str | None,
+        payload: Payload | None,
+        convert: Callable[[str | None], Any],
+    ) -> DurableFuture[Any]: ...
+
+    def run_step(
+        self, name: str, action: Callable[..., Any], opts: RunOptions, args: tuple, kwargs: dict
+    ) -> DurableFuture[Any]: ...
+
+    def sleep(self, delta: timedelta, name: str | None = None) -> DurableFuture[None]: ...
+
+    def call(
+        self, payload: CallPayload, workflow_main: bool, convert: Callable[[str | None], Any]
+    ) -> CallFuture[Any]: ...
+
+    def send(self, payload: SendPayload, workflow_main: bool) -> str: ...
+
+    def awakeable(
+        self, convert: Callable[[str | None], Any], schema: dict | None
+    ) -> tuple[str, DurableFuture[Any]]: ...
+
+
+class _SendHandle(SendHandle):
+    def __init__(self, ctx: ContextImpl, target_id: str) -> None:
+        self._ctx = ctx
+        self._target_id = target_id
+
+    async def invocation_id(self) -> str:
+        return self._target_id
+
+    def cancel_invocation(self) -> None:
+        self._ctx.cancel_invocation(self._target_id)
+
+
+def _none(_raw: str | None) -> None:
+    return None
+
+
+class _Promise(DurablePromise[Any]):
+    def __init__(
+        self, journal: Journal, name: str, serde: _serde.Serde | None, type_hint: Any
+    ) -> None:
+        self._j = journal
+        self._name = name
+        self._serde = serde or _serde.JsonSerde(type_hint)
+        self._schema = _expected_schema(type_hint)
+
+    def value(self) -> DurableFuture[Any]:
+        # the expected type's JSON schema rides along so a person resolving the promise
+        # from the dashboard gets an editor prefilled for it (replay matches kind and name)
+        return self._j.remote_entry(
+            EntryKind.GET_PROMISE,
+            self._name,
+            GetPromisePayload(self._schema),
+            self._serde.deserialize,
+        )
+
+    def resolve(self, value: Any) -> DurableFuture[None]:
+        payload = CompletePromisePayload(result=self._serde.serialize(value))
+        return self._j.remote_entry(EntryKind.COMPLETE_PROMISE, self._name, payload, _none)
+
+    def reject(self, message: str, code: int = 500) -> DurableFuture[None]:
+        payload = CompletePromisePayload(failure=Failure(code, message))
+        return self._j.remote_entry(EntryKind.COMPLETE_PROMISE, self._name, payload, _none)
+
+    def peek(self) -> DurableFuture[Any]:
+        return self._j.remote_entry(
+            EntryKind.PEEK_PROMISE,
+            self._name,
+            None,
+            lambda r: None if r is None else self._serde.deserialize(r),
+        )
+
+
+def _expected_schema(type_hint: Any) -> dict | None:
+    """The JSON schema of an awaited value's type, or None (never fails the handler)."""
+    if type_hint is None:
+        return None
+    try:
+        return _serde.json_schema(type_hint) or None
+    except Exception:  # noqa: BLE001 (best effort: a form hint, not a contract)
+        return None
+
+
+def _arg_json(arg: Any) -> str:
+    if isinstance(arg, (bytes, bytearray)):
+        return bytes(arg).decode() or "null"
+    return _serde.serialize(arg)
+
+
+def _out(tpe: Any) -> Callable[[str | None], Any]:
+    hdef = handler_of(tpe)
+    return lambda r: _serde.deserialize(r, hdef.output_type)
+
+
+class ContextImpl(WorkflowContext):
+    """The one implementation of every context class; kind checks guard writes."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._j = journal
+
+    # -- request / determinism helpers
+    def request(self) -> Request:
+        s = self._j.start
+        body = (s.journal[0].payload or "").encode()
+        return Request(id=s.invocation_id, headers=dict(s.headers), body=body, attempt=s.attempt)
+
+    def key(self) -> str:
+        key = self._j.start.key
+        if key is None:
+            raise InvalidUsageError("ctx.key() is only available in virtual objects and workflows")
+        return key
+
+    def random(self) -> _random.Random:
+        return self._j.rng
+
+    def uuid(self) -> _uuid.UUID:
+        return _uuid.UUID(int=self._j.rng.getrandbits(128), version=4)
+
+    async def time(self) -> float:
+        return await self._j.remote_entry(
+            EntryKind.TIME,
+            None,
+            None,
+            lambda r: float(json.loads(r)),  # type: ignore[arg-type]
+        )
+
+    # -- journaled actions
+    def run(
+        self,
+        name: str,
+        action: Callable[..., Any],
+        *args: Any,
+        serde: _serde.Serde | None = None,
+        max_attempts: int | None = None,
+        max_retry_duration: timedelta | None = None,
+        type_hint: Any = None,
+        **kwargs: Any,
+    ) -> DurableFuture[Any]:
+        call_args = tuple(kwargs.pop("args", None) or ()) + args
+        opts: RunOptions = RunOptions(
+            max_attempts=max_attempts,
+            max_retry_duration=max_retry_duration,
+            serde=serde,
+            type_hint=type_hint,
+        )
+        return self._j.run_step(name, action, opts, call_args, kwargs)
+
+    def run_typed(
+        self,
+        name: str,
+        action: Callable[..., Any],
+        options: RunOptions | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> DurableFuture[Any]:
+        return self._j.run_step(name, action, options or RunOptions(), args, kwargs)
+
+    def sleep(self, delta: timedelta, name: str | None = None) -> DurableFuture[None]:
+        return self._j.sleep(delta, name)
+
+    # -- state
+    def _check_state(self, write: bool, what: str) -> None:
+        hdef = self._j.hdef
+        if hdef.kind == "service":
+            raise InvalidUsageError(
+                f"ctx.{what} needs a VirtualObject or Workflow; {hdef.service_name} is a Service"
+            )
+        if write and hdef.kind == "shared":
+            raise TerminalError(
+                f"ctx.{what} is not allowed in shared handler {hdef.service_name}/"
+                f"{hdef.name}: shared handlers only read state. Make the handler "
+                "exclusive (the default kind) to change state.",
+                500,
+            )
+
+    async def get(self, name: str, serde: _serde.Serde | None = None, type_hint: Any = None) -> Any:
+        self._check_state(False, "get")
+        s = serde or _serde.JsonSerde(type_hint)
+        state = self._j.state
+        raw = self._j.local_entry(EntryKind.GET_STATE, name, None, lambda: state.get(name))
+        return None if raw is None else s.deserialize(raw)
+
+    async def state_keys(self) -> list[str]:
+        self._check_state(False, "state_keys")
+        state = self._j.state
+        raw = self._j.local_entry(
+            EntryKind.STATE_KEYS, None, None, lambda: json.dumps(sorted(state))
+        )
+        return json.loads(raw)  # type: ignore[arg-type]
+
+    def set(self, name: str, value: Any, serde: _serde.Serde | None = None) -> None:
+        self._check_state(True, "set")
+        text = (serde or _serde.JsonSerde()).serialize(value)
+        self._j.local_entry(EntryKind.SET_STATE, name, SetStatePayload(text))
+        self._j.state[name] = text
+
+    def clear(self, name: str) -> None:
+        self._check_state(True, "clear")
+        self._j.local_entry(EntryKind.CLEAR_STATE, name)
+        self._j.state.pop(name, None)
+
+    def clear_all(self) -> None:
+        self._check_state(True, "clear_all")
+        self._j.local_entry(EntryKind.CLEAR_ALL_STATE, None)
+        self._j.state.clear()
+
+    def promise(
+        self, name: str, serde: _serde.Serde | None = None, type_hint: Any = None
+    ) -> DurablePromise[Any]:
+        if self._j.hdef.service.kind != "workflow":
+            raise InvalidUsageError("ctx.promise() is only available in workflows")
+        return _Promise(self._j, name, serde, type_hint)
+
+    # -- calls
+    def _call(
+        self,
+        service: str,
+        handler: str,
+        key: str | None,
+        arg: Any,
+        idem: str | None,
+        headers: dict[str, str] | None,
+        convert: Callable[[str | None], Any],
+        workflow_main: bool = False,
+    ) -> CallFuture[Any]:
+        payload = CallPayload(service, handler, key, _arg_json(arg), headers or {}, idem)
+        return self._j.call(payload, workflow_main, convert)
+
+    def _send(
+        self,
+        service: str,
+        handler: str,
+        key: str | None,
+        arg: Any,
+        delay: timedelta | None,
+        idem: str | None,
+        headers: dict[str, str] | None,
+        workflow_main: bool = False,
+    ) -> SendHandle:
+        delay_ms = int(delay.total_seconds() * 1000) if delay else 0
+        payload = SendPayload(
+            service, handler, key, _arg_json(arg), headers or {}, idem, "", delay_ms
+        )
+        return _SendHandle(self, self._j.send(payload, workflow_main))
+
+    def service_call(
+        self,
+        tpe: Any,
+        arg: Any = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> CallFuture[Any]:
+        h = handler_of(tpe)
+        return self._call(h.service_name, h.name, None, arg, idempotency_key, headers, _out(tpe))
+
+    def object_call(
+        self,
+        tpe: Any,
+        key: str,
+        arg: Any = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> CallFuture[Any]:
+        h = handler_of(tpe)
+        return self._call(
+            h.service_name,
+            h.name,
+            key,
+            arg,
+            idempotency_key,
+            headers,
+            _out(tpe),
+            h.kind == "workflow",
+        )
+
+    workflow_call = object_call
+
+    def service_send(
+        self,
+        tpe: Any,
+        arg: Any = None,
+        send_delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
+        h = handler_of(tpe)
+        return self._send(h.service_name, h.name, None, arg, send_delay, idempotency_key, headers)
+
+    def object_send(
+        self,
+        tpe: Any,
+        key: str,
+        arg: Any = None,
+        send_delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
+        h = handler_of(tpe)
+        return self._send(
+            h.service_name,
+            h.name,
+            key,
+            arg,
+            send_delay,
+            idempotency_key,
+            headers,
+            h.kind == "workflow",
+        )
+
+    workflow_send = object_send
+
+    def generic_call(
+        self,
+        service: str,
+        handler: str,
+        arg: Any = None,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> CallFuture[Any]:
+        return self._call(service, handler, key, arg, idempotency_key, headers, _serde.deserialize)
+
+    def generic_send(
+        self,
+        service: str,
+        handler: str,
+        arg: Any = None,
+        key: str | None = None,
+        send_delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
+        return self._send(service, handler, key, arg, send_delay, idempotency_key, headers)
+
+    # -- awakeables, cancellation, attach
+    def awakeable(
+        self, serde: _serde.Serde | None = None, type_hint: Any = None
+    ) -> tuple[str, DurableFuture[Any]]:
+        s = serde or _serde.JsonSerde(type_hint)
+        return self._j.awakeable(s.deserialize, _expected_schema(type_hint))
+
+    def resolve_awakeable(self, name: str, value: Any, serde: _serde.Serde | None = None) -> None:
+        text = (serde or _serde.JsonSerde()).serialize(value)
+        payload = CompleteAwakeablePayload(name, result=text)
+        self._j.local_entry(EntryKind.COMPLETE_AWAKEABLE, name, payload)
+
+    def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None:
+        payload = CompleteAwakeablePayload(name, failure=Failure(failure_code, failure_message))
+        self._j.local_entry(EntryKind.COMPLETE_AWAKEABLE, name, payload)
+
+    def cancel_invocation(self, invocation_id: str) -> None:
+        payload = CancelPayload(invocation_id)
+        self._j.local_entry(EntryKind.CANCEL_INVOCATION, invocation_id, payload)
+
+    def attach_invocation(
+        self, invocation_id: str, serde: _serde.Serde | None = None, type_hint: Any = None
+    ) -> DurableFuture[Any]:
+        s = serde or _serde.JsonSerde(type_hint)
+        return self._j.remote_entry(
+            EntryKind.ATTACH_INVOCATION, invocation_id, AttachPayload(invocation_id), s.deserialize
+        )

@@ -1,0 +1,91 @@
+"""The durable futures handlers hold: an asyncio future and, maybe, a journal index.
+
+The executor makes them (each ctx call that has a result returns one); the handler
+awaits them or passes them to :mod:`durable.combinators`. Awaiting one the runtime
+completes (``remote``) tells its owner, so the owner may suspend the handler while it
+waits. The attributes without an underscore are what the executor and the combinators
+read; handler code only awaits, or asks :meth:`~JournalFuture.done`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
+
+from .context import CallFuture, DurableFuture
+
+__all__ = ["AwaitTracker", "JournalFuture", "JournalCallFuture"]
+
+
+class AwaitTracker(Protocol):
+    """What a future tells its owner (the executor) while the handler awaits it."""
+
+    def begin_await(self, index: int | None) -> None: ...
+
+    def end_await(self, index: int | None) -> None: ...
+
+
+class JournalFuture(DurableFuture[Any]):
+    """A durable result backed by an asyncio future and, maybe, a journal index.
+
+    Attributes:
+        owner: The executor of the invocation it belongs to.
+        inner: The asyncio future the executor completes.
+        index: The journal index of its entry.
+        remote: True when the runtime completes it (awaiting it may suspend).
+    """
+
+    __slots__ = ("owner", "inner", "index", "remote", "_convert")
+
+    def __init__(
+        self,
+        owner: AwaitTracker,
+        inner: asyncio.Future,
+        index: int | None,
+        remote: bool,
+        convert: Callable[[str | None], Any] | None = None,
+    ) -> None:
+        self.owner = owner
+        self.inner = inner
+        self.index = index
+        self.remote = remote
+        self._convert = convert
+
+    def done(self) -> bool:
+        return self.inner.done()
+
+    def _value(self) -> Any:
+        raw = self.inner.result()
+        return self._convert(raw) if self._convert else raw
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if not self.inner.done():
+            if self.remote:
+                self.owner.begin_await(self.index)
+            try:
+                yield from self.inner.__await__()
+            finally:
+                if self.remote:
+                    self.owner.end_await(self.index)
+        return self._value()
+
+
+class JournalCallFuture(JournalFuture, CallFuture[Any]):
+    """The result of a durable call; it knows the callee's invocation id."""
+
+    __slots__ = ("_target_id",)
+
+    def __init__(
+        self,
+        owner: AwaitTracker,
+        inner: asyncio.Future,
+        index: int,
+        target_id: str,
+        convert: Callable[[str | None], Any],
+    ) -> None:
+        super().__init__(owner, inner, index, remote=True, convert=convert)
+        self._target_id = target_id
+
+    async def invocation_id(self) -> str:
+        return self._target_id

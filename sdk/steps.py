@@ -1,0 +1,217 @@
+"""``ctx.run`` bodies: run one to its outcome, retry it in place, record the outcome.
+
+The executor takes the step's journal index and, when the step is not recorded yet,
+hands the body to :class:`StepRunner`. A plain synchronous body (no retry options) goes
+straight to a body thread with no task; anything else (a coroutine, retry in place, a
+sync function returning an awaitable) runs in a task that retries it with backoff.
+
+A returned value or a :class:`TerminalError` becomes the step's completed entry, given
+to :meth:`StepHost.record_step` (which emits it and completes the step's future on the
+runtime's Ack), as does the failure of a body that used up its retries in place. Any
+other exception (a body without retry options) goes to :meth:`StepHost.step_failed`,
+which fails the attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time as _time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Protocol
+
+from . import serde as _serde
+from .bodythreads import call_in_thread, run_in_thread
+from .context import RunOptions
+from .exceptions import TerminalError
+from .messages import EntryKind, Failure, JournalEntry
+
+__all__ = ["StepHost", "StepRunner", "run_entry"]
+
+
+def run_entry(
+    index: int, name: str, result: str | None = None, failure: Failure | None = None
+) -> JournalEntry:
+    """The completed journal entry of a ``ctx.run`` step."""
+    return JournalEntry(index, EntryKind.RUN, name, None, result, failure, True)
+
+
+class StepHost(Protocol):
+    """What a step runner needs from its executor."""
+
+    @property
+    def closed(self) -> bool:
+        """The attempt ended (suspended, aborted, finished): record nothing more."""
+        ...
+
+    def busy(self, delta: int) -> None:
+        """One more (or one fewer) body running: the handler must not suspend meanwhile."""
+
+    def record_step(self, index: int, fut: asyncio.Future, entry: JournalEntry) -> None:
+        """Emit the step's entry; its Ack completes ``fut``."""
+
+    def step_failed(self, fut: asyncio.Future, e: BaseException) -> None:
+        """The body failed (retryably) or was stopped: fail ``fut`` and the attempt."""
+
+
+class StepRunner:
+    """Runs the ``ctx.run`` bodies of one attempt (see the module docstring)."""
+
+    def __init__(self, host: StepHost, loop: asyncio.AbstractEventLoop) -> None:
+        self._host = host
+        self._loop = loop
+        #: Bodies not landed yet: tasks, and futures standing for body threads.
+        self.pending: set[asyncio.Future] = set()
+
+    def start(
+        self,
+        index: int,
+        name: str,
+        action: Callable[..., Any],
+        opts: RunOptions,
+        serde: _serde.Serde,
+        args: tuple,
+        kwargs: dict,
+        fut: asyncio.Future,
+    ) -> None:
+        """Run the body of step ``index``; its outcome completes ``fut`` (via the host)."""
+        if (
+            opts.max_attempts is None
+            and opts.max_retry_duration is None
+            and not inspect.iscoroutinefunction(action)
+        ):
+            # A plain synchronous body: straight to a body thread, no task (two loop turns
+            # fewer per step); anything unusual goes back to the task path.
+            self._host.busy(+1)
+            landed = self._loop.create_future()
+            self.pending.add(landed)  # awaited/cancelled alike
+            call_in_thread(
+                action,
+                args,
+                kwargs,
+                lambda ok, value: self._body_done(index, name, serde, fut, landed, ok, value),
+            )
+            return
+        self._spawn(self._run_body(index, name, action, opts, serde, args, kwargs, fut))
+
+    def _spawn(self, coro: Any) -> None:
+        task = self._loop.create_task(coro)
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def land(self) -> None:
+        """Wait for bodies started but never awaited (the handler returned first)."""
+        if self.pending:
+            await asyncio.gather(*list(self.pending), return_exceptions=True)
+
+    def cancel(self) -> None:
+        """The attempt ended: stop waiting for every body still running."""
+        for t in list(self.pending):
+            t.cancel()
+
+    def _body_done(
+        self,
+        index: int,
+        name: str,
+        s: _serde.Serde,
+        fut: asyncio.Future,
+        landed: asyncio.Future,
+        ok: bool,
+        value: Any,
+    ) -> None:
+        """A synchronous body (started without a task) returned or raised."""
+        self.pending.discard(landed)
+        if landed.done():  # the attempt ended meanwhile (abort): nothing to record
+            return
+        landed.set_result(None)
+        host = self._host
+        if host.closed:
+            return
+        if ok and inspect.isawaitable(value):  # a sync function returning an awaitable
+            host.busy(-1)
+
+            async def finish() -> Any:
+                return await value
+
+            self._spawn(self._run_body(index, name, finish, RunOptions(), s, (), {}, fut))
+            return
+        try:
+            if ok:
+                entry = run_entry(index, name, s.serialize(value))
+            elif isinstance(value, TerminalError):
+                entry = run_entry(index, name, failure=Failure(value.status_code, value.message))
+            else:
+                raise value
+        except BaseException as e:
+            host.busy(-1)
+            host.step_failed(fut, e)
+            return
+        host.record_step(index, fut, entry)
+
+    async def _run_body(
+        self,
+        index: int,
+        name: str,
+        action: Callable[..., Any],
+        opts: RunOptions,
+        s: _serde.Serde,
+        args: tuple,
+        kwargs: dict,
+        fut: asyncio.Future,
+    ) -> None:
+        host = self._host
+        host.busy(+1)
+        awaiting_ack = False
+        try:
+            entry = await _with_retry(index, name, action, opts, s, args, kwargs)
+            host.record_step(index, fut, entry)
+            awaiting_ack = True
+        except BaseException as e:
+            host.step_failed(fut, e)
+        finally:
+            if not awaiting_ack:
+                host.busy(-1)
+
+
+async def _with_retry(
+    index: int,
+    name: str,
+    action: Callable[..., Any],
+    opts: RunOptions,
+    s: _serde.Serde,
+    args: tuple,
+    kwargs: dict,
+) -> JournalEntry:
+    """Run the body until it returns, raises a TerminalError, or (retrying in place)
+    uses up its budget; the step's entry. Without retry options an error propagates."""
+    attempt = 0
+    started = _time.monotonic()
+    delay = (opts.initial_retry_interval or timedelta(milliseconds=50)).total_seconds()
+    retry_in_place = opts.max_attempts is not None or opts.max_retry_duration is not None
+    while True:
+        attempt += 1
+        try:
+            if inspect.iscoroutinefunction(action):
+                value = await action(*args, **kwargs)
+            else:
+                value = await run_in_thread(action, *args, **kwargs)
+                if inspect.isawaitable(value):
+                    value = await value
+            return run_entry(index, name, s.serialize(value))
+        except TerminalError as e:
+            return run_entry(index, name, failure=Failure(e.status_code, e.message))
+        except Exception as e:
+            if not retry_in_place:
+                raise
+            spent = timedelta(seconds=_time.monotonic() - started)
+            out_of_attempts = opts.max_attempts is not None and attempt >= opts.max_attempts
+            out_of_time = opts.max_retry_duration is not None and spent >= opts.max_retry_duration
+            if out_of_attempts or out_of_time:
+                msg = f"ctx.run({name!r}) failed after {attempt} attempts: {type(e).__name__}: {e}"
+                return run_entry(index, name, failure=Failure(500, msg))
+            await asyncio.sleep(delay)
+            delay = min(
+                delay * (opts.retry_interval_factor or 2.0),
+                (opts.max_retry_interval or timedelta(seconds=10)).total_seconds(),
+            )
