@@ -115,13 +115,16 @@ def scan(path: str) -> LogScan:
         nxt = None
         for p in range(pos + 1, len(data) - _HEAD.size + 1):
             cand = _record_at(data, p, last, exact=False)
-            if cand is not None and _loads(data, p, cand[1]) is not None:
-                nxt = p, cand[0]
+            ops = _loads(data, p, cand[1]) if cand is not None else None
+            if cand is not None and ops is not None:
+                nxt = p, cand, ops
                 break
         if nxt is None:
             return LogScan(path, len(data), records, damage, len(data) - pos, pos)
-        damage.append(Damage(pos, nxt[0] - pos, last, nxt[1]))
-        pos = nxt[0]
+        p, (seq, end), ops = nxt
+        damage.append(Damage(pos, p - pos, last, seq))
+        records.append((seq, ops))
+        last, pos = seq, end
     return LogScan(path, len(data), records, damage)
 
 
