@@ -86,7 +86,7 @@ def open_error(path: str, e: BaseException) -> StoreOpenError:
         )
     if "not a valid duckdb database" in low:
         return _not_a_store(path, "DuckDB says it is not a valid DuckDB database")
-    if "wal" in low and ("replay" in low or "corrupt" in low):
+    if "wal" in low.replace("wall", ""):
         return StoreOpenError(
             f"the store's write-ahead log {path}.wal is damaged ({text}). Move it away to "
             f"open the store as of its last checkpoint (the operation log {path}.oplog "

@@ -8,11 +8,14 @@ Real files in tmp_path, real crashes (a child process that leaves with ``os._exi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
 from datetime import datetime
 
 import duckdb
@@ -316,3 +319,110 @@ def test_garbage_in_the_wal_is_named(tmp_path):
     with pytest.raises(StoreOpenError) as e:
         Store.open(path)
     assert "write-ahead log" in _one_line(e.value) and "is damaged" in str(e.value)
+
+
+# -- persistent failures: degraded, nothing dropped, resumes by itself
+
+
+def _wait(cond, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+def test_duckdb_failing_while_the_log_works_degrades_and_resumes(tmp_path):
+    """The log append fits, DuckDB's commit fails (its WAL cannot be created): the
+    groups stay in the log, the store says why, and it resumes once the cause is gone."""
+    path = str(tmp_path / "d.duckdb")
+    events: list[tuple[str, str]] = []
+    store = Store.open(path)
+    store.listen(lambda kind, text, _inv: events.append((kind, text)))
+    try:
+
+        async def go() -> None:
+            await store.write([state("a", "1")])
+            await store.flush()
+            await asyncio.to_thread(
+                store.read_sync, lambda cur: cur.execute("CHECKPOINT").fetchall()
+            )
+            os.mkdir(path + ".wal")  # DuckDB cannot write its WAL now
+            for i in range(5):
+                await store.write([state(f"b{i}", str(i))])  # durable in the log: acknowledged
+            assert await asyncio.to_thread(_wait, lambda: store.degraded is not None)
+            assert "cannot be written" in store.degraded and path in store.degraded
+            assert os.path.getsize(log_path(path)) > 0  # nothing dropped
+            reading = asyncio.ensure_future(store.read(queries.state, "Counter", "k"))
+            await asyncio.sleep(0.5)
+            assert not reading.done()  # a read waits for every acknowledged write
+            os.rmdir(path + ".wal")
+            got = await asyncio.wait_for(reading, 10)
+            assert got == {"a": "1", **{f"b{i}": str(i) for i in range(5)}}
+            assert store.degraded is None
+
+        asyncio.run(go())
+        assert [k for k, _ in events] == ["degraded", "resumed"]
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def small_disk(size_mb: int):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root; this run is not root")
+    where = tempfile.mkdtemp(prefix="durable-full-")
+    out = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}M", "tmpfs", where],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        os.rmdir(where)
+        pytest.skip(f"cannot mount a tmpfs here ({out.stderr.strip()}): no small disk to fill")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", where], capture_output=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(where)
+
+
+def _fill(path: str) -> None:
+    with open(path, "ab", buffering=0) as f:
+        for chunk in (1 << 20, 1 << 16, 1 << 12, 512):
+            with contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * chunk)
+
+
+def test_a_checkpoint_on_a_full_disk_reopens_the_store_once_space_is_back():
+    """A failed checkpoint invalidates DuckDB's database: the writer reopens it."""
+    with small_disk(16) as disk:
+        path = os.path.join(disk, "d.duckdb")
+        store = Store.open(path)
+        try:
+
+            async def go() -> None:
+                await store.write([state(f"n{i}", "x" * 3000) for i in range(300)])
+                await store.flush()  # in DuckDB's WAL, not checkpointed yet
+                _fill(os.path.join(disk, "filler"))
+                assert await asyncio.to_thread(_wait, lambda: store.degraded is not None)
+                after = store.write([state("after", "1")])  # not durable: it waits
+                await asyncio.sleep(0.3)
+                assert not after.done()
+                os.remove(os.path.join(disk, "filler"))
+                await asyncio.wait_for(after, 10)
+                assert await asyncio.to_thread(_wait, lambda: store.degraded is None)
+                got = await store.read(queries.state, "Counter", "k")
+                assert len(got) == 301 and got["after"] == "1"
+
+            asyncio.run(go())
+        finally:
+            store.close()
+        store = Store.open(path, read_only=True)
+        try:
+            assert len(store.read_sync(queries.state, "Counter", "k")) == 301
+        finally:
+            store.close()
