@@ -27,7 +27,7 @@ from .engine import Engine
 from .errors import DevtoolError
 from .events import EventLog
 from .ingress import create_ingress
-from .store import Store
+from .store import Store, answer_now
 from .workers import InlineLink, ProcessWorkers
 
 __all__ = ["RuntimeOptions", "Runtime", "bind"]
@@ -77,6 +77,16 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:  # the runtime handles signals itself
         yield
+
+
+def _answer_now(app: Any) -> Any:
+    """The admin API answers 503 at once while the store is degraded, rather than wait."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        answer_now.set(True)
+        await app(scope, receive, send)
+
+    return wrapped
 
 
 def console(line: str) -> None:
@@ -200,7 +210,7 @@ class Runtime:
             ),
             _Server(
                 uvicorn.Config(
-                    create_admin(engine, info, self.events),
+                    _answer_now(create_admin(engine, info, self.events)),
                     http="httptools",
                     log_level="warning",
                     access_log=False,

@@ -11,6 +11,7 @@ committed state from a cache the writer keeps current (:mod:`.statecache`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from ..errors import DevtoolError, StoreLockedError
+from ..errors import DevtoolError, StoreDegraded, StoreLockedError
 from . import ops, queries
 from .opening import check_contents, check_file, open_error
 from .oplog import log_path
@@ -30,10 +31,13 @@ from .schema import migrate
 from .statecache import StateCache
 from .writer import Writer
 
-__all__ = ["Store", "StoreLockedError", "ops", "queries", "connect_config"]
+__all__ = ["Store", "StoreLockedError", "ops", "queries", "connect_config", "answer_now"]
 
 T = TypeVar("T")
 log = logging.getLogger("durable.store")
+
+#: Set in a request that would rather fail (503) than wait while the store is degraded.
+answer_now: contextvars.ContextVar[bool] = contextvars.ContextVar("answer_now", default=False)
 
 connect_config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
@@ -219,9 +223,13 @@ class Store:
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a query function (first argument: a cursor) on a reader thread.
 
-        Every write committed before the call is in DuckDB when ``fn`` runs."""
+        Every write committed before the call is in DuckDB when ``fn`` runs: while the
+        store is degraded the read waits for that, or, where :data:`answer_now` is set
+        (the admin API's requests), fails at once with :class:`StoreDegraded`."""
         loop = asyncio.get_running_loop()
         if self.writer is not None and self.writer.unapplied:
+            if self.writer.degraded is not None and answer_now.get():
+                raise StoreDegraded(f"the store cannot answer now: {self.writer.degraded}")
             await self.flush()
         return await loop.run_in_executor(self._readers, lambda: fn(self._cursor(), *args))
 
