@@ -264,6 +264,10 @@ class Store:
         assert self.writer is not None, "the store was opened read-only"
         loop = self._loop = asyncio.get_running_loop()
         fut = loop.create_future()
+        if not items and self.writer.degraded is not None and answer_now.get():
+            # a barrier before a read, in a request that would rather fail than wait
+            fut.set_exception(StoreDegraded(f"the store cannot answer now: {self.writer.degraded}"))
+            return fut
         self.writer.submit(items, fut)
         return fut
 

@@ -205,6 +205,8 @@ def test_a_full_disk_degrades_the_store_and_it_resumes_by_itself(write_app, dev_
         h = health(srv)
         assert h["status"] == "degraded" and "free" in h["reason"], h
         assert "store degraded, new requests get 503" in srv.log()
+        page = httpx.get(f"{srv.admin_url}/invocations", timeout=10)  # 200, or 503 if it reads
+        assert page.status_code in (200, 503) and "Store degraded" in page.text, page.text
         filler.unlink()  # space again: it resumes by itself
         deadline = time.monotonic() + 15
         while health(srv)["status"] != "ok" and time.monotonic() < deadline:
