@@ -110,7 +110,11 @@ class Writer:
         self._ap = make_appenders(con)
         self._log = OpLog(log_file) if log_file is not None else None
         if self._log is not None and self._log.size:
-            self._recover(repair)
+            try:
+                self._recover(repair)
+            except BaseException:
+                self._log.close()
+                raise
         self._thread.start()
 
     def _recover(self, repair: bool) -> None:
