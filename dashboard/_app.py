@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from durable.devtool.engine import Engine
+from durable.devtool.errors import StoreDegraded
 from durable.devtool.hostguard import bind_host_of
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,7 +36,7 @@ NAV = [
 def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> Starlette:
     """The web dashboard over ``engine`` (mounted at ``/`` of the admin server)."""
     info = dict(info or {})
-    renderer = Renderer({"nav": NAV, "runtime": info})
+    renderer = Renderer({"nav": NAV, "runtime": info, "store_health": engine.store})
     d = Dashboard(engine, Reads(engine), renderer, info)
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -43,6 +44,9 @@ def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> S
         title = "Not found" if exc.status_code == 404 else f"Error {exc.status_code}"
         message = f"no page at {request.url.path}" if exc.status_code == 404 else str(exc.detail)
         return d.render(request, "error", {"title": title, "message": message}, exc.status_code)
+
+    async def store_degraded(request: Request, exc: Exception) -> Response:
+        return d.render(request, "error", {"title": "Store degraded", "message": str(exc)}, 503)
 
     bind_host = bind_host_of(str(info.get("admin_url") or ""))
     return Starlette(
@@ -56,5 +60,5 @@ def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> S
             Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
         ],
         middleware=[Middleware(Guard, bind_host=bind_host)],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, StoreDegraded: store_degraded},
     )

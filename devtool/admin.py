@@ -54,7 +54,8 @@ def create_admin(
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse(
             {
-                "status": "ok",
+                "status": "degraded" if engine.store.degraded else "ok",
+                "reason": engine.store.degraded,
                 **runtime_info,
                 "counts": engine.counts(),
                 "waiting_clients": engine.waiting_clients(),

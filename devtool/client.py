@@ -58,7 +58,7 @@ def _health(url: str) -> dict | None:
         body = r.json()
     except (httpx.HTTPError, ValueError):
         return None
-    return body if r.status_code == 200 and body.get("status") == "ok" else None
+    return body if r.status_code == 200 and body.get("status") in ("ok", "degraded") else None
 
 
 def _holder_url(store: str) -> str | None:

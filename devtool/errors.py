@@ -4,6 +4,8 @@ The tree::
 
     DevtoolError                 a problem the user can act on; printed without a stack
     ├── StoreLockedError         another process holds the store file
+    ├── StoreOpenError           the store cannot be opened (permission, not a store, damaged)
+    │   └── StoreDamagedError    the operation log is damaged: starting would lose writes
     ├── AppLoadError             the app could not be imported or defines bad services
     └── IngressError             a request the runtime refuses (carries an HTTP status)
         ├── NotFound             404 unknown service, handler, invocation, awakeable
@@ -11,6 +13,7 @@ The tree::
         ├── Conflict             409 workflow already ran, awakeable already completed
         ├── PayloadTooLarge      413 body over the limit
         └── Unavailable          503 no worker can run it (the app failed to load)
+            └── StoreDegraded    503 the store cannot take writes now (disk full, damage)
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from __future__ import annotations
 __all__ = [
     "DevtoolError",
     "StoreLockedError",
+    "StoreOpenError",
+    "StoreDamagedError",
+    "StoreDegraded",
     "AppLoadError",
     "IngressError",
     "NotFound",
@@ -34,6 +40,15 @@ class DevtoolError(Exception):
 
 class StoreLockedError(DevtoolError):
     """Another process holds the store file."""
+
+
+class StoreOpenError(DevtoolError):
+    """The store file cannot be opened; the message names the cause and what to do."""
+
+
+class StoreDamagedError(StoreOpenError):
+    """The operation log holds bad bytes followed by intact records: recovering would drop
+    acknowledged writes, so the store is not opened (see ``durable store check``)."""
 
 
 class AppLoadError(DevtoolError):
@@ -68,3 +83,7 @@ class PayloadTooLarge(IngressError):
 
 class Unavailable(IngressError):
     status = 503
+
+
+class StoreDegraded(Unavailable):
+    """The store takes no new work until a persistent failure clears (it retries)."""

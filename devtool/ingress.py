@@ -177,6 +177,9 @@ def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> ASGIApp:
     """The ingress ASGI app over ``engine``."""
 
     async def dispatch(request: Request) -> Response:
+        degraded = engine.store.degraded  # a full disk, a damaged file: no new work
+        if degraded is not None and request.method == "POST":
+            return error_response(503, f"the runtime takes no new work now: {degraded}")
         try:
             return await _dispatch(request)
         except IngressError as e:

@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +24,10 @@ import uvicorn
 from .admin import create_admin
 from .discovery import load_app
 from .engine import Engine
-from .errors import AppLoadError, DevtoolError
+from .errors import DevtoolError
 from .events import EventLog
 from .ingress import create_ingress
-from .store import Store
+from .store import Store, answer_now
 from .workers import InlineLink, ProcessWorkers
 
 __all__ = ["RuntimeOptions", "Runtime", "bind"]
@@ -76,6 +77,16 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:  # the runtime handles signals itself
         yield
+
+
+def _answer_now(app: Any) -> Any:
+    """The admin API answers 503 at once while the store is degraded, rather than wait."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        answer_now.set(True)
+        await app(scope, receive, send)
+
+    return wrapped
 
 
 def console(line: str) -> None:
@@ -129,6 +140,7 @@ class Runtime:
         self.store = store = await asyncio.to_thread(
             Store.open, o.store, {"what": "durable dev", "admin_url": admin_url}
         )
+        store.listen(self._store_event_from(asyncio.get_running_loop()))
         try:
             await self._serve(store, ingress_sock, admin_sock, ingress_url, admin_url, t0)
         finally:
@@ -198,7 +210,7 @@ class Runtime:
             ),
             _Server(
                 uvicorn.Config(
-                    create_admin(engine, info, self.events),
+                    _answer_now(create_admin(engine, info, self.events)),
                     http="httptools",
                     log_level="warning",
                     access_log=False,
@@ -243,6 +255,37 @@ class Runtime:
         if self.inline:
             await self.inline.stop()
         await engine.stop()
+
+    def _store_event_from(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> Callable[[str, str, str | None], None]:
+        """The store's listener (writer thread): its events become console lines."""
+
+        def on_store(kind: str, text: str, invocation_id: str | None) -> None:
+            def say() -> None:
+                if kind == "degraded":
+                    self.say(f"store degraded, new requests get 503: {text}", "error")
+                elif kind == "resumed":
+                    self.say(text)
+                else:
+                    self.say(text, "error")
+                    if invocation_id is not None and self.engine is not None:
+                        asyncio.ensure_future(self._pause_refused(invocation_id))
+
+            try:
+                loop.call_soon_threadsafe(say)
+            except RuntimeError:  # the loop is closed (shutdown)
+                pass
+
+        return on_store
+
+    async def _pause_refused(self, invocation_id: str) -> None:
+        """Pause a live invocation whose write the store refused (its row already says so)."""
+        assert self.engine is not None
+        try:
+            await self.engine.pause(invocation_id)
+        except Exception:  # not live, or finished: the stored row is paused already
+            pass
 
     def _on_event(self, kind: str, data: dict[str, Any]) -> None:
         row = data.get("row")
@@ -316,10 +359,9 @@ def run_dev(opts: RuntimeOptions) -> int:
     runtime = Runtime(opts)
     try:
         asyncio.run(runtime.run())
-    except AppLoadError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except DevtoolError as e:
+    except DevtoolError as e:  # store, app, ports: the message says what to do
+        if opts.verbose:
+            traceback.print_exc()
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

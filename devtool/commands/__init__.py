@@ -11,13 +11,14 @@ __all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
-    from . import awakeables, data, init, invocations, invoke, state, tui
+    from . import awakeables, data, init, invocations, invoke, state, store, tui
 
     app.command("invoke")(invoke.invoke)
     app.command("services")(invoke.services)
     app.add_typer(invocations.app, name="invocations")
     app.add_typer(state.app, name="state")
     app.add_typer(awakeables.app, name="awakeables")
+    app.add_typer(store.app, name="store")
     app.command("sql")(data.sql)
     app.command("export")(data.export)
     app.command("init")(init.init)

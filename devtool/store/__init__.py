@@ -11,7 +11,9 @@ committed state from a cache the writer keeps current (:mod:`.statecache`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
+import logging
 import os
 import re
 import threading
@@ -21,16 +23,21 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from ..errors import StoreLockedError
+from ..errors import DevtoolError, StoreDegraded, StoreLockedError
 from . import ops, queries
+from .opening import check_contents, check_file, open_error
 from .oplog import log_path
 from .schema import migrate
 from .statecache import StateCache
 from .writer import Writer
 
-__all__ = ["Store", "StoreLockedError", "ops", "queries", "connect_config"]
+__all__ = ["Store", "StoreLockedError", "ops", "queries", "connect_config", "answer_now"]
 
 T = TypeVar("T")
+log = logging.getLogger("durable.store")
+
+#: Set in a request that would rather fail (503) than wait while the store is degraded.
+answer_now: contextvars.ContextVar[bool] = contextvars.ContextVar("answer_now", default=False)
 
 connect_config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
@@ -88,14 +95,22 @@ def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[[], Any]) -> Callable
 class Store:
     """The open store; see the module docstring."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        path: str,
+        read_only: bool = False,
+        repair: bool = False,
+    ) -> None:
         self.path = path
         self.persistent = path != ":memory:"
         self.read_only = read_only
         self._con = con
+        self._gen = 0  # bumped when the connection is reopened: reader cursors are renewed
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="durable-reader")
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._listeners: list[Callable[[str, str, str | None], None]] = []
         self.state_cache = StateCache()
         self.writer: Writer | None = (
             None
@@ -105,42 +120,97 @@ class Store:
                 log_path(path) if self.persistent else None,
                 self._batch_done,
                 self.state_cache.committed,
+                store_path=path,
+                on_event=self._store_event,
+                reopen=self._reopen if self.persistent else None,
+                repair=repair,
             )
         )
 
     @classmethod
-    def open(cls, path: str, holder: dict | None = None, read_only: bool = False) -> Store:
-        """Open (creating if needed) the store at ``path`` or ``:memory:``."""
+    def open(
+        cls, path: str, holder: dict | None = None, read_only: bool = False, repair: bool = False
+    ) -> Store:
+        """Open (creating if needed) the store at ``path`` or ``:memory:``.
+
+        Fails with :class:`StoreLockedError` when another process holds it, with
+        :class:`StoreOpenError` (one line: the cause and what to do) when it cannot be
+        opened, and with :class:`StoreDamagedError` when its operation log is damaged
+        (``repair=True`` then loses only the damaged records)."""
         if path != ":memory:":
             path = os.path.abspath(path)
             if not read_only:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
+                try:
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                except OSError as e:
+                    raise open_error(path, e) from None
             elif os.path.getsize(log_path(path)) if os.path.exists(log_path(path)) else 0:
                 # a crashed runtime left committed writes in the log: put them in DuckDB
                 cls.open(path, {"what": "durable (recovering the store)"}).close()
+            check_file(path)
         try:
             con = duckdb.connect(path, read_only=read_only, config=connect_config)
-        except duckdb.IOException as e:
-            if "lock" in str(e).lower():
+        except (duckdb.Error, OSError) as e:
+            if isinstance(e, duckdb.IOException) and "lock" in str(e).lower():
                 raise StoreLockedError(_locked_message(path, e)) from None
+            raise open_error(path, e) from None
+        try:
+            # jemalloc's background threads give freed pages back to the system: without
+            # them the memory of rows already checkpointed stays in the process (10,000
+            # suspended invocations: +28 MiB instead of +10 MiB)
+            con.execute("SET allocator_background_threads = true")
+            check_contents(con, path)
+            if not read_only:
+                migrate(con)
+                if path != ":memory:":
+                    with open(_holder_file(path), "w") as f:
+                        json.dump({"pid": os.getpid(), **(holder or {})}, f)
+            return cls(con, path, read_only, repair)
+        except DevtoolError:
+            con.close()
             raise
-        # jemalloc's background threads give freed pages back to the system: without them
-        # the memory of rows already checkpointed stays in the process (10,000 suspended
-        # invocations: +28 MiB instead of +10 MiB)
+        except (duckdb.Error, OSError) as e:
+            con.close()
+            raise open_error(path, e) from None
+
+    def _reopen(self) -> duckdb.DuckDBPyConnection:
+        """Writer thread: a new connection after DuckDB invalidated this one (a fatal
+        error, such as a checkpoint on a full disk); returns the writer's cursor."""
+        try:
+            self._con.close()
+        except duckdb.Error:
+            pass
+        con = duckdb.connect(self.path, config=connect_config)
         con.execute("SET allocator_background_threads = true")
-        if not read_only:
-            migrate(con)
-            if path != ":memory:":
-                with open(_holder_file(path), "w") as f:
-                    json.dump({"pid": os.getpid(), **(holder or {})}, f)
-        return cls(con, path, read_only)
+        self._con = con
+        self._gen += 1
+        return con.cursor()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cur", None)
-        if cur is None:
+        if cur is None or self._local.gen != self._gen:
             cur = self._con.cursor()
             self._local.cur = cur
+            self._local.gen = self._gen
         return cur
+
+    @property
+    def degraded(self) -> str | None:
+        """Why the store takes no new work now (None: it does); it retries by itself."""
+        return self.writer.degraded if self.writer is not None else None
+
+    def listen(self, fn: Callable[[str, str, str | None], None]) -> None:
+        """Call ``fn(kind, text, invocation_id)`` on the writer thread for ``degraded``,
+        ``resumed`` and ``refused`` (an operation set aside in ``refused_writes``); with
+        no listener these go to the ``durable.store`` logger."""
+        self._listeners.append(fn)
+
+    def _store_event(self, kind: str, text: str, invocation_id: str | None) -> None:
+        if not self._listeners:
+            prefix = "store degraded: " if kind == "degraded" else ""
+            log.log(logging.WARNING if kind == "resumed" else logging.ERROR, prefix + text)
+        for fn in self._listeners:
+            fn(kind, text, invocation_id)
 
     def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a query function on the calling thread (CLI, tests; never the event loop)."""
@@ -153,9 +223,13 @@ class Store:
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a query function (first argument: a cursor) on a reader thread.
 
-        Every write committed before the call is in DuckDB when ``fn`` runs."""
+        Every write committed before the call is in DuckDB when ``fn`` runs: while the
+        store is degraded the read waits for that, or, where :data:`answer_now` is set
+        (the admin API's requests), fails at once with :class:`StoreDegraded`."""
         loop = asyncio.get_running_loop()
         if self.writer is not None and self.writer.unapplied:
+            if self.writer.degraded is not None and answer_now.get():
+                raise StoreDegraded(f"the store cannot answer now: {self.writer.degraded}")
             await self.flush()
         return await loop.run_in_executor(self._readers, lambda: fn(self._cursor(), *args))
 
@@ -190,6 +264,10 @@ class Store:
         assert self.writer is not None, "the store was opened read-only"
         loop = self._loop = asyncio.get_running_loop()
         fut = loop.create_future()
+        if not items and self.writer.degraded is not None and answer_now.get():
+            # a barrier before a read, in a request that would rather fail than wait
+            fut.set_exception(StoreDegraded(f"the store cannot answer now: {self.writer.degraded}"))
+            return fut
         self.writer.submit(items, fut)
         return fut
 

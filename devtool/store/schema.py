@@ -131,6 +131,21 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE oplog_applied (seq BIGINT NOT NULL)",
         "INSERT INTO oplog_applied VALUES (0)",
     ],
+    # 3: acknowledged operations DuckDB refused (see store/faults.py); kept, never dropped
+    [
+        """
+        CREATE TABLE refused_writes (
+            seq BIGINT NOT NULL,  -- the operation-log group
+            position INTEGER NOT NULL,  -- the operation's place in it
+            invocation_id VARCHAR,
+            entry_index INTEGER,
+            operation VARCHAR NOT NULL,
+            error VARCHAR NOT NULL,
+            detail VARCHAR NOT NULL,
+            refused_at TIMESTAMP NOT NULL
+        )
+        """,
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

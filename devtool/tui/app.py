@@ -71,6 +71,7 @@ class TuiApp(App[None]):
     connected: reactive[bool] = reactive(False)
     outage: reactive[Outage | None] = reactive(None)
     services_error: reactive[str | None] = reactive(None)
+    store_degraded: reactive[str | None] = reactive(None)  # the runtime's console says
 
     def __init__(
         self,
@@ -166,6 +167,10 @@ class TuiApp(App[None]):
             if e["seq"] > self._seq:
                 self.add_log(e["message"], e["level"], e["at"].partition("T")[2][:8])
                 self._seq = e["seq"]
+                if e["message"].startswith("store degraded"):
+                    self.store_degraded = e["message"]
+                elif e["message"].startswith("the store takes writes again"):
+                    self.store_degraded = None
 
     async def load_services(self) -> None:
         body = await self.api.services()

@@ -127,6 +127,12 @@ async def test_a_write_duckdb_refuses_is_reported_and_later_writes_still_land(tm
         await store.write([SetState("Counter", "k", "after", "1", None, None, AT)])
         assert await store.read(queries.idempotent_invocation, "S//h", "once") == "inv_1"
         assert await store.read(queries.state, "Counter", "k") == {"after": "1"}
-        assert "could not be applied" in caplog.text
+        assert "write refused: invocation inv_2" in caplog.text
+        refused = await store.read(
+            lambda cur: cur.execute(
+                "SELECT invocation_id, operation FROM refused_writes"
+            ).fetchall()
+        )
+        assert refused == [("inv_2", "PutIdempotency")]
     finally:
         await asyncio.to_thread(store.close)

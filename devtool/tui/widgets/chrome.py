@@ -41,6 +41,7 @@ class TopBar(Horizontal):
     def on_mount(self) -> None:
         self.watch(self.app, "outage", self._update, init=False)
         self.watch(self.app, "connected", self._update, init=False)
+        self.watch(self.app, "store_degraded", self._update, init=False)
         self.watch(self.app, "services_error", self._update, init=True)
 
     def _views(self) -> str:
@@ -63,6 +64,8 @@ class TopBar(Horizontal):
             conn = f"[$warning]○[/] {escape(host)}"
         if app.services_error:
             conn = "[b $error @click=app.switch_mode('log')]⚠ app error[/] " + conn
+        if getattr(app, "store_degraded", None):
+            conn = "[b $error @click=app.switch_mode('log')]⚠ store degraded[/] " + conn
         self.query_one("#conn", Static).update(conn)
 
 
