@@ -45,12 +45,12 @@ from durable.messages import (
     Suspend,
 )
 
-from . import lifecycle as lc
-from .clock import Clock, SystemClock, from_dt, to_dt
-from .errors import BadRequest, Conflict, NotFound
-from .lifecycle import Status
-from .store import Store, queries
-from .store.ops import (
+from .. import lifecycle as lc
+from ..clock import Clock, SystemClock, from_dt, to_dt
+from ..errors import BadRequest, Conflict, NotFound
+from ..lifecycle import Status
+from ..store import Store, queries
+from ..store.ops import (
     AppendEntry,
     ClearAllState,
     CompleteEntry,
