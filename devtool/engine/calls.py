@@ -65,7 +65,7 @@ async def dedupe_child(engine: Engine, parent: Active, e: JournalEntry, now: flo
         workflow_main = hinfo.kind == "workflow"
         idem = "run" if workflow_main else p["idempotency_key"]
         scope = idempotency_scope(service, handler, key, workflow_main)
-        existing = await engine._idempotent(scope, idem)
+        existing = await engine.idempotency.lookup(scope, idem)
         target = existing or idempotent_invocation_id(scope, idem)
         if target != p["invocation_id"]:  # named by a generic call: record the real one
             p["invocation_id"] = target
@@ -78,9 +78,9 @@ async def dedupe_child(engine: Engine, parent: Active, e: JournalEntry, now: flo
         if existing is None:
             child_ops, effects = entries.child(row.id, e, engine.services, now)
             ops += [*child_ops, PutIdempotency(scope, idem, target, at)]
-            engine._idem[(scope, idem)] = target
+            engine.idempotency.hold(scope, idem, target)
             engine._after_commit(ops, effects)
-            engine._forget_idempotent(scope, idem)
+            engine.idempotency.forget(scope, idem)
         elif e.kind is EntryKind.CALL:
             engine._after_commit(ops, (AttachTarget(row.id, e.index, target),))
         else:

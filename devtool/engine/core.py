@@ -24,12 +24,10 @@ from dataclasses import replace
 from typing import Any
 
 from durable.definitions import RetryPolicy
-from durable.ids import idempotent_invocation_id, new_invocation_id
 from durable.messages import (
     Abort,
     AttemptFailed,
     Completion,
-    EntryKind,
     Failure,
     JournalEntry,
     NewEntry,
@@ -41,17 +39,15 @@ from durable.messages import (
 
 from .. import lifecycle as lc
 from ..clock import Clock, SystemClock, from_dt, to_dt
-from ..errors import BadRequest, NotFound
+from ..errors import NotFound
 from ..lifecycle import Status
 from ..store import Store, queries
 from ..store.ops import (
     AppendEntry,
     InvocationRow,
     Op,
-    PutIdempotency,
-    PutInvocation,
 )
-from . import calls, commands, completions, entries, recovery, retention, runner
+from . import attempts, calls, commands, completions, entries, intake, recovery, retention, runner
 from .effects import Effect, SendAck
 from .keys import KeyQueues
 from .model import (
@@ -61,11 +57,8 @@ from .model import (
     EngineConfig,
     Outcome,
     WorkerLink,
-    input_entry,
-    new_row,
     next_epoch,
     object_key,
-    outcome_of,
 )
 from .outputs import Outputs
 from .residency import Residency
@@ -102,9 +95,7 @@ class Engine:
         self.timers = Timers(self.clock)
         self.outputs = Outputs(store, self.residency)
         self._inv = self.residency.inv  # the same dict: the hot path reads it directly
-        # idempotency records being written: held until DuckDB has them (see _idempotent)
-        self._idem: dict[tuple[str, str], str] = {}
-        self._idem_forgotten = 0
+        self.idempotency = intake.Idempotency(store)
         self._no_worker: list[str] = []
         self._timer_task: asyncio.Task | None = None
         self._retention_task: asyncio.Task | None = None
@@ -222,134 +213,19 @@ class Engine:
         Returns ``(invocation id, existing)``. With ``durable_ack`` the call returns after
         the invocation is committed.
         """
-        info = self.services.get(service)
-        if info is None:
-            if self.service_unavailable:
-                raise NotFound(
-                    f"service {service!r} is not available: the app failed to load "
-                    f"({self.service_unavailable.splitlines()[0]})"
-                )
-            known = ", ".join(sorted(self.services)) or "none"
-            raise NotFound(f"unknown service {service!r} (known services: {known})")
-        hinfo = next((h for h in info.handlers if h.name == handler), None)
-        if hinfo is None:
-            known = ", ".join(h.name for h in info.handlers)
-            raise NotFound(f"service {service!r} has no handler {handler!r} (handlers: {known})")
-        if info.kind in ("object", "workflow") and key is None:
-            raise BadRequest(
-                f"{service} is a {'virtual object' if info.kind == 'object' else 'workflow'}: "
-                f"call it as /{service}/{{key}}/{handler}"
-            )
-        if info.kind == "service" and key is not None:
-            raise BadRequest(f"{service} is a service, it takes no key: call /{service}/{handler}")
-        scope = f"{service}/{key or ''}/{handler}"
-        if info.kind == "workflow":
-            wf_scope = f"workflow:{service}/{key}"
-            if hinfo.kind == "workflow":
-                scope, idempotency_key = wf_scope, "run"
-            else:
-                existing = await self._idempotent(wf_scope, "run")
-                if existing is None:
-                    main = next((h.name for h in info.handlers if h.kind == "workflow"), "run")
-                    raise NotFound(
-                        f"workflow {service} with id {key!r} has not run: start it with "
-                        f"POST /{service}/{key}/{main} first"
-                    )
-        if idempotency_key:
-            existing = await self._idempotent(scope, idempotency_key)
-            if existing is not None:
-                return existing, True
-        inv_id = (
-            idempotent_invocation_id(scope, idempotency_key)
-            if idempotency_key
-            else new_invocation_id()
+        return await intake.submit(
+            self, service, handler, key, input_json, headers, idempotency_key, delay_s, durable_ack
         )
-        if idempotency_key:
-            self._idem[(scope, idempotency_key)] = inv_id
-        now = self._now()
-        row = new_row(
-            inv_id,
-            info.kind,
-            hinfo.kind,
-            service,
-            handler,
-            key,
-            input_json,
-            headers,
-            idempotency_key,
-            now,
-        )
-        first = input_entry(input_json)
-        ops: list[Op] = [PutInvocation(row, new=True), AppendEntry(inv_id, first, now)]
-        if idempotency_key:
-            ops.append(PutIdempotency(scope, idempotency_key, inv_id, now))
-        a = Active(row, [first])
-        self._inv[inv_id] = a
-        self.on_event("created", {"id": inv_id, "row": row})
-        self._enqueue(a, delay_s, dispatch=False)
-        ops[0] = PutInvocation(a.row, new=True)  # as enqueued: ready, pending or scheduled
-        fut = self.store.write(ops)
-        if a.row.status == Status.READY.value:
-            self._dispatch_now(a)
-        if durable_ack:
-            await fut
-        if idempotency_key:
-            self._forget_idempotent(scope, idempotency_key)
-        return inv_id, False
-
-    async def _idempotent(self, scope: str, key: str) -> str | None:
-        """The invocation an idempotency key names, if any (being written or in the store)."""
-        while True:
-            found = self._idem.get((scope, key))
-            if found is not None:
-                return found
-            forgotten = self._idem_forgotten
-            found = await self.store.read(queries.idempotent_invocation, scope, key)
-            if found is not None or forgotten == self._idem_forgotten:
-                return found or self._idem.get((scope, key))
-            # a record left memory for DuckDB while the read ran, perhaps after its snapshot
-
-    def _forget_idempotent(self, scope: str, key: str) -> None:
-        """Drop a record from memory once DuckDB holds it (after its write is queued)."""
-
-        def forget() -> None:
-            self._idem.pop((scope, key), None)
-            self._idem_forgotten += 1
-
-        self.store.after_apply(forget)
 
     def restart_row(self, original: InvocationRow, from_index: int) -> InvocationRow:
         """The row of a new invocation that restarts ``original`` from entry
         ``from_index`` (same target and input; hand it to :meth:`adopt`)."""
-        return replace(
-            new_row(
-                new_invocation_id(),
-                original.service_kind,
-                original.handler_kind,
-                original.service,
-                original.handler,
-                original.key,
-                original.input or "null",
-                json.loads(original.headers or "{}"),
-                None,
-                self._now(),
-                restarted_from=original.id,
-            ),
-            journal_length=from_index,
-        )
+        return intake.restart_row(self, original, from_index)
 
     async def adopt(self, row: InvocationRow, journal: list[JournalEntry]) -> InvocationRow:
         """Start an invocation built elsewhere with a journal to replay (a restart from
         entry N): commit its row and journal, queue it like a new one; returns its row."""
-        a = Active(row, list(journal))
-        self._inv[row.id] = a
-        self.on_event("created", {"id": row.id, "row": row})
-        self._enqueue(a, 0.0)
-        now = self._now()
-        await self.store.write(
-            [PutInvocation(a.row, new=True), *(AppendEntry(row.id, e, now) for e in journal)]
-        )
-        return a.row
+        return await intake.adopt(self, row, journal)
 
     def _enqueue(self, a: Active, delay_s: float, dispatch: bool = True) -> None:
         k = object_key(a.row)
@@ -442,9 +318,9 @@ class Engine:
         if isinstance(msg, NewEntry):
             self._on_entry(a, msg)
         elif isinstance(msg, Output):
-            self._on_output(a, msg)
+            attempts.on_output(self, a, msg)
         elif isinstance(msg, Suspend):
-            self._on_suspend(a, msg)
+            attempts.on_suspend(self, a, msg)
         elif isinstance(msg, AttemptFailed):
             self._attempt_failed(a, msg)
 
@@ -516,87 +392,14 @@ class Engine:
         ):
             a.link.send(Completion(inv_id, epoch, index, result, failure))
 
-    def _on_suspend(self, a: Active, msg: Suspend) -> None:
-        assert a.journal is not None
-        done = [i for i in msg.waiting_on if i < len(a.journal) and a.journal[i].completed]
-        if done:  # a completion crossed the suspension: run it again at once
-            a.row = replace(a.row, status=Status.READY.value)
-            self._dispatch_soon(a)
-            return
-        self._transition(a, lc.Suspended(msg.waiting_on))
-        a.row = replace(a.row, journal_length=len(a.journal))
-        self.residency.park(a, tuple(msg.waiting_on))
-
     def _attempt_failed(self, a: Active, msg: AttemptFailed) -> None:
-        actions = self._transition(
-            a,
-            lc.AttemptFailed(
-                msg.error, msg.stack, self._policy(a.row), msg.nondeterminism, msg.pause
-            ),
-        )
-        a.link = None
-        self.store.write_nowait([PutInvocation(a.row)])
-        self.on_event(
-            "failure",
-            {
-                "id": a.row.id,
-                "row": a.row,
-                "error": msg.error,
-                "nondeterminism": msg.nondeterminism,
-            },
-        )
-        for action in actions:
-            if isinstance(action, lc.ScheduleRetry):
-                self.timers.add(from_dt(action.at), "retry", a.row.id, 0)
-
-    def _on_output(self, a: Active, msg: Output) -> None:
-        assert a.journal is not None
-        out = JournalEntry(
-            len(a.journal), EntryKind.OUTPUT, None, None, msg.result, msg.failure, True
-        )
-        a.journal.append(out)
-        actions = self._transition(a, lc.Finished(msg.result, msg.failure, len(a.journal)))
-        now = self._now()
-        self._after_commit(
-            [AppendEntry(a.row.id, out, now), PutInvocation(a.row)],
-            lambda: self._finish(a, actions),
-        )
+        attempts.attempt_failed(self, a, msg)
 
     def _finish(self, a: Active, actions: list[lc.Action]) -> None:
-        row = a.row
-        if self._inv.get(row.id) is a:
-            del self._inv[row.id]
-        self.residency.forget_awakeables(a)
-        outcome = outcome_of(row)
-        for action in actions:
-            if isinstance(action, lc.AbortAttempt) and a.link is not None:
-                a.link.send(Abort(row.id, a.epoch))
-            elif isinstance(action, lc.ReleaseKey):
-                k = object_key(row)
-                if k is not None:
-                    self._release_key(k, row.id)
-            elif isinstance(action, lc.Respond):
-                attached = self.outputs.answer(outcome)
-                if row.parent_id is not None and row.parent_entry is not None:
-                    self._spawn(
-                        self._complete_entry(
-                            row.parent_id, row.parent_entry, row.output, outcome.failure
-                        )
-                    )
-                for inv_id, idx in attached:
-                    self._spawn(self._complete_entry(inv_id, idx, row.output, outcome.failure))
-        self.on_event("finished", {"id": row.id, "row": row})
+        attempts.finish(self, a, actions)
 
     def _pending(self, inv_id: str) -> bool:
-        a = self._inv.get(inv_id)
-        return a is not None and a.row.status == Status.PENDING.value
-
-    def _release_key(self, k: tuple[str, str], owner: str | None) -> None:
-        nxt = self.keys.release(k, owner, self._pending)
-        if nxt is not None:
-            a = self._inv[nxt]
-            self._transition(a, lc.KeyAcquired())
-            self._dispatch_soon(a)
+        return attempts.pending(self, inv_id)
 
     # ------------------------------------------------------------------ completions
     def _fire(self, kind: str, inv_id: str, index: int) -> None:
@@ -643,7 +446,7 @@ class Engine:
 
     async def workflow_invocation(self, workflow: str, wf_id: str) -> str:
         """The invocation id of a workflow's main run."""
-        inv_id = await self._idempotent(f"workflow:{workflow}/{wf_id}", "run")
+        inv_id = await self.idempotency.lookup(f"workflow:{workflow}/{wf_id}", "run")
         if inv_id is None:
             raise NotFound(f"workflow {workflow} with id {wf_id!r} has not run")
         return inv_id

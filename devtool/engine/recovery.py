@@ -19,6 +19,7 @@ from ..clock import from_dt
 from ..lifecycle import TERMINAL, Status
 from ..store import queries
 from ..store.ops import InvocationRow, PutInvocation
+from .attempts import release_key
 from .commands import deliver_cancel
 from .model import CANCELLED, Active, object_key
 
@@ -64,7 +65,7 @@ async def recover(engine: Engine) -> None:
     _recover_key_queues(engine, waiting)
     # pending invocations whose key has no owner (the owner completed before a crash)
     for k in keys.orphaned():
-        engine._release_key(k, None)
+        release_key(engine, k, None)
     # suspended invocations whose completion was committed but not delivered
     for inv_id in await engine.store.read(queries.woken_suspended):
         engine._spawn(engine._wake(inv_id))
