@@ -148,7 +148,7 @@ class InvocationScreen(LiveScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         inv = self.invocation
         if action == "act":
-            return inv is not None and allowed(str(parameters[0]), inv["status"]) or None
+            return inv is not None and allowed(str(parameters[0]), inv) or None
         if action == "restart":
             entry = self.query_one(JournalTable).selected if inv else None
             return entry is not None and entry["index"] >= 1 and entry["kind"] != "output" or None
