@@ -18,7 +18,7 @@ from urllib.parse import quote
 from durable.messages import EntryKind, JournalEntry
 
 from .clock import to_dt
-from .engine.snapshot import Snapshot
+from .engine import Snapshot
 from .lifecycle import TERMINAL, allowed_actions
 from .store import queries
 from .store.ops import InvocationRow
