@@ -12,6 +12,7 @@ from .. import lifecycle as lc
 from ..clock import from_dt
 from ..lifecycle import Status
 from ..store.ops import AppendEntry, PutInvocation
+from .effects import Finish
 from .model import Active, object_key, outcome_of
 
 if TYPE_CHECKING:
@@ -62,8 +63,7 @@ def on_output(engine: Engine, a: Active, msg: Output) -> None:
     actions = engine._transition(a, lc.Finished(msg.result, msg.failure, len(a.journal)))
     now = engine._now()
     engine._after_commit(
-        [AppendEntry(a.row.id, out, now), PutInvocation(a.row)],
-        lambda: finish(engine, a, actions),
+        [AppendEntry(a.row.id, out, now), PutInvocation(a.row)], (Finish(a, tuple(actions)),)
     )
 
 

@@ -14,6 +14,7 @@ from ..clock import from_dt
 from ..lifecycle import TERMINAL, Status
 from ..store import queries
 from ..store.ops import CompleteEntry, DeleteTimer, Op, PutInvocation
+from .effects import Deliver
 from .model import object_key
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def complete_timer_now(engine: Engine, inv_id: str, index: int) -> bool:
                 CompleteEntry(inv_id, index, "null", None, engine._now()),
                 DeleteTimer(inv_id, index),
             ],
-            lambda: deliver(engine, inv_id, index, "null", None),
+            (Deliver(inv_id, index, "null", None),),
         )
     return True
 

@@ -120,18 +120,14 @@ class Engine:
         if not task.cancelled() and task.exception() is not None:
             log.error("engine task failed", exc_info=task.exception())
 
-    def _after_commit(
-        self, ops: list[Op], then: Iterable[Effect] | Callable[[], None] = ()
-    ) -> None:
-        """Queue ops; carry out the effects ``then`` (or call it) once they are committed."""
+    def _after_commit(self, ops: list[Op], then: Iterable[Effect] = ()) -> None:
+        """Queue ops; carry out the effects ``then`` once they are committed."""
 
         def cb(exc: BaseException | None) -> None:
-            if exc is not None:
-                log.error("write failed: %s", exc)
-            elif callable(then):
-                then()
-            else:
+            if exc is None:
                 runner.run(self, then)
+            else:
+                log.error("write failed: %s", exc)
 
         self.store.write_nowait(ops, cb)
 

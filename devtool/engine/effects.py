@@ -13,7 +13,9 @@ from typing import Any
 
 from durable.messages import Failure, JournalEntry
 
+from .. import lifecycle as lc
 from ..store.ops import InvocationRow, Op
+from .model import Active
 
 __all__ = [
     "Step",
@@ -29,6 +31,8 @@ __all__ = [
     "CancelTarget",
     "AttachTarget",
     "Warn",
+    "Deliver",
+    "Finish",
 ]
 
 
@@ -129,6 +133,25 @@ class Warn:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Hand a committed completion to the invocation (live, or by waking it)."""
+
+    invocation_id: str
+    index: int
+    result: str | None
+    failure: Failure | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The invocation's output is committed: carry out what the lifecycle decided
+    (answer who waits, complete the caller's entry, free the key)."""
+
+    invocation: Active
+    actions: tuple[lc.Action, ...]
+
+
 Effect = (
     AddTimer
     | WatchAwakeable
@@ -141,6 +164,8 @@ Effect = (
     | CancelTarget
     | AttachTarget
     | Warn
+    | Deliver
+    | Finish
 )
 
 

@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING, Any
 from durable.messages import Ack
 
 from ..store.ops import PutInvocation
-from . import calls
+from . import attempts, calls, completions
 from .effects import (
     AddTimer,
     AttachTarget,
     CancelTarget,
     CompleteLater,
+    Deliver,
     Effect,
+    Finish,
     ResolveAwakeableEntry,
     ResolvePromiseEntry,
     SendAck,
@@ -92,6 +94,14 @@ def _warn(engine: Engine, eff: Warn) -> None:
     log.warning("%s", eff.message)
 
 
+def _deliver(engine: Engine, eff: Deliver) -> None:
+    completions.deliver(engine, eff.invocation_id, eff.index, eff.result, eff.failure)
+
+
+def _finish(engine: Engine, eff: Finish) -> None:
+    attempts.finish(engine, eff.invocation, list(eff.actions))
+
+
 _RUN: dict[type, Callable[[Any, Any], None]] = {
     AddTimer: _add_timer,
     WatchAwakeable: _watch_awakeable,
@@ -104,4 +114,6 @@ _RUN: dict[type, Callable[[Any, Any], None]] = {
     CancelTarget: _cancel_target,
     AttachTarget: _attach_target,
     Warn: _warn,
+    Deliver: _deliver,
+    Finish: _finish,
 }
