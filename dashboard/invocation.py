@@ -1,5 +1,6 @@
 """One invocation: header, what it waits on, errors, output, request, the journal as a
-timeline, the time-travel slider, and the actions a person can take on it.
+timeline, the time-travel slider, and the actions a person can take on it (the ones
+the admin view lists for its status: ``inv["actions"]``).
 
 ``GET /invocations/{id}`` is the page; its live part is the fragment
 ``_invocation.html``, which polls while the invocation is not finished (a fingerprint
@@ -15,6 +16,7 @@ from typing import Any
 
 from durable.devtool import admin_actions as actions
 from durable.devtool.errors import BadRequest, IngressError
+from durable.devtool.lifecycle import TERMINAL
 from durable.ids import is_invocation_id
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,9 +25,8 @@ from starlette.routing import Route
 from ._core import Dashboard, Flash, error_message, form, redirect
 from ._render import fingerprint, is_fragment_request
 
-__all__ = ["routes", "allowed_actions"]
+__all__ = ["routes"]
 
-_TERMINAL = ("completed", "killed", "cancelled")
 ACTION_LABELS = {
     "cancel": "Cancel",
     "kill": "Kill",
@@ -39,18 +40,6 @@ CONFIRM = {
     "kill": "Stops it at once, without compensation; calls it waits on are killed too.",
     "purge": "Deletes the invocation, its journal and its idempotency record for good.",
 }
-
-
-def allowed_actions(status: str) -> list[str]:
-    """The actions that make sense in a status (the engine has the last word)."""
-    if status in _TERMINAL:
-        return ["purge"]
-    out = ["cancel", "kill"]
-    if status in ("paused", "backing-off"):
-        out.insert(0, "resume")
-    if status not in ("pending", "scheduled", "paused"):
-        out.insert(0, "pause")
-    return out
 
 
 def _fingerprint(inv: dict[str, Any]) -> str:
@@ -91,13 +80,11 @@ def _check(inv_id: str) -> None:
 
 def routes(d: Dashboard) -> list[Route]:
     def context(inv: dict[str, Any], flash: Flash | None = None) -> dict[str, Any]:
-        status = inv["status"]
         keyed = inv["service_kind"] in ("object", "workflow")
         return {
             "inv": inv,
             "flash": flash,
-            "live": status not in _TERMINAL,
-            "actions": allowed_actions(status),
+            "live": inv["status"] not in TERMINAL,
             "action_labels": ACTION_LABELS,
             "confirm": CONFIRM,
             "restart_points": _restart_points(inv),

@@ -16,10 +16,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from dataclasses import replace
 from typing import Any
 
-from durable.ids import is_invocation_id, new_invocation_id
+from durable.ids import is_invocation_id
 from durable.messages import EntryKind, Failure, JournalEntry, Start
 
 from . import lifecycle as lc
@@ -44,8 +43,7 @@ __all__ = [
     "complete_promise",
 ]
 
-ACTIONS = ("cancel", "kill", "purge", "pause", "resume")
-_TERMINAL = {s.value for s in lc.TERMINAL}
+ACTIONS = lc.ACTIONS
 _BULK_CONCURRENCY = 32
 _replay_ids = itertools.count(1)
 
@@ -60,24 +58,24 @@ def _check_id(inv_id: str) -> None:
 async def live_row(engine: Engine, inv_id: str) -> tuple[InvocationRow, str]:
     """The freshest row of an invocation and its live status; NotFound if unknown."""
     _check_id(inv_id)
-    a = engine._inv.get(inv_id)
-    if a is not None:
-        return a.row, a.row.status
-    await engine.store.write([])  # what was queued is readable
+    live = engine.live_row(inv_id)
+    if live is not None:
+        return live, live.status
+    await engine.barrier()  # what was queued is readable
     row = await engine.store.read(queries.invocation, inv_id)
     if row is None:
         raise NotFound(f"unknown invocation {inv_id}")
-    a = engine._inv.get(inv_id)
-    if a is not None:
-        return a.row, a.row.status
-    return row, "suspended" if inv_id in engine._suspended else row.status
+    live = engine.live_row(inv_id)
+    if live is not None:
+        return live, live.status
+    return row, engine.live_status(inv_id) or row.status
 
 
 async def _journal(engine: Engine, inv_id: str) -> list[JournalEntry]:
-    a = engine._inv.get(inv_id)
-    if a is not None and a.journal is not None:
-        return list(a.journal)
-    await engine.store.write([])
+    journal = engine.live_journal(inv_id)
+    if journal is not None:
+        return journal
+    await engine.barrier()
     return await engine.store.read(queries.journal, inv_id)
 
 
@@ -87,24 +85,9 @@ async def act(engine: Engine, action: str, inv_id: str) -> dict[str, Any]:
     if action not in ACTIONS:
         raise NotFound(f"unknown action {action!r} (actions: {', '.join(ACTIONS)})")
     _row, status = await live_row(engine, inv_id)
-    if action == "purge":
-        if status not in _TERMINAL:
-            raise Conflict(
-                f"invocation {inv_id} is {status}: only finished invocations can be purged; "
-                "cancel or kill it first"
-            )
-    elif status in _TERMINAL:
-        raise Conflict(f"invocation {inv_id} is {status}: there is nothing to {action}")
-    elif action == "resume" and status not in ("paused", "backing-off"):
-        raise Conflict(
-            f"invocation {inv_id} is {status}: only paused or backing-off invocations can be "
-            "resumed"
-        )
-    elif action == "pause" and status in ("pending", "scheduled"):
-        raise Conflict(
-            f"invocation {inv_id} is {status}: it has not started, so there is nothing to "
-            "pause; cancel or kill it instead"
-        )
+    why = lc.refusal(action, status, inv_id)
+    if why is not None:
+        raise Conflict(why)
     try:
         if action == "purge":
             await engine.purge(inv_id)
@@ -207,7 +190,7 @@ async def restart(
     if info is None or info.handler(row.handler) is None:
         raise NotFound(f"handler {row.service}/{row.handler} is not in the app now")
     killed = False
-    if status not in _TERMINAL:
+    if status not in lc.TERMINAL:
         if not kill_original:
             raise Conflict(
                 f"invocation {inv_id} is {status}: a restart would run beside it (and wait "
@@ -215,23 +198,7 @@ async def restart(
             )
         await engine.kill(inv_id)
         killed = True
-    now = to_dt(engine.clock.now())
-    new = replace(
-        engine._new_row(
-            new_invocation_id(),
-            row.service_kind,
-            row.handler_kind,
-            row.service,
-            row.handler,
-            row.key,
-            row.input or "null",
-            json.loads(row.headers or "{}"),
-            None,
-            now,
-            restarted_from=inv_id,
-        ),
-        journal_length=from_index,
-    )
+    new = engine.restart_row(row, from_index)
     adopted = await engine.adopt(new, journal[:from_index])
     return {
         "id": new.id,

@@ -10,8 +10,7 @@ The admin API and the offline CLI serve the very same dicts.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Container, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +20,8 @@ from durable.messages import EntryKind, JournalEntry
 from durable.payloads import AwakeablePayload, CallPayload, Payload, SleepPayload
 
 from .clock import to_dt
+from .engine import Snapshot
+from .lifecycle import TERMINAL, allowed_actions
 from .store import queries
 from .store.ops import InvocationRow
 from .store.queries import Cursor, InvocationFilter
@@ -38,42 +39,9 @@ __all__ = [
     "invocation_status",
 ]
 
-_TERMINAL = ("completed", "killed", "cancelled")
+#: the engine's snapshot of its memory (see :meth:`~durable.devtool.engine.Engine.snapshot`)
+Live = Snapshot
 MAX_PAGE = 1000
-
-
-@dataclass(frozen=True)
-class Live:
-    """A snapshot of the engine's memory, taken on the event loop."""
-
-    rows: Mapping[str, InvocationRow] = field(default_factory=dict)
-    suspended: Container[str] = frozenset()
-    key_owner: Mapping[tuple[str, str], str] = field(default_factory=dict)
-    journals: Mapping[str, list[JournalEntry]] = field(default_factory=dict)
-    queue_position: Callable[[str], int | None] | None = None
-
-    @classmethod
-    def of(cls, engine: Any, journal_of: str | None = None) -> Live:
-        """Copy what readers need from ``engine`` (call it on the loop)."""
-        journals = {}
-        a = engine._inv.get(journal_of) if journal_of else None
-        if a is not None and a.journal is not None:
-            journals[journal_of] = list(a.journal)
-        return cls(
-            rows={inv_id: a.row for inv_id, a in engine._inv.items()},
-            suspended=engine._suspended,  # membership tests only: safe from another thread
-            key_owner=dict(engine._key_owner),
-            journals=journals,
-            queue_position=getattr(engine, "queue_position", None),
-        )
-
-    def status(self, row: InvocationRow) -> str:
-        live = self.rows.get(row.id)
-        if live is not None:
-            return live.status
-        if row.id in self.suspended:
-            return "suspended"
-        return row.status
 
 
 def invocation_status(row: InvocationRow, live: Live | None) -> str:
@@ -145,7 +113,7 @@ def _entry_wait(e: JournalEntry) -> dict[str, Any]:
 def _waiting(
     row: InvocationRow, status: str, incomplete: list[JournalEntry], live: Live | None
 ) -> list[dict[str, Any]]:
-    if status in _TERMINAL:
+    if status in TERMINAL:
         return []
     if status == "pending":
         owner = live.key_owner.get((row.service, row.key or "")) if live else None
@@ -190,6 +158,7 @@ def _summary(row: InvocationRow, status: str, waiting: list[dict[str, Any]]) -> 
         ),
         "waiting": waiting,
         "waits_on": "; ".join(w["what"] for w in waiting) or None,
+        "actions": allowed_actions(status),
     }
 
 
@@ -258,7 +227,7 @@ def list_invocations(
         page = ordered[:limit]
         has_older = len(ordered) > limit
         has_newer = after is not None
-    unfinished = [r.id for r, st in page if st not in _TERMINAL]
+    unfinished = [r.id for r, st in page if st not in TERMINAL]
     incomplete = queries.incomplete_entries(cur, unfinished)
     items = [_summary(r, st, _waiting(r, st, incomplete.get(r.id, []), live)) for r, st in page]
     out: dict[str, Any] = {
@@ -415,12 +384,7 @@ def pending(cur: Cursor, live: Live | None, limit: int = 1000) -> dict[str, Any]
     """Pending awakeables and workflow promises, with the invocation waiting on each."""
 
     def status_of(inv_id: str, stored: str) -> str:
-        if live is None:
-            return stored
-        r = live.rows.get(inv_id)
-        if r is not None:
-            return r.status
-        return "suspended" if inv_id in live.suspended else stored
+        return live.status_of(inv_id, stored) if live is not None else stored
 
     awakeables = [
         {

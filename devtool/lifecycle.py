@@ -30,6 +30,9 @@ from .store.ops import InvocationRow, changed_row
 __all__ = [
     "Status",
     "TERMINAL",
+    "ACTIONS",
+    "allowed_actions",
+    "refusal",
     "Event",
     "Submitted",
     "DelayElapsed",
@@ -70,7 +73,49 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
 
 
+#: the statuses an invocation ends in (``"completed" in TERMINAL`` holds: a StrEnum)
 TERMINAL = frozenset({Status.COMPLETED, Status.KILLED, Status.CANCELLED})
+
+#: the actions a person can take on an invocation
+ACTIONS = ("cancel", "kill", "purge", "pause", "resume")
+
+_UNFINISHED = ("cancel", "kill")
+#: which actions each status allows, in the order to offer them
+_ALLOWED: dict[Status, tuple[str, ...]] = {
+    Status.PENDING: _UNFINISHED,
+    Status.SCHEDULED: _UNFINISHED,
+    Status.READY: ("pause", *_UNFINISHED),
+    Status.RUNNING: ("pause", *_UNFINISHED),
+    Status.SUSPENDED: ("pause", *_UNFINISHED),
+    Status.BACKING_OFF: ("pause", "resume", *_UNFINISHED),
+    Status.PAUSED: ("resume", *_UNFINISHED),
+    **{s: ("purge",) for s in TERMINAL},
+}
+
+
+def allowed_actions(status: str) -> list[str]:
+    """The actions an invocation in ``status`` allows (what the UIs offer)."""
+    return list(_ALLOWED.get(Status(status), ()))
+
+
+def refusal(action: str, status: str, inv_id: str) -> str | None:
+    """Why ``action`` cannot be done to an invocation in ``status`` and what to do
+    instead; None when it can. Pausing a paused invocation is accepted (it changes
+    nothing) though it is not offered."""
+    if action in _ALLOWED.get(Status(status), ()) or (action == "pause" and status == "paused"):
+        return None
+    head = f"invocation {inv_id} is {status}"
+    if action == "purge":
+        return f"{head}: only finished invocations can be purged; cancel or kill it first"
+    if status in TERMINAL:
+        return f"{head}: there is nothing to {action}"
+    if action == "resume":
+        return f"{head}: only paused or backing-off invocations can be resumed"
+    if action == "pause":
+        return (
+            f"{head}: it has not started, so there is nothing to pause; cancel or kill it instead"
+        )
+    return f"{head}: {action} is not possible now"
 
 
 class IllegalTransition(Exception):

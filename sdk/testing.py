@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import serde as _serde
 from .definitions import HandlerDef, ServiceDef, handler_of
 from .exceptions import TerminalError
 from .executor import failure_to_exception
+
+if TYPE_CHECKING:  # the runtime is imported when a Runtime starts, not with durable
+    from durable.devtool.engine import Engine
 
 __all__ = ["Runtime"]
 
@@ -47,7 +50,7 @@ class Runtime:
         self._services = {s.name: s for s in services}
         self._virtual = virtual_clock
         self._suspend_after = suspend_after
-        self.engine: Any = None
+        self.engine: Engine = None  # type: ignore[assignment]  # set on entering
         self._store: Any = None
         self._link: Any = None
         self.clock: Any = None
@@ -132,12 +135,10 @@ class Runtime:
         """The invocation's lifecycle status."""
         from durable.devtool.store import queries
 
-        await self._store.write([])
-        a = self.engine._inv.get(invocation_id)
-        if a is not None:
-            return a.row.status
-        if invocation_id in self.engine._suspended:
-            return "suspended"
+        await self.engine.barrier()
+        live = self.engine.live_status(invocation_id)
+        if live is not None:
+            return live
         row = await self._store.read(queries.invocation, invocation_id)
         if row is None:
             raise TerminalError(f"unknown invocation {invocation_id}", 404)
@@ -174,7 +175,7 @@ class Runtime:
         deadline = loop.time() + timeout
         quiet = 0
         while quiet < 3 and loop.time() < deadline:
-            await self._store.write([])
+            await self.engine.barrier()
             for _ in range(5):
                 await asyncio.sleep(0)
             quiet = quiet + 1 if self._idle() else 0
@@ -182,13 +183,7 @@ class Runtime:
                 await asyncio.sleep(0.001)
 
     def _idle(self) -> bool:
-        e = self.engine
-        background = (e._timer_task, e._retention_task)  # loops that never finish
-        if any(t not in background and not t.done() for t in e._tasks):
-            return False
-        if any(a.row.status == "ready" or a.held is not None for a in e._inv.values()):
-            return False
-        if e._loading or not self._store.writer._queue.empty():
+        if not self.engine.idle() or not self._store.writer._queue.empty():
             return False
         return not any(ex.bodies_running > 0 for ex in self._link.executors.values())
 
@@ -208,7 +203,7 @@ class Runtime:
         """The committed journal of an invocation (``JournalEntry`` objects)."""
         from durable.devtool.store import queries
 
-        await self._store.write([])
+        await self.engine.barrier()
         return await self._store.read(queries.journal, invocation_id)
 
     async def resolve_awakeable(self, awakeable_id: str, value: Any) -> None:
@@ -224,6 +219,6 @@ class Runtime:
         """The committed state of an object or workflow key (values parsed from JSON)."""
         from durable.devtool.store import queries
 
-        await self._store.write([])
+        await self.engine.barrier()
         raw = await self._store.read(queries.state, service, key)
         return {k: _serde.deserialize(v) for k, v in raw.items()}

@@ -186,6 +186,7 @@ def show(inv_id: IdArg, url: UrlOpt = None, store: StoreOpt = None, json_: JsonO
             "failure",
             f"{inv['failure']['code']} {inv['failure']['message']}" if inv["failure"] else "",
         ),
+        ("actions", ", ".join(inv.get("actions") or [])),  # what the runtime allows now
         ("request headers", short(inv["request"]["headers"], 200)),
         ("request body", short(inv["request"]["body"], 200)),
     ]

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
+from durable.devtool.lifecycle import allowed_actions
 from durable.devtool.tui.app import TuiApp
 from rich.console import Console
 from textual.pilot import Pilot
@@ -150,9 +151,14 @@ def _entry(
     return e
 
 
+def with_actions(item: dict) -> dict:
+    """The item with the actions the admin API lists for its status."""
+    return {**item, "actions": allowed_actions(item["status"])}
+
+
 def detail(item: dict) -> dict:
     """``GET /api/invocations/{id}`` of a stub invocation."""
-    body = dict(item)
+    body = with_actions(item)
     object_like = item["service"] in ("Order", "Signup")
     body.update(
         service_kind={"Order": "object", "Signup": "workflow"}.get(item["service"], "service"),
@@ -308,7 +314,13 @@ class StubRuntime:
             if q.get("q"):
                 items = [i for i in items if q["q"] in i["id"]]
             return httpx.Response(
-                200, json={"invocations": items, "next": None, "prev": None, "total": len(items)}
+                200,
+                json={
+                    "invocations": [with_actions(i) for i in items],
+                    "next": None,
+                    "prev": None,
+                    "total": len(items),
+                },
             )
         if parts[:2] == ["api", "invocations"] and len(parts) == 3:
             for item in self.invocations:

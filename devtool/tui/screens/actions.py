@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from textual.screen import Screen
@@ -9,8 +10,6 @@ from textual.screen import Screen
 from .dialogs import ConfirmDialog
 
 __all__ = ["ACTIONS", "allowed", "confirm_action"]
-
-_TERMINAL = ("completed", "killed", "cancelled")
 
 #: what each action does, said in its confirmation
 ACTIONS = {
@@ -22,17 +21,10 @@ ACTIONS = {
 }
 
 
-def allowed(action: str, status: str) -> bool:
-    """Whether the admin API would do ``action`` to an invocation in ``status``."""
-    if action == "purge":
-        return status in _TERMINAL
-    if status in _TERMINAL:
-        return False
-    if action == "resume":
-        return status in ("paused", "backing-off")
-    if action == "pause":
-        return status not in ("pending", "scheduled", "paused")
-    return True
+def allowed(action: str, invocation: Mapping[str, Any]) -> bool:
+    """Whether the admin API offers ``action`` for the invocation (its ``actions`` list,
+    decided by the runtime for the invocation's status)."""
+    return action in invocation.get("actions", ())
 
 
 def confirm_action(screen: Screen, invocation: dict[str, Any], action: str) -> None:

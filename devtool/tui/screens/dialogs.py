@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
+from ...lifecycle import TERMINAL
 from ..api import ApiError, Unreachable
 
 __all__ = [
@@ -144,7 +145,7 @@ class RestartDialog(ActionDialog):
         self.invocation = invocation
         self.entry = entry
         self.run = run
-        self.running = invocation["status"] not in ("completed", "killed", "cancelled")
+        self.running = invocation["status"] not in TERMINAL
         kept = "entry 0 (the input) is kept" if entry == 1 else f"entries 0 to {entry - 1} are kept"
         super().__init__(
             f"Restart {invocation['id']} from entry {entry}?",

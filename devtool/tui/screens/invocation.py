@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
+from ...lifecycle import TERMINAL
 from ..api import ApiError
 from ..format import one_line, stamp, status_text, target
 from ..widgets import ConnectionBanner, EntryView, JournalTable, StatePanel, TopBar
@@ -20,8 +21,6 @@ from .base import LiveScreen
 from .dialogs import RestartDialog, TextDialog
 
 __all__ = ["InvocationScreen"]
-
-_TERMINAL = ("completed", "killed", "cancelled")
 
 
 class InvocationScreen(LiveScreen):
@@ -99,7 +98,7 @@ class InvocationScreen(LiveScreen):
         line = ""
         if inv.get("failure"):
             line = f"failed: {inv['failure'].get('code')} {inv['failure'].get('message')}"
-        elif inv.get("last_error") and inv["status"] not in _TERMINAL:
+        elif inv.get("last_error") and inv["status"] not in TERMINAL:
             line = f"error: {inv['last_error'].splitlines()[0]} (e: stack)"
         elif inv.get("waits_on"):
             line = f"waiting on {inv['waits_on']}"
@@ -148,7 +147,7 @@ class InvocationScreen(LiveScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         inv = self.invocation
         if action == "act":
-            return inv is not None and allowed(str(parameters[0]), inv["status"]) or None
+            return inv is not None and allowed(str(parameters[0]), inv) or None
         if action == "restart":
             entry = self.query_one(JournalTable).selected if inv else None
             return entry is not None and entry["index"] >= 1 and entry["kind"] != "output" or None

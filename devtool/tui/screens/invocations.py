@@ -135,7 +135,7 @@ class InvocationsScreen(LiveScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "act":
             item = self.query_one(InvocationTable).selected
-            return item is not None and allowed(str(parameters[0]), item["status"]) or None
+            return item is not None and allowed(str(parameters[0]), item) or None
         return True
 
     def action_open(self) -> None:

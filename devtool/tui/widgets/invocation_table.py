@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.text import Text
 
+from ...lifecycle import TERMINAL
 from ..format import clock, one_line, short_id, status_text, target
 from .live_table import LiveTable
 
@@ -28,7 +29,7 @@ class InvocationTable(LiveTable):
 
     def cells(self, item: dict[str, Any]) -> tuple[Any, ...]:
         failure = item.get("failure")
-        if item.get("last_error") and item["status"] not in ("completed", "killed", "cancelled"):
+        if item.get("last_error") and item["status"] not in TERMINAL:
             info = Text(one_line(item["last_error"], 80), style=_ERROR)
         elif failure:
             info = Text(one_line(failure.get("message"), 80), style=_ERROR)
