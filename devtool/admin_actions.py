@@ -20,6 +20,7 @@ from typing import Any
 
 from durable.ids import is_invocation_id
 from durable.messages import EntryKind, Failure, JournalEntry, Start
+from durable.payloads import CompletePromisePayload
 
 from . import lifecycle as lc
 from .clock import to_dt
@@ -255,9 +256,8 @@ async def complete_promise(
     info = engine.services.get(service)
     if info is None or info.kind != "workflow":
         raise NotFound(f"{service!r} is not a workflow of this app")
-    if failure is not None:
-        payload = {"failure": {"code": failure.code, "message": failure.message}}
-    else:
-        payload = {"result": value_json}
-    await engine.complete_promise(service, key, name, json.dumps(payload))
+    payload = (
+        CompletePromisePayload(None, failure) if failure else CompletePromisePayload(value_json)
+    )
+    await engine.complete_promise(service, key, name, payload.to_json())
     return {"service": service, "key": key, "name": name, "completed": True}

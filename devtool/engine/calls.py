@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from durable.ids import idempotency_scope, idempotent_invocation_id
 from durable.messages import EntryKind, Failure, JournalEntry
+from durable.payloads import CompleteAwakeablePayload, CompletePromisePayload
 
 from ..clock import to_dt
 from ..errors import BadRequest, Conflict, NotFound
@@ -54,23 +55,22 @@ async def dedupe_child(engine: Engine, parent: Active, e: JournalEntry, now: flo
     row = parent.row
     at = to_dt(now)
     try:
-        p = json.loads(e.payload or "{}")
-        service, handler, key = p["service"], p["handler"], p.get("key")
+        p = entries.call_payload(e)
+        service, handler, key = p.service, p.handler, p.key
         info = engine.services.get(service)
-        hinfo = next((h for h in info.handlers if h.name == handler), None) if info else None
+        hinfo = info.handler(handler) if info else None
         if info is None or hinfo is None:
             child_ops, effects = entries.child(row.id, e, engine.services, now)
             engine._after_commit([AppendEntry(row.id, e, at), *child_ops], effects)
             return
         workflow_main = hinfo.kind == "workflow"
-        idem = "run" if workflow_main else p["idempotency_key"]
+        idem = "run" if workflow_main else p.idempotency_key or ""
         scope = idempotency_scope(service, handler, key, workflow_main)
         existing = await engine.idempotency.lookup(scope, idem)
         target = existing or idempotent_invocation_id(scope, idem)
-        if target != p["invocation_id"]:  # named by a generic call: record the real one
-            p["invocation_id"] = target
+        if target != p.invocation_id:  # named by a generic call: record the real one
             result = json.dumps(target) if e.kind is EntryKind.ONE_WAY_CALL else e.result
-            e2 = replace(e, payload=json.dumps(p), result=result)
+            e2 = replace(e, payload=replace(p, invocation_id=target).to_json(), result=result)
             if parent.journal is not None and parent.journal[e.index] is e:
                 parent.journal[e.index] = e2
             e = e2
@@ -153,15 +153,9 @@ async def resolve_awakeable(
 
 
 async def awakeable_from_entry(engine: Engine, e: JournalEntry) -> None:
-    p = json.loads(e.payload or "{}")
-    f = p.get("failure")
+    p = CompleteAwakeablePayload.from_json(e.payload)
     try:
-        await resolve_awakeable(
-            engine,
-            p.get("id", ""),
-            p.get("result"),
-            Failure(f["code"], f["message"]) if f else None,
-        )
+        await resolve_awakeable(engine, p.id, p.result, p.failure)
     except Exception as err:
         log.warning("ctx.resolve/reject_awakeable: %s", err)
 
@@ -189,11 +183,9 @@ async def complete_promise(
     payload: str,
     entry: tuple[str, int] | None = None,
 ) -> None:
-    """Resolve or reject a workflow promise (``payload``: {"result"} or {"failure"})."""
-    p = json.loads(payload)
-    f = p.get("failure")
-    failure = Failure(f["code"], f["message"]) if f else None
-    result = p.get("result")
+    """Resolve or reject a workflow promise (``payload``: a CompletePromisePayload's JSON)."""
+    p = CompletePromisePayload.from_json(payload)
+    failure, result = p.failure, p.result
     # Claim the promise before reading the store, so two concurrent completions of
     # one promise cannot both find it open; the claim lasts until the write commits.
     pk = (service, key, name)

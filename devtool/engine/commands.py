@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from durable.ids import is_invocation_id
 from durable.messages import Abort, EntryKind
+from durable.payloads import CallPayload
 
 from .. import lifecycle as lc
 from ..errors import BadRequest, Conflict, NotFound
@@ -104,7 +104,7 @@ async def deliver_cancel(engine: Engine, a: Active) -> None:
     for e in pending:
         engine._deliver(inv_id, e.index, None, CANCELLED)
         if e.kind is EntryKind.CALL:
-            child = json.loads(e.payload or "{}").get("invocation_id")
+            child = CallPayload.from_json(e.payload).invocation_id
             if child:
                 engine._spawn(quiet(cancel(engine, child)))
 
@@ -123,7 +123,7 @@ async def kill(engine: Engine, inv_id: str) -> str:
     await engine.store.write(ops)
     for e in journal:
         if e.kind is EntryKind.CALL and not e.completed:
-            child = json.loads(e.payload or "{}").get("invocation_id")
+            child = CallPayload.from_json(e.payload).invocation_id
             if child:
                 engine._spawn(quiet(kill(engine, child)))
     engine._finish(a, actions)

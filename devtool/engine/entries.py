@@ -16,6 +16,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from durable.messages import EntryKind, Failure, JournalEntry, ServiceInfo
+from durable.payloads import (
+    AttachPayload,
+    AwakeablePayload,
+    CallPayload,
+    CancelPayload,
+    SendPayload,
+    SleepPayload,
+)
 
 from ..clock import to_dt
 from ..lifecycle import Status
@@ -50,15 +58,18 @@ Services = Mapping[str, ServiceInfo]
 Handler = Callable[[Active, JournalEntry, Services, float], Step]
 
 
-def _payload(e: JournalEntry) -> dict:
-    return json.loads(e.payload or "{}")
+def call_payload(e: JournalEntry) -> CallPayload:
+    """The target of a call or send entry (a send's also has its delay)."""
+    if e.kind is EntryKind.ONE_WAY_CALL:
+        return SendPayload.from_json(e.payload)
+    return CallPayload.from_json(e.payload)
 
 
 def sleep(inv: Active, e: JournalEntry, services: Services, now: float) -> Step:
     """A durable timer: its wake-up time is journaled, stored and armed."""
-    ms = _payload(e).get("duration_ms", 0)
+    ms = SleepPayload.from_json(e.payload).duration_ms
     wake = now + ms / 1000.0
-    e = replace(e, payload=json.dumps({"duration_ms": ms, "wake_at": int(wake * 1000)}))
+    e = replace(e, payload=SleepPayload(ms, int(wake * 1000)).to_json())
     inv_id = inv.row.id
     return Step(
         e,
@@ -105,7 +116,7 @@ def clear_all_state(inv: Active, e: JournalEntry, services: Services, now: float
 def awakeable(inv: Active, e: JournalEntry, services: Services, now: float) -> Step:
     """An awakeable: stored (it is resolved by id) and remembered in memory."""
     row, at = inv.row, to_dt(now)
-    awk = _payload(e)["id"]
+    awk = AwakeablePayload.from_json(e.payload).id
     return Step(
         e,
         [AppendEntry(row.id, e, at), PutAwakeable(awk, row.id, e.index, at)],
@@ -130,13 +141,13 @@ def complete_awakeable(inv: Active, e: JournalEntry, services: Services, now: fl
 
 
 def cancel_invocation(inv: Active, e: JournalEntry, services: Services, now: float) -> Step:
-    target = _payload(e).get("invocation_id", "")
+    target = CancelPayload.from_json(e.payload).invocation_id
     return Step(e, [AppendEntry(inv.row.id, e, to_dt(now))], after=(CancelTarget(target),))
 
 
 def attach_invocation(inv: Active, e: JournalEntry, services: Services, now: float) -> Step:
     row = inv.row
-    target = _payload(e).get("invocation_id", "")
+    target = AttachPayload.from_json(e.payload).invocation_id
     return Step(
         e, [AppendEntry(row.id, e, to_dt(now))], after=(AttachTarget(row.id, e.index, target),)
     )
@@ -167,17 +178,17 @@ def cancelled(inv: Active, e: JournalEntry, now: float) -> Step:
     e = replace(e, failure=CANCELLED, completed=True)
     ops: list[Op] = [AppendEntry(row.id, e, at)]
     if e.kind is EntryKind.AWAKEABLE:  # resolving it later is a clear 409, not a 404
-        ops.append(PutAwakeable(_payload(e)["id"], row.id, e.index, at))
+        ops.append(PutAwakeable(AwakeablePayload.from_json(e.payload).id, row.id, e.index, at))
     return Step(e, ops, after=(SendCompletion(row.id, inv.epoch, e.index, None, CANCELLED),))
 
 
 def needs_dedupe(e: JournalEntry, services: Services) -> bool:
     """A call or send with an idempotency key, or to a workflow's main handler."""
-    p = _payload(e)
-    if p.get("idempotency_key"):
+    p = call_payload(e)
+    if p.idempotency_key:
         return True
-    info = services.get(p.get("service", ""))
-    hinfo = next((h for h in info.handlers if h.name == p.get("handler")), None) if info else None
+    info = services.get(p.service)
+    hinfo = info.handler(p.handler) if info else None
     return hinfo is not None and hinfo.kind == "workflow"
 
 
@@ -186,12 +197,12 @@ def child(
 ) -> tuple[list[Op], tuple[Effect, ...]]:
     """The callee of a call or send entry: its row and input, and the effect that queues
     it once committed; an unknown handler fails the call (a send is dropped)."""
-    p = _payload(e)
-    service, handler, key = p["service"], p["handler"], p.get("key")
-    child_id = p["invocation_id"]
-    one_way = e.kind is EntryKind.ONE_WAY_CALL
+    p = call_payload(e)
+    service, handler, key = p.service, p.handler, p.key
+    child_id = p.invocation_id
+    one_way = isinstance(p, SendPayload)
     info = services.get(service)
-    hinfo = next((h for h in info.handlers if h.name == handler), None) if info else None
+    hinfo = info.handler(handler) if info else None
     if info is None or hinfo is None:
         if one_way:
             return [], (Warn(f"one-way send to unknown handler {service}/{handler} dropped"),)
@@ -205,13 +216,13 @@ def child(
         service,
         handler,
         key,
-        p.get("input") or "null",
-        p.get("headers"),
-        p.get("idempotency_key"),
+        p.input or "null",
+        p.headers,
+        p.idempotency_key,
         at,
         parent=None if one_way else (parent_id, e.index),
     )
-    delay_s = (p.get("delay_ms") or 0) / 1000.0
+    delay_s = (p.delay_ms if isinstance(p, SendPayload) else 0) / 1000.0
     wake = now + delay_s
     if delay_s > 0:  # a delayed send is stored scheduled: it survives a restart as such
         row = replace(row, status=Status.SCHEDULED.value, scheduled_at=to_dt(wake))

@@ -77,7 +77,7 @@ async def submit(
             )
         known = ", ".join(sorted(engine.services)) or "none"
         raise NotFound(f"unknown service {service!r} (known services: {known})")
-    hinfo = next((h for h in info.handlers if h.name == handler), None)
+    hinfo = info.handler(handler)
     if hinfo is None:
         known = ", ".join(h.name for h in info.handlers)
         raise NotFound(f"service {service!r} has no handler {handler!r} (handlers: {known})")

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from durable.messages import EntryKind, Failure
+from durable.payloads import CallPayload
 
 from ..clock import from_dt
 from ..lifecycle import TERMINAL, Status
@@ -110,7 +111,7 @@ async def _recover_waits(engine: Engine) -> None:
         if kind == EntryKind.ATTACH_INVOCATION.value:
             target = name or ""
         else:
-            target = json.loads(payload or "{}").get("invocation_id", "")
+            target = CallPayload.from_json(payload).invocation_id
         targets[(inv_id, idx)] = (kind, target)
     found = await engine.store.read(queries.outcomes, sorted({t for _, t in targets.values()}))
     for (inv_id, idx), (kind, target) in targets.items():

@@ -10,13 +10,13 @@ are read back when a completion wakes them, in batches: a restart wakes hundreds
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from durable.messages import EntryKind, Failure
+from durable.payloads import AwakeablePayload
 
 from ..store import Store, queries
 from ..store.ops import PutInvocation
@@ -67,7 +67,7 @@ class Residency:
     def forget_awakeables(self, a: Active) -> None:
         for e in a.journal or ():
             if e.kind is EntryKind.AWAKEABLE:
-                self.awakeables.pop(json.loads(e.payload or "{}").get("id", ""), None)
+                self.awakeables.pop(AwakeablePayload.from_json(e.payload).id, None)
 
     async def load(self, inv_id: str) -> Active | None:
         """Bring a suspended invocation back into memory (row and journal)."""
