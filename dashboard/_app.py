@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from durable.devtool.engine import Engine
+from durable.devtool.errors import IngressError
 from durable.devtool.hostguard import bind_host_of
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -44,6 +45,12 @@ def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> S
         message = f"no page at {request.url.path}" if exc.status_code == 404 else str(exc.detail)
         return d.render(request, "error", {"title": title, "message": message}, exc.status_code)
 
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        # a form the page modules could not read (not UTF-8, multipart, too big)
+        assert isinstance(exc, IngressError)
+        title = f"Error {exc.status}"
+        return d.render(request, "error", {"title": title, "message": exc.message}, exc.status)
+
     bind_host = bind_host_of(str(info.get("admin_url") or ""))
     return Starlette(
         routes=[
@@ -56,5 +63,5 @@ def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> S
             Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
         ],
         middleware=[Middleware(Guard, bind_host=bind_host)],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, IngressError: bad_request},
     )

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from typing import Any
 
 from durable.devtool.admin_views import parse_json
 from durable.devtool.errors import BadRequest, IngressError, NotFound
 from durable.devtool.ingress import parse_duration
 from durable.messages import HandlerInfo, ServiceInfo
+from durable.serde import serialize
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -85,7 +85,7 @@ def routes(d: Dashboard) -> list[Route]:
                 service,
                 handler,
                 key,
-                json.dumps(value),
+                serialize(value),
                 {"x-durable-source": "dashboard", "content-type": "application/json"},
                 (data.get("idempotency_key") or "").strip() or None,
                 delay,
