@@ -14,7 +14,7 @@ from typing import Any
 
 from durable.devtool.admin_views import parse_json
 from durable.devtool.errors import BadRequest, IngressError, NotFound
-from durable.devtool.ingress import parse_duration
+from durable.devtool.ingress import MAX_KEY, parse_duration
 from durable.messages import HandlerInfo, ServiceInfo
 from durable.serde import serialize
 from starlette.requests import Request
@@ -79,6 +79,8 @@ def routes(d: Dashboard) -> list[Route]:
                     f"{service} is {'a virtual object' if s.kind == 'object' else 'a workflow'}: "
                     "give the key"
                 )
+            if key is not None and len(key) > MAX_KEY:
+                raise BadRequest(f"the key is {len(key)} characters long: at most {MAX_KEY}")
             send = data.get("mode") == "send"
             delay = parse_duration(data["delay"]) if send and data.get("delay") else 0.0
             inv_id, existing = await d.engine.submit(

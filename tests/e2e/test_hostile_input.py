@@ -340,6 +340,7 @@ def test_admin_origin_rule_is_the_dashboards(srv, http) -> None:
         ("/services/Echo/say", {"data": {"raw_json": "[" * 1000}}),
         ("/services/Echo/say", {"data": {"value": "[1e400]"}}),
         ("/services/Echo/say", {"data": {"mode": "send", "delay": "99999999999999d"}}),
+        ("/services/Counter/add", {"data": {"key": "k" * 5000, "value": "1"}}),
         ("/state/set", {"data": {"service": "Counter", "key": "k", "name": "c", "value": "NaN"}}),
         ("/awakeables/sign_1abc/resolve", {"data": {"value": '"\\udfff"'}}),
         ("/awakeables/sign_1abc/reject", {"data": {"code": "9" * 5000}}),
