@@ -167,7 +167,7 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
     if re.fullmatch(r"\d+(\.\d+)?\s*(ms|s|m|h|d)(\d+(\.\d+)?\s*(ms|s|m|h|d))*", t):
         now = now or datetime.now(UTC).replace(tzinfo=None)
         try:
-            return now - timedelta(seconds=parse_duration(t))
+            return now - timedelta(seconds=parse_duration(t, math.inf))
         except OverflowError:
             raise BadRequest(
                 f"age {text[:40]!r} reaches back before year 1: give a smaller age or an ISO time"

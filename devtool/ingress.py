@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from durable.messages import Failure
-from durable.serde import UnstorableValue, check_text, parse_strict
+from durable.serde import UnstorableValue, parse_strict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -246,13 +246,6 @@ async def _quietly(fut: asyncio.Future) -> None:
             raise  # this task itself is cancelled (shutdown), not just the client gone
 
 
-def _storable_text(text: str, what: str) -> str:
-    try:
-        return check_text(text, what)
-    except UnstorableValue as e:
-        raise BadRequest(e.message) from None
-
-
 class ClientGone(Exception):
     """The client closed its connection before its answer was ready."""
 
@@ -365,7 +358,6 @@ def create_ingress(
                             "string), not a JSON " + type(value).__name__
                         )
                     message = value
-                message = _storable_text(message, "the rejection reason")
                 await engine.resolve_awakeable(parts[1], None, Failure(500, message or "rejected"))
             return Response(status_code=202)
         if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("attach", "output"):
