@@ -78,11 +78,13 @@ async def form(request: Request) -> ImmutableMultiDict:
     if ctype not in ("application/x-www-form-urlencoded", ""):
         raise BadRequest(f"send the form as application/x-www-form-urlencoded, not {ctype}")
     body = await read_body(request, MAX_FORM)
-    try:
+    try:  # strict: two different malformed values must not become the same text
         text = body.decode("utf-8")
+        return ImmutableMultiDict(parse_qsl(text, keep_blank_values=True, errors="strict"))
     except UnicodeDecodeError:
-        raise BadRequest("the form is not UTF-8") from None
-    return ImmutableMultiDict(parse_qsl(text, keep_blank_values=True))
+        raise BadRequest(
+            "the form is not UTF-8 (nor are its %XX escapes): send UTF-8, URL-encoded"
+        ) from None
 
 
 def json_text(text: str, what: str) -> str:

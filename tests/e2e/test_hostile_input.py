@@ -334,6 +334,7 @@ def test_admin_origin_rule_is_the_dashboards(srv, http) -> None:
     ("path", "kw"),
     [
         ("/services/Echo/say", {"content": b"value=\xff\xfe"}),
+        ("/state/set", {"content": b"service=Counter&key=%ED%A0%80&name=c&value=1"}),
         ("/services/Echo/say", {"files": {"value": ("a.txt", b"1")}}),
         ("/services/Echo/say", {"data": {"raw_json": "NaN"}}),
         ("/services/Echo/say", {"data": {"raw_json": '"\\ud800"'}}),
