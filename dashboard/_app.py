@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from durable.devtool.engine import Engine
-from durable.devtool.errors import StoreDegraded
+from durable.devtool.errors import IngressError, StoreDegraded
 from durable.devtool.hostguard import bind_host_of
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -48,6 +48,12 @@ def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> S
     async def store_degraded(request: Request, exc: Exception) -> Response:
         return d.render(request, "error", {"title": "Store degraded", "message": str(exc)}, 503)
 
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        # a form the page modules could not read (not UTF-8, multipart, too big)
+        assert isinstance(exc, IngressError)
+        title = f"Error {exc.status}"
+        return d.render(request, "error", {"title": title, "message": exc.message}, exc.status)
+
     bind_host = bind_host_of(str(info.get("admin_url") or ""))
     return Starlette(
         routes=[
@@ -60,5 +66,9 @@ def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> S
             Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
         ],
         middleware=[Middleware(Guard, bind_host=bind_host)],
-        exception_handlers={HTTPException: http_error, StoreDegraded: store_degraded},
+        exception_handlers={
+            HTTPException: http_error,
+            StoreDegraded: store_degraded,
+            IngressError: bad_request,
+        },
     )

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 from durable.devtool.engine import Engine
 from durable.devtool.errors import BadRequest, IngressError
 from durable.devtool.ingress import read_body
+from durable.serde import UnstorableValue, parse_strict
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -17,7 +18,16 @@ from starlette.responses import RedirectResponse, Response
 from ._reads import Reads
 from ._render import Renderer, is_fragment_request
 
-__all__ = ["Dashboard", "Flash", "redirect", "form", "error_message", "MAX_FORM"]
+__all__ = [
+    "Dashboard",
+    "Flash",
+    "redirect",
+    "form",
+    "json_text",
+    "small_int",
+    "error_message",
+    "MAX_FORM",
+]
 
 MAX_FORM = 10 * 1024 * 1024
 
@@ -68,11 +78,34 @@ async def form(request: Request) -> ImmutableMultiDict:
     if ctype not in ("application/x-www-form-urlencoded", ""):
         raise BadRequest(f"send the form as application/x-www-form-urlencoded, not {ctype}")
     body = await read_body(request, MAX_FORM)
-    try:
+    try:  # strict: two different malformed values must not become the same text
         text = body.decode("utf-8")
+        return ImmutableMultiDict(parse_qsl(text, keep_blank_values=True, errors="strict"))
     except UnicodeDecodeError:
-        raise BadRequest("the form is not UTF-8") from None
-    return ImmutableMultiDict(parse_qsl(text, keep_blank_values=True))
+        raise BadRequest(
+            "the form is not UTF-8 (nor are its %XX escapes): send UTF-8, URL-encoded"
+        ) from None
+
+
+def json_text(text: str, what: str) -> str:
+    """``text`` (stripped; empty: ``null``) if it is JSON the journal can store, else a
+    BadRequest that says why (see ``durable.serde.parse_strict``)."""
+    text = text.strip() or "null"
+    try:
+        parse_strict(text)
+    except UnstorableValue as e:
+        raise BadRequest(f"{what} cannot be accepted: {e.message}") from None
+    except ValueError as e:
+        raise BadRequest(f"{what} is not valid JSON: {e}") from None
+    return text
+
+
+def small_int(text: Any, default: int | None = None) -> int:
+    """An integer from a form or query field (ValueError unless one of at most 18 digits)."""
+    raw = str(text if text not in (None, "") else ("" if default is None else default)).strip()
+    if len(raw) > 18:
+        raise ValueError(f"{raw[:20]!r}... is too long for a number here")
+    return int(raw)
 
 
 def error_message(e: Exception) -> str:

@@ -10,9 +10,12 @@ values come back as JSON with :func:`value_from_form`, which says which field is
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from durable.serde import UnstorableValue, parse_strict
 
 __all__ = ["Field", "InputForm", "input_form", "skeleton", "skeleton_json", "value_from_form"]
 
@@ -211,6 +214,8 @@ def _parse(f: Field, text: str | None) -> tuple[bool, Any]:
         return False, None
     if f.widget == "integer":
         try:
+            if len(text.strip()) > 40:
+                raise ValueError
             return True, int(text.strip())
         except ValueError:
             raise ValueError(f"{f.label}: {text!r} is not an integer") from None
@@ -219,11 +224,19 @@ def _parse(f: Field, text: str | None) -> tuple[bool, Any]:
             n = float(text.strip())
         except ValueError:
             raise ValueError(f"{f.label}: {text!r} is not a number") from None
+        if not math.isfinite(n):
+            raise ValueError(f"{f.label}: {text!r} is not a finite number (JSON has no NaN)")
         return True, int(n) if n.is_integer() and "." not in text and "e" not in text.lower() else n
+    return True, _json(text, f.label)
+
+
+def _json(text: str, label: str) -> Any:
     try:
-        return True, json.loads(text)
+        return parse_strict(text)
+    except UnstorableValue as e:
+        raise ValueError(f"{label}: {e.message}") from None
     except ValueError as e:
-        raise ValueError(f"{f.label}: not valid JSON ({e})") from None
+        raise ValueError(f"{label}: not valid JSON ({e})") from None
 
 
 def value_from_form(form: InputForm, data: Mapping[str, Any]) -> Any:
@@ -231,10 +244,7 @@ def value_from_form(form: InputForm, data: Mapping[str, Any]) -> Any:
     the fields. Raises ValueError naming the field at fault."""
     raw = str(data.get("raw_json") or "").strip()
     if raw:
-        try:
-            return json.loads(raw)
-        except ValueError as e:
-            raise ValueError(f"raw JSON: not valid JSON ({e})") from None
+        return _json(raw, "raw JSON")
     if form.mode == "none":
         return None
     if form.mode == "value":

@@ -6,8 +6,10 @@
   every interface (``--host 0.0.0.0``) accepts any Host.
 - **Same origin**: a request that can change something (any method but GET, HEAD,
   OPTIONS) must come from the dashboard's own pages: its ``Origin`` (or, without one,
-  its ``Referer``) must be this very origin; a request with neither is refused too, as
-  browsers send ``Origin`` with every POST. Refusals are 403 and change nothing.
+  its ``Referer``) must be this very origin (scheme, host and port:
+  :func:`durable.devtool.hostguard.origin_verdict`, the admin API's and the ingress's
+  rule too); a request with neither is refused here (not in the admin API), as browsers
+  send ``Origin`` with every POST. Refusals are 403 and change nothing.
 - **Headers**: a Content-Security-Policy that allows scripts from this origin only (no
   inline script, no eval: an injected ``<script>`` or ``onerror=`` would not run even
   if escaping failed), no framing (clickjacking), ``nosniff``, no referrer to other
@@ -17,9 +19,8 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
-from durable.devtool.hostguard import host_allowed
+from durable.devtool.hostguard import host_allowed, origin_verdict
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,20 +44,7 @@ SECURITY_HEADERS = {
 
 def same_origin(headers: Headers, scheme: str) -> bool:
     """Whether an unsafe request comes from a page of this origin."""
-    host = headers.get("host", "").lower()
-    if not host:
-        return False
-    origin = headers.get("origin")
-    if origin is not None:
-        if origin == "null":
-            return False
-        o = urlsplit(origin)
-        return o.scheme == scheme and o.netloc.lower() == host
-    referer = headers.get("referer")
-    if referer:
-        r = urlsplit(referer)
-        return r.scheme == scheme and r.netloc.lower() == host
-    return False
+    return origin_verdict(headers, scheme) is True
 
 
 def _refusal(message: str) -> HTMLResponse:

@@ -9,7 +9,6 @@ server checks it again. ``POST /awakeables/{id}/resolve|reject`` and
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from durable.devtool import admin_actions as actions
@@ -19,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._core import Dashboard, Flash, form
+from ._core import Dashboard, Flash, form, json_text, small_int
 from ._forms import skeleton_json
 from ._render import fingerprint, is_fragment_request
 
@@ -27,18 +26,13 @@ __all__ = ["routes"]
 
 
 def _json_text(text: str) -> str:
-    text = text.strip() or "null"
-    try:
-        json.loads(text)
-    except ValueError as e:
-        raise BadRequest(f"the value is not valid JSON: {e}") from None
-    return text
+    return json_text(text, "the value")
 
 
 def _rejection(data: Any) -> tuple[str, int]:
     message = str(data.get("message") or "").strip() or "rejected"
     try:
-        code = int(data.get("code") or 500)
+        code = small_int(data.get("code"), 500)
     except ValueError:
         raise BadRequest("the code must be a number (an HTTP error status)") from None
     if not 400 <= code <= 599:

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._core import Dashboard, Flash, error_message, form, redirect
+from ._core import Dashboard, Flash, error_message, form, redirect, small_int
 from ._render import fingerprint, is_fragment_request
 
 __all__ = ["routes"]
@@ -143,7 +143,7 @@ def routes(d: Dashboard) -> list[Route]:
         inv_id = request.path_params["id"]
         try:
             _check(inv_id)
-            entry = int(request.query_params.get("entry", "0"))
+            entry = small_int(request.query_params.get("entry"), 0)
         except (BadRequest, ValueError):
             return d.not_found(request, "give ?entry=N (a journal index) of a known invocation")
         row = await d.engine.row(inv_id)
@@ -195,7 +195,7 @@ def routes(d: Dashboard) -> list[Route]:
         try:
             _check(inv_id)
             try:
-                n = int(data.get("from", ""))
+                n = small_int(data.get("from", ""))
             except ValueError:
                 raise BadRequest("give the entry to restart from") from None
             result = await actions.restart(d.engine, inv_id, n, data.get("kill") == "1")

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ._core import Dashboard, Flash, form
+from ._core import Dashboard, Flash, form, small_int
 from ._reads import MAX_BULK
 from ._render import fingerprint, is_fragment_request
 
@@ -79,7 +79,7 @@ def describe(filters: Mapping[str, str]) -> str:
 
 def _limit(params: Mapping[str, Any]) -> int:
     try:
-        n = int(params.get("limit") or 50)
+        n = small_int(params.get("limit"), 50)
     except ValueError:
         n = 50
     return n if n in PAGE_SIZES else 50

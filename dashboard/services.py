@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from typing import Any
 
 from durable.devtool.admin_views import parse_json
 from durable.devtool.errors import BadRequest, IngressError, NotFound
-from durable.devtool.ingress import parse_duration
+from durable.devtool.ingress import MAX_KEY, parse_duration
 from durable.messages import HandlerInfo, ServiceInfo
+from durable.serde import serialize
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -79,13 +79,15 @@ def routes(d: Dashboard) -> list[Route]:
                     f"{service} is {'a virtual object' if s.kind == 'object' else 'a workflow'}: "
                     "give the key"
                 )
+            if key is not None and len(key) > MAX_KEY:
+                raise BadRequest(f"the key is {len(key)} characters long: at most {MAX_KEY}")
             send = data.get("mode") == "send"
             delay = parse_duration(data["delay"]) if send and data.get("delay") else 0.0
             inv_id, existing = await d.engine.submit(
                 service,
                 handler,
                 key,
-                json.dumps(value),
+                serialize(value),
                 {"x-durable-source": "dashboard", "content-type": "application/json"},
                 (data.get("idempotency_key") or "").strip() or None,
                 delay,

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._core import Dashboard
+from ._core import Dashboard, small_int
 from ._render import is_fragment_request
 
 __all__ = ["routes"]
@@ -34,7 +34,7 @@ def routes(d: Dashboard) -> list[Route]:
         q = request.query_params
         text = q.get("sql")
         try:
-            limit = int(q.get("limit") or 1000)
+            limit = small_int(q.get("limit"), 1000)
         except ValueError:
             limit = 1000
         limit = limit if limit in LIMITS else 1000

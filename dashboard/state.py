@@ -9,7 +9,6 @@ write through the admin API's action, like ``durable state set``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from durable.devtool import admin_actions as actions
@@ -18,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._core import Dashboard, Flash, form
+from ._core import Dashboard, Flash, form, json_text
 from ._render import is_fragment_request, urlq
 
 __all__ = ["routes"]
@@ -67,11 +66,7 @@ def routes(d: Dashboard) -> list[Route]:
         service, key, name = (str(data.get(k, "")) for k in ("service", "key", "name"))
         try:
             if what == "set":
-                text = str(data.get("value", "")).strip()
-                try:
-                    json.loads(text)
-                except ValueError as e:
-                    raise BadRequest(f"the value of {name!r} is not valid JSON: {e}") from None
+                text = json_text(str(data.get("value", "")), f"the value of {name!r}")
                 await actions.set_state(d.engine, service, key, name.strip(), text)
                 flash = Flash("ok", f"Set {name!r} of {service}/{key}.")
             elif what == "clear":

@@ -23,10 +23,12 @@ Actions (POST only, refused cross-origin)::
     POST /api/awakeables/{id}/resolve       body: the JSON value
     POST /api/awakeables/{id}/reject        {"message", "code"}
     POST /api/promises/resolve|reject       {"service", "key", "name", "value"|"message"}
-    POST /api/sql                           {"sql", "limit", "timeout"}: read-only
+    POST /api/sql                           {"sql", "limit", "timeout"}: read-only;
+                                            timeout in seconds, above 0 and at most 10
 
 Errors are JSON ``{"code", "message"}`` with a 4xx status (503 when no runtime or no
-worker can do it). :func:`offline_app` serves the read endpoints from a store opened
+worker can do it). Bodies are read as :func:`durable.serde.parse_strict` reads them:
+JSON the journal can store (no NaN, no lone surrogate, bounded nesting), else a 400. :func:`offline_app` serves the read endpoints from a store opened
 read-only, for ``durable`` commands run while no runtime holds the file.
 """
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 import os
 import re
 import shutil
@@ -42,10 +45,10 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import duckdb
 from durable.messages import Failure
+from durable.serde import UnstorableValue, parse_strict
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
@@ -57,12 +60,13 @@ from . import admin_actions as actions
 from . import admin_views as views
 from .engine import Engine
 from .errors import BadRequest, IngressError, NotFound, Unavailable
+from .hostguard import origin_verdict
 from .ingress import parse_duration, read_body
 from .lifecycle import Status
 from .openapi import openapi
 from .store import Store, queries
 from .store.queries import InvocationFilter
-from .store.readonly import SqlRefused, export_table, run_query
+from .store.readonly import MAX_TIMEOUT_S, SqlRefused, export_table, run_query
 
 __all__ = ["routes", "offline_app", "json_error", "not_found_route", "http_error"]
 
@@ -83,10 +87,9 @@ async def http_error(_request: Request, exc: Exception) -> Response:
 
 
 def _same_origin(request: Request) -> bool:
-    origin = request.headers.get("origin")
-    if origin is None:  # not a browser: the CLI, the TUI, curl
-        return True
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+    """The dashboard's rule (scheme, host and port), except that a request naming no
+    page at all (no Origin, no Referer) is welcome: the CLI, the TUI, curl."""
+    return origin_verdict(request.headers, request.scope.get("scheme", "http")) is not False
 
 
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -110,7 +113,7 @@ def _endpoint(fn: Handler, methods: tuple[str, ...] = ("GET",)) -> Handler:
             result = await fn(request)
         except IngressError as e:
             return json_error(e.status, e.message)
-        except SqlRefused as e:
+        except (SqlRefused, UnstorableValue) as e:
             return json_error(400, str(e))
         except LookupError as e:
             return json_error(404, str(e.args[0]) if e.args else "not found")
@@ -120,20 +123,41 @@ def _endpoint(fn: Handler, methods: tuple[str, ...] = ("GET",)) -> Handler:
 
 
 # ---------------------------------------------------------------------------- parsing
+_MAX_INT = 2**62  # any count or index the store holds (DuckDB BIGINT) fits below
+
+
 def _int(params: Any, name: str, default: int | None = None) -> int | None:
-    text = params.get(name)
-    if text is None or text == "":
+    """An integer from a query string or a JSON body (a JSON 5.0 is 5; 5.5 is refused)."""
+    value = params.get(name)
+    if value is None or value == "":
         return default
-    try:
-        return int(text)
-    except (TypeError, ValueError):
-        raise BadRequest(f"{name} must be an integer, not {text!r}") from None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > 20 and text.lstrip("+-").isdigit():
+            raise BadRequest(f"{name} is out of range (at most {_MAX_INT})")
+        try:
+            value = int(text)
+        except ValueError:
+            pass
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadRequest(f"{name} must be an integer, not {str(value)[:40]!r}")
+    if not -_MAX_INT <= value <= _MAX_INT:
+        raise BadRequest(f"{name} is out of range (at most {_MAX_INT})")
+    return value
 
 
 def _seconds(body: dict[str, Any], name: str, default: float, most: float = 60.0) -> float:
+    """A number of seconds above 0; above ``most`` it is cut to ``most``."""
     value = body.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise BadRequest(f"{name} must be a number of seconds above 0")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise BadRequest(f"{name} must be a number of seconds above 0 (at most {most:g})")
     return min(float(value), most)
 
 
@@ -142,7 +166,12 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
     t = text.strip()
     if re.fullmatch(r"\d+(\.\d+)?\s*(ms|s|m|h|d)(\d+(\.\d+)?\s*(ms|s|m|h|d))*", t):
         now = now or datetime.now(UTC).replace(tzinfo=None)
-        return now - timedelta(seconds=parse_duration(t))
+        try:
+            return now - timedelta(seconds=parse_duration(t, math.inf))
+        except OverflowError:
+            raise BadRequest(
+                f"age {text[:40]!r} reaches back before year 1: give a smaller age or an ISO time"
+            ) from None
     try:
         dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
     except ValueError:
@@ -159,6 +188,8 @@ def parse_filter(params: Any) -> InvocationFilter:
 
     def one(name: str) -> str | None:
         v = params.get(name)
+        if isinstance(v, (dict, list)):
+            raise BadRequest(f"{name} must be a string, not a JSON {type(v).__name__}")
         return None if v in (None, "") else str(v)
 
     raw = params.get("status")
@@ -187,10 +218,18 @@ async def _json_body(request: Request) -> Any:
     body = await read_body(request, _MAX_BODY)
     if not body.strip():
         return {}
+    return _strict_json(body, "the request body")
+
+
+def _strict_json(body: bytes, what: str) -> Any:
     try:
-        return json.loads(body)
+        return parse_strict(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest(f"{what} is not UTF-8 text") from None
+    except UnstorableValue as e:
+        raise BadRequest(f"{what} cannot be accepted: {e.message}") from None
     except ValueError as e:
-        raise BadRequest(f"the request body is not valid JSON: {e}") from None
+        raise BadRequest(f"{what} is not valid JSON: {e}") from None
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
@@ -362,12 +401,11 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
 
     async def resolve_awakeable(r: Request) -> Any:
         body = await read_body(r, _MAX_BODY)
-        text = body.decode("utf-8", "replace").strip() or "null"
-        try:
-            json.loads(text)
-        except ValueError as e:
-            raise BadRequest(f"the value is not valid JSON: {e}") from None
-        return await actions.resolve_awakeable(need_engine("resolve"), r.path_params["id"], text)
+        text = body.strip() or b"null"
+        _strict_json(text, "the value")
+        return await actions.resolve_awakeable(
+            need_engine("resolve"), r.path_params["id"], text.decode("utf-8")
+        )
 
     async def reject_awakeable(r: Request) -> Any:
         body = await _json_object(r)
@@ -400,7 +438,11 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         if not isinstance(text, str):
             raise BadRequest('give {"sql": "SELECT ..."}')
         limit = _int(body, "limit", 1000) or 1000
-        timeout = _seconds(body, "timeout", 10.0)
+        if limit < 1:
+            raise BadRequest("limit must be 1 or more")
+        timeout = _seconds(body, "timeout", MAX_TIMEOUT_S, MAX_TIMEOUT_S)
+        if float(body.get("timeout", 0)) > MAX_TIMEOUT_S:
+            raise BadRequest(f"timeout is at most {MAX_TIMEOUT_S:g} s (the SQL time limit)")
         await fresh()
         try:
             return await asyncio.to_thread(store.read_sync, run_query, text, limit, timeout)

@@ -1,11 +1,20 @@
-"""The Host check of the admin server (API and dashboard), against DNS rebinding.
+"""The Host and Origin rules of the runtime's servers (ingress, admin API, dashboard).
 
-A web page on another site can point its own DNS name at 127.0.0.1; the browser then
-treats the runtime as that site, lets the page read its answers and send it actions.
-Such requests still carry the other site's name in ``Host``, so the admin server answers
-only requests that name it by a loopback name (``127.0.0.1``, ``localhost``, ``[::1]``)
-or by the address it was bound to. A server bound to every interface (``0.0.0.0``)
-accepts any Host: it was opened to the network on purpose.
+**Host** (against DNS rebinding): a web page on another site can point its own DNS name
+at 127.0.0.1; the browser then treats the runtime as that site, lets the page read its
+answers and send it actions. Such requests still carry the other site's name in
+``Host``, so the servers answer only requests that name them by a loopback name
+(``127.0.0.1``, ``localhost``, ``[::1]``, any port) or by the address they were bound
+to. A server bound to every interface (``0.0.0.0``) accepts any Host: it was opened to
+the network on purpose.
+
+**Origin** (against cross-site requests): :func:`origin_verdict` judges where a request
+comes from. A browser names the page that sent a request in ``Origin`` (every POST and
+every cross-origin fetch) or, failing that, in ``Referer``; the page's scheme, host and
+port must all be this server's. ``Origin: null`` (a sandboxed frame, a file) is foreign.
+A request naming neither comes from no web page (curl, httpx, the CLI and TUI, SDK
+clients): the ingress and the admin API accept it; the dashboard, whose actions come
+only from its own pages, refuses it.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["HostGuard", "host_allowed", "bind_host_of"]
+__all__ = ["HostGuard", "host_allowed", "bind_host_of", "origin_verdict"]
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 ANY_INTERFACE = frozenset({"0.0.0.0", "::", ""})
@@ -36,6 +45,27 @@ def host_allowed(host_header: str, bind_host: str) -> bool:
         return True
     name = _hostname(host_header)
     return name in LOOPBACK or name == bind_host.strip("[]").lower()
+
+
+def _same_place(url: str, scheme: str, host: str) -> bool:
+    try:
+        u = urlsplit(url)
+    except ValueError:
+        return False
+    return u.scheme == scheme and u.netloc.lower() == host
+
+
+def origin_verdict(headers: Headers, scheme: str) -> bool | None:
+    """True when a request comes from a page of this very origin, False when from
+    another (or ``null``), None when it names no page (see the module docstring)."""
+    host = headers.get("host", "").lower()
+    origin = headers.get("origin")
+    if origin is not None:
+        return bool(host) and origin != "null" and _same_place(origin, scheme, host)
+    referer = headers.get("referer")
+    if referer:
+        return bool(host) and _same_place(referer, scheme, host)
+    return None
 
 
 def bind_host_of(url: str | None) -> str:

@@ -9,47 +9,86 @@ and ``/output``, ``GET /restate/workflow/{name}/{id}/attach`` and ``/output``,
 
 Paths are split on the raw (still percent-encoded) path, so object keys may hold
 slashes, spaces and any unicode when URL-encoded.
+
+Every request is checked before anything is logged or held in memory, and a request
+that fails a check is a 4xx that changes nothing:
+
+- ``Host`` must name the runtime (a loopback name or the ``--host`` it was bound to),
+  and a browser page of another origin (``Origin``, else ``Referer``) is refused with a
+  403: see :mod:`durable.devtool.hostguard`. Clients that send no ``Origin`` (curl,
+  httpx, SDK clients) are not browsers and pass.
+- A body must be JSON the journal can store (:func:`durable.serde.parse_strict`: no
+  lone surrogate, no ``NaN``/``Infinity``/``1e400``, nesting at most
+  ``durable.serde.MAX_DEPTH`` deep).
+- Headers (stored with the invocation): at most :data:`MAX_HEADERS` of them,
+  :data:`MAX_HEADER_BYTES` in all.
+- ``?delay=`` at most :data:`MAX_DELAY_S` (ten years); keys at most :data:`MAX_KEY`
+  characters.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from typing import Any
 from urllib.parse import unquote
 
 from durable.messages import Failure
+from durable.serde import UnstorableValue, parse_strict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .engine import Engine, Outcome
 from .errors import BadRequest, IngressError, NotFound, PayloadTooLarge
+from .hostguard import host_allowed, origin_verdict
 
 log = logging.getLogger("durable.ingress")
 
-__all__ = ["create_ingress", "parse_duration", "read_body", "error_response", "split_path"]
+__all__ = [
+    "create_ingress",
+    "parse_duration",
+    "read_body",
+    "error_response",
+    "split_path",
+    "MAX_DELAY_S",
+    "MAX_HEADERS",
+    "MAX_HEADER_BYTES",
+    "MAX_KEY",
+]
+
+MAX_DELAY_S = 10 * 365 * 86400.0
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 64 * 1024
+MAX_KEY = 4096
 
 _SKIP_HEADERS = {"content-length", "host", "connection", "transfer-encoding", "keep-alive"}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def parse_duration(text: str) -> float:
-    """'10s', '500ms', '1m30s', '2h' or plain milliseconds -> seconds."""
+def parse_duration(text: str, most: float = MAX_DELAY_S) -> float:
+    """'10s', '500ms', '1m30s', '2h' or plain milliseconds -> seconds (at most ``most``)."""
     text = text.strip().lower()
+    if len(text) > 64:
+        raise BadRequest(
+            f"bad duration {text[:20]!r}... ({len(text)} characters): use forms like 500ms, "
+            "10s, 1m30s, 2h"
+        )
     if re.fullmatch(r"\d+", text):
-        return int(text) / 1000.0
-    pos, total = 0, 0.0
-    for m in _DURATION.finditer(text):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or not text:
-        raise BadRequest(f"bad delay {text!r}: use forms like 500ms, 10s, 1m30s, 2h")
+        total = int(text) / 1000.0
+    else:
+        pos, total = 0, 0.0
+        for m in _DURATION.finditer(text):
+            if m.start() != pos:
+                break
+            total += float(m.group(1)) * _UNITS[m.group(2)]
+            pos = m.end()
+        if pos != len(text) or not text:
+            raise BadRequest(f"bad delay {text!r}: use forms like 500ms, 10s, 1m30s, 2h")
+    if total > most:
+        raise BadRequest(f"duration {text!r} is too long: at most {most / 86400:g} days")
     return total
 
 
@@ -119,10 +158,48 @@ def _json_text(body: bytes) -> str:
         return "null"
     try:
         text = body.decode("utf-8")
-        json.loads(text)
+        parse_strict(text)
+    except UnstorableValue as e:
+        raise BadRequest(f"the request body cannot be accepted: {e.message}") from None
     except (UnicodeDecodeError, ValueError) as e:
         raise BadRequest(f"the request body is not valid JSON: {e}") from None
     return text
+
+
+def _stored_headers(request: Request) -> dict[str, str]:
+    raw = request.scope["headers"]
+    if len(raw) > MAX_HEADERS:
+        raise BadRequest(
+            f"{len(raw)} headers: at most {MAX_HEADERS} are accepted (they are stored with "
+            "the invocation)"
+        )
+    size = sum(len(k) + len(v) for k, v in raw)
+    if size > MAX_HEADER_BYTES:
+        raise BadRequest(
+            f"the headers hold {size} bytes: at most {MAX_HEADER_BYTES} are accepted (they "
+            "are stored with the invocation)"
+        )
+    return {k: v for k, v in request.headers.items() if k.lower() not in _SKIP_HEADERS}
+
+
+def _refused(request: Request, bind_host: str) -> Response | None:
+    """A 403 for a request that names another site or comes from another site's page."""
+    headers = request.headers
+    if not host_allowed(headers.get("host", ""), bind_host):
+        return error_response(
+            403,
+            "this runtime answers only to its own address (127.0.0.1 or localhost): the "
+            "Host header names another site",
+        )
+    if ("origin" in headers or "referer" in headers) and origin_verdict(
+        headers, request.scope.get("scheme", "http")
+    ) is False:
+        return error_response(
+            403,
+            "cross-origin request refused: a web page of another site cannot call the "
+            "ingress (clients outside a browser send no Origin and are welcome)",
+        )
+    return None
 
 
 def outcome_response(outcome: Outcome) -> Response:
@@ -173,8 +250,10 @@ class ClientGone(Exception):
     """The client closed its connection before its answer was ready."""
 
 
-def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> ASGIApp:
-    """The ingress ASGI app over ``engine``."""
+def create_ingress(
+    engine: Engine, max_body: int = 10 * 1024 * 1024, bind_host: str = "127.0.0.1"
+) -> ASGIApp:
+    """The ingress ASGI app over ``engine``, served on ``bind_host``."""
 
     async def dispatch(request: Request) -> Response:
         degraded = engine.store.degraded  # a full disk, a damaged file: no new work
@@ -227,9 +306,11 @@ def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> ASGIApp:
                     "(URL-encode a key that contains slashes, as %2F)"
                 )
             key, handler = rest
+            if len(key) > MAX_KEY:
+                raise BadRequest(f"the key is {len(key)} characters long: at most {MAX_KEY}")
+        headers = _stored_headers(request)
         body = await read_body(request, max_body)
         input_json = _json_text(body)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _SKIP_HEADERS}
         idem = request.headers.get("idempotency-key") or None
         delay = 0.0
         if "delay" in request.query_params:
@@ -269,7 +350,9 @@ def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> ASGIApp:
                 stripped = text.strip()
                 if stripped:  # a JSON string, or plain text; any other JSON value is refused
                     try:
-                        value: Any = json.loads(stripped)
+                        value: Any = parse_strict(stripped)
+                    except UnstorableValue as e:
+                        raise BadRequest(f"the rejection body: {e.message}") from None
                     except ValueError:
                         value = text
                     if not isinstance(value, str):
@@ -304,7 +387,7 @@ def create_ingress(engine: Engine, max_body: int = 10 * 1024 * 1024) -> ASGIApp:
             return
         request = Request(scope, receive)
         try:
-            response = await dispatch(request)
+            response = _refused(request, bind_host) or await dispatch(request)
         except Exception:
             log.exception("ingress failed on %s %s", scope["method"], scope["path"])
             response = error_response(500, "the runtime failed on this request: see its log")

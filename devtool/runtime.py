@@ -198,7 +198,7 @@ class Runtime:
         servers = [
             _Server(
                 uvicorn.Config(
-                    create_ingress(engine, o.max_body),
+                    create_ingress(engine, o.max_body, o.host),
                     http="httptools",
                     proxy_headers=False,  # nothing reads the client address
                     log_level="warning",

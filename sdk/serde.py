@@ -3,6 +3,16 @@
 Plain JSON types, dataclasses (nested, with lists/dicts/optionals) and Pydantic models
 (when Pydantic is installed) round-trip with the same JSON shapes as restate-sdk-python.
 Values travel as JSON text (``str``).
+
+Whatever the serde writes, or accepts with :func:`parse_strict`, DuckDB can store and
+any JSON reader can read back: no lone UTF-16 surrogate in a string or a key (``"\\ud800"``
+decodes to one, and DuckDB cannot encode it as UTF-8), no ``NaN`` or ``Infinity`` (not
+JSON; ``1e400`` reads as infinity), and no nesting deeper than :data:`MAX_DEPTH` arrays
+and objects (Python's own JSON reader fails past ~1,000 levels, and every recursive walk
+over the value sooner). Such a value raises :class:`UnstorableValue`, a
+:class:`~durable.exceptions.TerminalError` (retrying cannot fix it) that is also a
+``ValueError``. The checks cost a ``str.isascii`` and a ``str.count`` or two for an
+ordinary value; the slower scans run only when those say they may find something.
 """
 
 from __future__ import annotations
@@ -10,13 +20,92 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
+import math
+import re
 import types
 import typing
+from itertools import accumulate
 from typing import Any
 
-__all__ = ["Serde", "JsonSerde", "serialize", "deserialize", "type_name", "json_schema"]
+from .exceptions import TerminalError
+
+__all__ = [
+    "Serde",
+    "JsonSerde",
+    "serialize",
+    "deserialize",
+    "parse_strict",
+    "check_text",
+    "UnstorableValue",
+    "MAX_DEPTH",
+    "type_name",
+    "json_schema",
+]
 
 _NONE_TYPE = type(None)
+
+#: How deep arrays and objects may nest in a stored value.
+MAX_DEPTH = 100
+
+
+class UnstorableValue(TerminalError, ValueError):
+    """A value the journal cannot store (see the module docstring); status 400 when the
+    value came from a caller, 500 when a handler produced it."""
+
+    def __init__(self, message: str, status_code: int = 500) -> None:
+        super().__init__(message, status_code)
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _depth(text: str) -> int:
+    """How deep arrays and objects nest in JSON text (brackets inside strings skipped)."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+
+
+def _check_depth(text: str) -> None:
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(text) > MAX_DEPTH:
+        raise UnstorableValue(
+            f"the value nests arrays and objects more than {MAX_DEPTH} levels deep: "
+            "flatten it (store deep trees as a list of rows, or as a string)"
+        )
+
+
+def _surrogate_message(where: str) -> str:
+    return (
+        f"{where} holds a lone UTF-16 surrogate (like \\ud800), which is not text and "
+        "cannot be stored: send valid Unicode (a surrogate pair for characters beyond "
+        "U+FFFF, or the character itself in UTF-8)"
+    )
+
+
+def check_text(text: str, what: str = "the text") -> str:
+    """``text`` itself if it can be stored as UTF-8 (no lone surrogate), else
+    :class:`UnstorableValue` (status 400) naming ``what``."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UnstorableValue(_surrogate_message(what), 400) from None
+    return text
+
+
+def _reject_constant(name: str) -> Any:
+    raise UnstorableValue(f"{name} is not JSON: send a number, null or a string", 400)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise UnstorableValue(
+            f"the number {text[:40]} is too large for a 64-bit float: send it as a string", 400
+        )
+    return value
 
 
 def _is_pydantic_model(tp: Any) -> bool:
@@ -43,8 +132,57 @@ def _to_jsonable(value: Any) -> Any:
 
 
 def serialize(value: Any) -> str:
-    """Turn a value into JSON text."""
-    return json.dumps(_to_jsonable(value), separators=(",", ":"), ensure_ascii=False)
+    """Turn a value into JSON text; :class:`UnstorableValue` if the journal could not
+    store it (a NaN or infinite float, a lone surrogate, nesting past MAX_DEPTH)."""
+    try:
+        data = _to_jsonable(value)
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except RecursionError:
+        raise UnstorableValue(
+            f"the value nests more than {MAX_DEPTH} levels deep (or refers to itself)"
+        ) from None
+    except ValueError as e:
+        if "JSON compliant" not in str(e):  # not json's NaN refusal: not ours to rename
+            raise
+        raise UnstorableValue(
+            "cannot store a NaN or infinite float (not JSON): use None or a string"
+        ) from None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UnstorableValue(_surrogate_message("a string in the value")) from None
+    if len(text) > 2 * MAX_DEPTH:
+        _check_depth(text)
+    return text
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def parse_strict(text: str) -> Any:
+    """Parse JSON text that came from outside (a request body), refusing with
+    :class:`UnstorableValue` (status 400) what :func:`serialize` would not write, and
+    with ``ValueError`` text that is not JSON."""
+    try:
+        value = _DECODER.decode(text)
+    except RecursionError:
+        raise UnstorableValue(f"the value nests more than {MAX_DEPTH} levels deep", 400) from None
+    # The text is valid JSON from here on, so the scans below take linear time.
+    if len(text) > 2 * MAX_DEPTH:
+        try:
+            _check_depth(text)
+        except UnstorableValue as e:
+            e.status_code = 400
+            raise
+    if not text.isascii():
+        check_text(text, "the JSON text")
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        try:  # a surrogate pair decodes to one character; a lone one stays a surrogate
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise UnstorableValue(_surrogate_message("a string or key in the JSON"), 400) from None
+    return value
 
 
 def _from_jsonable(data: Any, tp: Any) -> Any:

@@ -4,8 +4,10 @@ A statement is accepted only when DuckDB's own parser says it is one ``SELECT`` 
 includes ``WITH``, ``VALUES``, ``FROM t``, ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``), and
 when it reads only the store: table functions and scalar functions that reach files,
 the network or the environment are refused. It then runs in a ``READ ONLY``
-transaction on its own cursor, is interrupted after a time limit, and returns at most
-a capped number of rows.
+transaction on its own cursor, is interrupted after a time limit (at most
+:data:`MAX_TIMEOUT_S`, whatever the caller asks), and returns at most a capped number of
+rows and about :data:`MAX_RESULT_BYTES` of values (then ``truncated`` is true and
+``truncated_by`` says which cap cut it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import base64
 import datetime as _dt
 import decimal
 import json
+import math
 import os
 import re
 import threading
@@ -23,9 +26,21 @@ from typing import Any
 
 import duckdb
 
-__all__ = ["SqlRefused", "check_query", "run_query", "export_table", "DEFAULT_TIMEOUT_S"]
+__all__ = [
+    "SqlRefused",
+    "check_query",
+    "run_query",
+    "export_table",
+    "DEFAULT_TIMEOUT_S",
+    "MAX_TIMEOUT_S",
+    "MAX_RESULT_BYTES",
+]
 
 DEFAULT_TIMEOUT_S = 10.0
+MAX_TIMEOUT_S = 10.0
+#: about how much text a result may hold (strings and blobs by length, other values 8)
+MAX_RESULT_BYTES = 16 * 1024 * 1024
+_BATCH = 16
 DEFAULT_MAX_ROWS = 1000
 HARD_MAX_ROWS = 100_000
 
@@ -141,6 +156,16 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
+def _size(v: Any) -> int:
+    if isinstance(v, (str, bytes, bytearray, memoryview)):
+        return len(v)
+    if isinstance(v, dict):
+        return sum(_size(k) + _size(x) for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return 8 + sum(_size(x) for x in v)
+    return 8
+
+
 def run_query(
     con: duckdb.DuckDBPyConnection,
     sql: str,
@@ -149,11 +174,16 @@ def run_query(
 ) -> dict[str, Any]:
     """Check and run ``sql``; blocking (call it off the event loop).
 
-    Returns ``{"columns", "types", "rows", "truncated", "elapsed_ms"}``. Raises
-    SqlRefused for a statement that is not allowed, TimeoutError past ``timeout_s``, and
-    duckdb.Error for a query that fails.
+    Returns ``{"columns", "types", "rows", "truncated", "truncated_by", "elapsed_ms"}``
+    (``truncated_by``: ``"rows"``, ``"bytes"`` or None). Raises SqlRefused for a
+    statement that is not allowed, TimeoutError past ``timeout_s`` (cut to
+    MAX_TIMEOUT_S; a NaN or a value not above 0 means the default), and duckdb.Error
+    for a query that fails.
     """
     max_rows = max(1, min(max_rows, HARD_MAX_ROWS))
+    if not (isinstance(timeout_s, (int, float)) and math.isfinite(timeout_s) and timeout_s > 0):
+        timeout_s = DEFAULT_TIMEOUT_S
+    timeout_s = min(float(timeout_s), MAX_TIMEOUT_S)
     cur = con.cursor()
     timer: threading.Timer | None = None
     timed_out = threading.Event()
@@ -173,7 +203,21 @@ def run_query(
             cur.execute(sql)
             columns = [d[0] for d in cur.description or []]
             types = [str(d[1]) for d in cur.description or []]
-            rows = cur.fetchmany(max_rows + 1)
+            rows: list[Any] = []
+            size, cut, batch_size = 0, None, _BATCH
+            while cut is None and len(rows) <= max_rows:
+                batch = cur.fetchmany(min(batch_size, max_rows + 1 - len(rows)))
+                if not batch:
+                    break
+                for row in batch:
+                    size += _size(row)
+                    if size > MAX_RESULT_BYTES:
+                        cut = "bytes"
+                        break
+                    rows.append(row)
+                # big rows: fetch fewer at a time, so one batch cannot hold much over the cap
+                per_row = max(1, size // max(1, len(rows)))
+                batch_size = max(1, min(1024, (MAX_RESULT_BYTES - size) // per_row))
         except duckdb.Error as e:
             if timed_out.is_set():
                 raise TimeoutError(
@@ -183,11 +227,14 @@ def run_query(
         finally:
             timer.cancel()
         elapsed = (time.perf_counter() - t0) * 1000
+        if cut is None and len(rows) > max_rows:
+            cut = "rows"
         return {
             "columns": columns,
             "types": types,
             "rows": [[_jsonable(v) for v in r] for r in rows[:max_rows]],
-            "truncated": len(rows) > max_rows,
+            "truncated": cut is not None,
+            "truncated_by": cut,
             "elapsed_ms": round(elapsed, 3),
         }
     finally:

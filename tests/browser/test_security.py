@@ -3,7 +3,8 @@
 A payload made to break out of HTML (``<script>``, ``"><img onerror>``) reaches every
 view as a key, an input, a state value, a terminal error and a retry error: no dialog
 opens and the text is shown as text. A page served on another port cannot kill an
-invocation (form POST, fetch), and neither can a request naming another host.
+invocation (form POST, fetch), nor invoke a handler or resolve an awakeable through the
+ingress, and neither can a request naming another host.
 """
 
 from __future__ import annotations
@@ -166,6 +167,39 @@ def test_another_origin_cannot_kill(page: Page, runtime, other_origin) -> None:
     expect(page.locator(".head .chip").first).to_have_text("killed")
 
 
+def test_another_origin_cannot_use_the_ingress(page: Page, runtime, other_origin) -> None:
+    origin, pages = other_origin
+    key = "from-another-site"
+    put = f"{runtime.url}/Cart/{key}/put"
+    resolve = f"{runtime.url}/restate/awakeables/sign_1abc/resolve"
+    pages["/ingress-form.html"] = (
+        f'<form id="f" method="post" action="{put}" enctype="text/plain">'
+        # text/plain sends name=value: this one is the JSON {"note": "="}
+        '<input name="{&quot;note&quot;: &quot;" value="&quot;}"></form>'
+        '<script>document.getElementById("f").submit()</script>'
+    )
+    pages["/ingress-fetch.html"] = (
+        "<script>for (const u of "
+        f'["{put}", "{resolve}"]) '
+        'fetch(u, {method: "POST", mode: "no-cors", body: "1", '
+        'headers: {"Content-Type": "text/plain"}})'
+        ".then(() => document.title = document.title + 'sent ')"
+        ".catch(() => document.title = document.title + 'failed ');</script>"
+    )
+    with page.expect_response(put) as answer:
+        page.goto(origin + "/ingress-form.html")
+    assert answer.value.status == 403
+    expect(page.locator("body")).to_contain_text("cross-origin request refused")
+    page.goto(origin + "/ingress-fetch.html")
+    expect(page).to_have_title(re.compile(r"^sent\s*sent\s*$"), timeout=10_000)
+    found = runtime.http.get(
+        runtime.admin_url + "/api/invocations", params={"service": "Cart", "key": key}
+    ).json()
+    assert found["invocations"] == []
+    # the same call without a browser (no Origin) works
+    assert runtime.call(f"/Cart/{key}/put", {"a": 1}).status_code == 200
+
+
 def test_origin_host_and_headers(runtime) -> None:
     inv_id = runtime.send("/Shop/slow", 2)
     runtime.wait_status(inv_id, "suspended", "running")
@@ -189,5 +223,14 @@ def test_origin_host_and_headers(runtime) -> None:
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
         assert page.headers["x-frame-options"] == "DENY"
         assert page.headers["server-timing"].startswith("app;dur=")
+        # the admin API: the same rule (scheme, host and port), but no Origin is a client
+        api = f"{runtime.admin_url}/api/sql"
+        q = {"sql": "select 1"}
+        https = runtime.admin_url.replace("http://", "https://")
+        assert http.post(api, json=q, headers={"Origin": https}).status_code == 403
+        assert (
+            http.post(api, json=q, headers={"Referer": "http://evil.example/"}).status_code == 403
+        )
+        assert http.post(api, json=q).status_code == 200
         ok = http.post(kill, headers={"Origin": runtime.admin_url})
         assert ok.status_code == 200 and "killed" in ok.text
