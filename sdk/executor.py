@@ -232,6 +232,8 @@ class Executor:
             raise self._nondeterminism
         if self._closed:
             raise SuspendedError()
+        if name is not None and not name.isascii():
+            _check_name(name, kind)
         index = self.next_index
         if index >= self.replay_len and self.replay_only:
             self.replay_end = index
@@ -597,3 +599,12 @@ def _retrieve(f: asyncio.Future) -> None:
 
 def _none(_raw: str | None) -> None:
     return None
+
+
+def _check_name(name: str, kind: EntryKind) -> None:
+    """A name the store cannot hold (a lone surrogate) fails the attempt for good at
+    the call that gives it, before any entry is written."""
+    try:
+        _serde.check_text(name, f"the name given to this {kind.value} call ({name!r})")
+    except _serde.UnstorableValue as e:
+        raise _serde.UnstorableValue(e.message, 500) from None

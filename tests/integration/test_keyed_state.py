@@ -486,3 +486,32 @@ async def test_key_inboxes_are_rebuilt_in_order_after_a_restart(tmp_path):
         assert (await _committed_state(store, "k2"))["count"] == 2
     finally:
         await _shut(store, engine, link)
+
+
+poison = VirtualObject("Poison")
+
+
+@poison.handler()
+async def set_odd_name(ctx: ObjectContext, n: int) -> int:
+    ctx.set("fine", n)
+    ctx.set("bad\ud800", n)  # a lone surrogate: DuckDB cannot store this name
+    return n
+
+
+@poison.handler()
+async def bump(ctx: ObjectContext) -> int:
+    n = (await ctx.get("fine", type_hint=int) or 0) + 1
+    ctx.set("fine", n)
+    return n
+
+
+async def test_a_state_name_the_store_cannot_hold_fails_the_call_not_the_store():
+    async with durable.testing.Runtime([poison]) as rt:
+        with pytest.raises(TerminalError) as err:
+            await rt.call(set_odd_name, 5, key="k")
+        assert "lone UTF-16 surrogate" in err.value.message
+        assert "set_state" in err.value.message
+        assert err.value.status_code == 500
+        # what came before it was journaled and kept, and the key is not stuck
+        assert (await rt.state("Poison", "k")) == {"fine": 5}
+        assert await rt.call(bump, key="k") == 6
