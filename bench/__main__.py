@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 
-from . import baseline, d1, h1, r1, w1, w2, w3, w4, w5
+from . import baseline, d1, h1, r1, rc1, w1, w2, w3, w4, w5
 from .harness import Outcome, Settings, describe
 
 WORKLOADS: dict[str, Callable[[Settings], Awaitable[Outcome]]] = {
@@ -26,6 +26,7 @@ WORKLOADS: dict[str, Callable[[Settings], Awaitable[Outcome]]] = {
     "R1": r1.run,
     "H1": h1.run,
     "D1": d1.run,
+    "RC1": rc1.run,
 }
 
 
