@@ -9,6 +9,7 @@ runs the executor on the runtime's own loop (``durable dev --inline``,
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import socket
@@ -17,19 +18,88 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from durable.definitions import ServiceDef
 from durable.executor import Executor
 from durable.messages import Abort, AttemptFailed, Completion, Start, missing_handler_message
 
-from .engine import Engine
 from .framing import FrameReader, FrameWriter, Hello, Ping, Pong, read_frame
 from .replay import ReplayRequest, ReplayResult, replay
 
-__all__ = ["ProcessLink", "ProcessWorkers", "InlineLink"]
+if TYPE_CHECKING:  # importing the engine here would make prespawn_worker's import heavy
+    from .engine import Engine
+
+__all__ = ["ProcessLink", "ProcessWorkers", "InlineLink", "prespawn_worker"]
 
 log = logging.getLogger("durable.workers")
+
+
+def _spawn_worker(
+    app: str, suspend_after: float, capture: bool
+) -> tuple[subprocess.Popen, socket.socket]:
+    """Start ``python -m durable.devtool.worker_main`` on one end of a socketpair;
+    returns the process and the runtime's end."""
+    parent, child = socket.socketpair()
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "durable.devtool.worker_main",
+            "--fd",
+            str(child.fileno()),
+            "--suspend-after",
+            str(suspend_after),
+            app,
+        ],
+        pass_fds=(child.fileno(),),
+        env=env,
+        **(
+            {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+            if capture
+            else {}
+        ),
+    )
+    child.close()
+    return proc, parent
+
+
+# The first worker, started by `durable dev` before the runtime imports its modules and
+# opens the store: its own start (interpreter, imports, the app) overlaps theirs.
+_early: tuple[str, float, subprocess.Popen, socket.socket] | None = None
+
+
+def prespawn_worker(app: str, suspend_after: float) -> None:
+    """Start the first worker now; the first :class:`ProcessWorkers` with the same app
+    and settings (and no output capture) takes it. An unclaimed one is killed at exit."""
+    global _early
+    if _early is None:
+        proc, parent = _spawn_worker(app, suspend_after, capture=False)
+        _early = (app, suspend_after, proc, parent)
+        atexit.register(_drop_early)
+
+
+def _take_early(app: str, suspend_after: float) -> tuple[subprocess.Popen, socket.socket] | None:
+    global _early
+    if _early is None or _early[:2] != (app, suspend_after):
+        return None
+    _, _, proc, parent = _early
+    _early = None
+    return proc, parent
+
+
+def _drop_early() -> None:
+    """The runtime stopped before it used the prespawned worker (a start-up error)."""
+    global _early
+    if _early is not None:
+        _, _, proc, parent = _early
+        _early = None
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        parent.close()
 
 
 _AT_ONCE = (Start, Completion)
@@ -138,34 +208,10 @@ class ProcessWorkers:
     async def start_worker(self) -> tuple[ProcessLink | None, Hello]:
         """Start a worker and wait for its Hello (its services or its import error)."""
         self.generation += 1
-        parent, child = socket.socketpair()
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "durable.devtool.worker_main",
-                "--fd",
-                str(child.fileno()),
-                "--suspend-after",
-                str(self.suspend_after),
-                self.app,
-            ],
-            pass_fds=(child.fileno(),),
-            env=env,
-            **(
-                {
-                    "stdin": subprocess.DEVNULL,
-                    "stdout": subprocess.PIPE,
-                    "stderr": subprocess.STDOUT,
-                }
-                if self.on_output is not None
-                else {}
-            ),
-        )
-        child.close()
-        if self.on_output is not None:
+        capture = self.on_output is not None
+        early = None if capture else _take_early(self.app, self.suspend_after)
+        proc, parent = early or _spawn_worker(self.app, self.suspend_after, capture)
+        if capture:
             self._forward_output(proc)
         reader, writer = await asyncio.open_unix_connection(sock=parent)
         link = ProcessLink(proc, writer, self.generation)
