@@ -187,6 +187,23 @@ def self_cpu() -> float:
 # the runtime under test
 
 
+def bytecode_env() -> dict[str, str]:
+    """Env for runtimes whose start-up is measured (RC1, the soak): with
+    PYTHONDONTWRITEBYTECODE set (as in some checkouts and CI) every start compiles every
+    module from source again, which an installed package never does; then the runtime
+    writes and reuses bytecode under a cache folder in the temp dir instead, warmed here
+    once so the first measured start does not pay for it either."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return {}
+    cache = Path(tempfile.gettempdir()) / "durable-bench-pycache"
+    env = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(cache)}
+    warm = "import durable.devtool.cli, durable.devtool.runtime, durable.devtool.worker_main"
+    subprocess.run(
+        [sys.executable, "-c", warm], env={**os.environ, **env}, check=False, timeout=120
+    )
+    return env
+
+
 class Runtime:
     """One ``durable dev`` process (plus its worker child) on a store in ``workdir``."""
 

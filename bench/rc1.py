@@ -31,6 +31,7 @@ from .harness import (
     Runtime,
     Settings,
     admin_sql,
+    bytecode_env,
     closed_loop,
     make_client,
     send,
@@ -65,9 +66,9 @@ def add_journal(path, per: int = JOURNAL_PER) -> int:
         con.close()
 
 
-async def _empty(settings: Settings, out: Outcome) -> None:
+async def _empty(settings: Settings, out: Outcome, env: dict[str, str]) -> None:
     async with workspace(settings, "RC1-empty") as wd:
-        rt = Runtime(wd, name="empty")
+        rt = Runtime(wd, name="empty", env=env)
         try:
             rt.spawn()
             out.metrics["empty_first_call_s"] = await rt.first_call()
@@ -96,7 +97,7 @@ async def _make_active(rt: Runtime, settings: Settings, active: int, errors: Err
     await asyncio.sleep(1.5)  # the waiters suspend after 1 s
 
 
-async def _loaded(settings: Settings, out: Outcome) -> None:
+async def _loaded(settings: Settings, out: Outcome, env: dict[str, str]) -> None:
     history = settings.n(HISTORY, 20_000)
     active = settings.n(ACTIVE, 300)
     async with workspace(settings, "RC1-loaded") as wd:
@@ -106,8 +107,8 @@ async def _loaded(settings: Settings, out: Outcome) -> None:
         journal_rows = add_journal(store)
         out.metrics["build_s"] = time.perf_counter() - t0
         errors = ErrorLog()
-        before = Runtime(wd, store=store, name="before-crash")
-        after = Runtime(wd, store=store, name="after-crash")
+        before = Runtime(wd, store=store, name="before-crash", env=env)
+        after = Runtime(wd, store=store, name="after-crash", env=env)
         try:
             await before.start(timeout=120)
             await _make_active(before, settings, active, errors)
@@ -143,6 +144,7 @@ async def _loaded(settings: Settings, out: Outcome) -> None:
 
 async def run(settings: Settings) -> Outcome:
     out = Outcome()
-    await _empty(settings, out)
-    await _loaded(settings, out)
+    env = bytecode_env()
+    await _empty(settings, out, env)
+    await _loaded(settings, out, env)
     return out
