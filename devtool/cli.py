@@ -31,11 +31,11 @@ _app = typer.Typer(
 
 def _project_config(cwd: str) -> dict:
     """``[tool.durable]`` of ``pyproject.toml`` in ``cwd`` (empty when absent)."""
-    import tomllib
-
     path = os.path.join(cwd, "pyproject.toml")
     if not os.path.isfile(path):
         return {}
+    import tomllib
+
     try:
         with open(path, "rb") as f:
             return tomllib.load(f).get("tool", {}).get("durable", {})

@@ -103,6 +103,7 @@ def _drop_early() -> None:
 
 
 _AT_ONCE = (Start, Completion)
+_CRASH_LOOP_S = 5.0  # a worker that dies younger than this is restarted with backoff
 
 
 class ProcessLink:
@@ -115,7 +116,7 @@ class ProcessLink:
         self.writer = writer
         self.name = f"worker-{generation} (pid {proc.pid})"
         self.closed = False
-        self.last_seen = time.monotonic()
+        self.started = self.last_seen = time.monotonic()
         self._replays: dict[int, asyncio.Future] = {}
         self._frames = FrameWriter(writer)
 
@@ -337,13 +338,17 @@ class ProcessWorkers:
                 link, f"the worker process died (exit code {code}) while running this invocation"
             )
             self.current = None
-            self._spawn(self._restart())
+            # a worker that served a while crashed once: its successor starts at once (the
+            # invocations it ran wait for it); one that died young may be a crash loop
+            lived = time.monotonic() - link.started
+            self._spawn(self._restart(at_once=lived >= _CRASH_LOOP_S))
         elif link is not self.current:
             engine.link_lost(link, "the worker was replaced")
 
-    async def _restart(self) -> None:
+    async def _restart(self, at_once: bool = False) -> None:
         while not self.stopping and self.current is None:
-            await asyncio.sleep(self._restart_delay)
+            await asyncio.sleep(0 if at_once else self._restart_delay)
+            at_once = False
             async with self._swap_lock:
                 if self.current is not None:
                     return
