@@ -75,6 +75,8 @@ class Recovery:
     kill_to_served_s: float  # nan for "final"
     start_to_served_s: float  # the new runtime's spawn -> first call (nan for a worker)
     logged_ready_s: float  # the runtime's own "ready in" (nan for a worker)
+    wal_kib: float = float("nan")  # DuckDB's WAL and the operation log the start replays
+    oplog_kib: float = float("nan")
 
 
 @dataclass
@@ -221,12 +223,22 @@ class Soak:
                 self.tally.wrong.append(f"{kind}: {e}")
 
     # ------------------------------------------------------------------ kills
+    def _replay_sizes(self) -> tuple[float, float]:
+        sizes = []
+        for suffix in (".wal", ".oplog"):
+            try:
+                sizes.append(os.path.getsize(str(self.store) + suffix) / 1024)
+            except OSError:
+                sizes.append(0.0)
+        return sizes[0], sizes[1]
+
     async def _start(self, since: float | None = None) -> Recovery:
         """Spawn the current runtime; wait for its first call served."""
+        wal, oplog = self._replay_sizes()
         spawned = self.rt.spawn()
         served = await self.rt.first_call(PROBE, timeout=120, since=spawned)
         kill_to = (spawned - since + served) if since is not None else float("nan")
-        return Recovery("runtime", kill_to, served, self.rt.logged_ready_s())
+        return Recovery("runtime", kill_to, served, self.rt.logged_ready_s(), wal, oplog)
 
     async def _kill_runtime(self) -> None:
         old = self.rt
@@ -367,6 +379,17 @@ class Soak:
             f'max {max(xs):.2f} s (n={len(xs)}); its own "ready in" p50 '
             f"{percentile(own, 50):.2f} s, max {max(own, default=float('nan')):.2f} s"
         )
+        kills = [r for r in self.recoveries if r.kind == "runtime"]
+        if kills:
+            p(
+                "  what those starts replayed: DuckDB WAL "
+                + ", ".join(f"{r.wal_kib:,.0f}" for r in kills)
+                + " KiB; operation log "
+                + ", ".join(f"{r.oplog_kib:,.0f}" for r in kills)
+                + " KiB; own ready "
+                + ", ".join(f"{r.logged_ready_s:.2f}" for r in kills)
+                + " s"
+            )
         for line in (
             t.wrong[:5] + off[:5] + [str(g) for g in gaps[:5]] + t.unfinished[:5] + self.notes
         ):
