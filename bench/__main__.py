@@ -1,4 +1,7 @@
-"""python -m bench [--only W1a,W1b,...] [--runs N] [--quick] [--json FILE] [--keep]"""
+"""python -m bench [--only W1a,W1b,...] [--runs N] [--quick] [--json FILE] [--keep]
+
+python -m bench soak [--minutes N] [--kills N] [--seed S]: see bench/soak.py
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 
-from . import baseline, d1, h1, r1, w1, w2, w3, w4, w5
+from . import baseline, d1, h1, r1, rc1, w1, w2, w3, w4, w5
 from .harness import Outcome, Settings, describe
 
 WORKLOADS: dict[str, Callable[[Settings], Awaitable[Outcome]]] = {
@@ -26,6 +29,7 @@ WORKLOADS: dict[str, Callable[[Settings], Awaitable[Outcome]]] = {
     "R1": r1.run,
     "H1": h1.run,
     "D1": d1.run,
+    "RC1": rc1.run,
 }
 
 
@@ -90,6 +94,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, list[Outcome]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["soak"]:  # the soak run by hand: its own options and report
+        from .soak import main as soak_main
+
+        return soak_main(argv[1:])
     args = parse_args(argv)
     from rich.console import Console
 

@@ -13,6 +13,16 @@ from datetime import timedelta
 
 from durable import Context, ObjectContext, ObjectSharedContext, Service, VirtualObject
 
+# --- RC1 and the soak's recovery probe: the lightest call the worker serves ----------
+
+pinger = Service("Ping")
+
+
+@pinger.handler()
+async def ping(ctx: Context, n: int) -> int:
+    return n
+
+
 # --- W1a / W1b: ten journaled steps --------------------------------------------------
 
 steps = Service("Steps")

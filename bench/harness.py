@@ -11,11 +11,10 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
+import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,11 +31,18 @@ import httpx
 from .httpclient import LightClient
 from .httpclient import Timeout as LightTimeout
 from .httpclient import TransportError as LightTransportError
+from .procs import (  # noqa: F401 (re-exported: the workloads import them from here)
+    bytecode_env,
+    cpu_of,
+    free_port,
+    process_tree,
+    rss_of,
+    self_cpu,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 APP_FILE = BENCH_DIR / "app.py"
 MIB = 1024 * 1024
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 TRANSPORT_ERRORS = (httpx.TransportError, LightTransportError)
 TIMEOUTS = (httpx.TimeoutException, LightTimeout)
 
@@ -117,72 +123,6 @@ def median(values: Iterable[float]) -> float:
 
 
 # --------------------------------------------------------------------------------------
-# processes: ports, descendants, RSS, CPU
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return kids
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                kids.extend(int(x) for x in f.read().split())
-        except OSError:
-            continue
-    return kids
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its living descendants."""
-    out: list[int] = []
-    stack = [pid]
-    while stack:
-        p = stack.pop()
-        if p in out or not os.path.exists(f"/proc/{p}"):
-            continue
-        out.append(p)
-        stack.extend(_children(p))
-    return out
-
-
-def rss_of(pid: int) -> int:
-    """VmRSS of one process in bytes (0 when gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def cpu_of(pid: int) -> float:
-    """utime + stime of one process in seconds (0 when gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
-    except OSError:
-        return 0.0
-    fields = data[data.rfind(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def self_cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
-
-
-# --------------------------------------------------------------------------------------
 # the runtime under test
 
 
@@ -196,16 +136,22 @@ class Runtime:
         store: Path | None = None,
         env: dict[str, str] | None = None,
         name: str = "runtime",
+        app: Path = APP_FILE,
+        ports: tuple[int, int] | None = None,
     ) -> None:
         self.workdir = workdir
         self.store = store or workdir / "store.duckdb"
         self.extra_env = env or {}
         self.name = name
+        self.app = app
         self.proc: subprocess.Popen[bytes] | None = None
+        # fixed ports (a restart on the same ports keeps the clients' URLs); else free ones
+        self.fixed_ports = ports
         self.port = 0
         self.admin_port = 0
         self.log_path = workdir / f"{name}.log"
         self.ready_s = float("nan")
+        self.spawned_at = float("nan")  # time.perf_counter() of the last spawn
         self._log_file: Any = None
         self._known: set[int] = set()
 
@@ -232,7 +178,7 @@ class Runtime:
         return [
             *prefix,
             "dev",
-            str(APP_FILE),
+            str(self.app),
             "--port",
             str(self.port),
             "--admin-port",
@@ -242,16 +188,19 @@ class Runtime:
             "--no-reload",
         ]
 
-    async def start(self, timeout: float = 20.0) -> float:
-        """Spawn and wait for ``GET /restate/health`` = 200; returns seconds to ready."""
-        self.port, self.admin_port = free_port(), free_port()
-        while self.admin_port == self.port:
-            self.admin_port = free_port()
+    def spawn(self) -> float:
+        """Start the process (not waiting for it); returns its ``time.perf_counter()``."""
+        if self.fixed_ports:
+            self.port, self.admin_port = self.fixed_ports
+        else:
+            self.port, self.admin_port = free_port(), free_port()
+            while self.admin_port == self.port:
+                self.admin_port = free_port()
         env = dict(os.environ)
         env.update(self.extra_env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
-        t0 = time.perf_counter()
+        self.spawned_at = time.perf_counter()
         self.proc = subprocess.Popen(
             self.command(),
             cwd=self.workdir,
@@ -261,6 +210,36 @@ class Runtime:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C of the bench reaches us, we stop it cleanly
         )
+        return self.spawned_at
+
+    async def first_call(
+        self, path: str = "/Ping/ping", timeout: float = 60.0, since: float | None = None
+    ) -> float:
+        """Call ``path`` every 5 ms until it answers 200; returns seconds from ``since``
+        (default: the spawn) to that answer. Connection errors and 5xx are retried."""
+        t0 = self.spawned_at if since is None else since
+        async with LightClient(self.url, 1, timeout=5.0) as probe:
+            while True:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise BenchError(
+                        f"{self.name} exited with code {self.proc.returncode} before it served "
+                        "a call:\n" + self.log_tail()
+                    )
+                try:
+                    r = await probe.post(path, b"1", headers={"content-type": "application/json"})
+                    if r.status_code == 200:
+                        return time.perf_counter() - t0
+                except LightTransportError:
+                    pass
+                if time.perf_counter() - t0 > timeout:
+                    raise BenchError(
+                        f"{self.name} served no call in {timeout:.0f} s:\n" + self.log_tail()
+                    )
+                await asyncio.sleep(0.005)
+
+    async def start(self, timeout: float = 20.0) -> float:
+        """Spawn and wait for ``GET /restate/health`` = 200; returns seconds to ready."""
+        t0 = self.spawn()
         async with httpx.AsyncClient(timeout=1.0) as probe:
             while True:
                 if self.proc.poll() is not None:
@@ -300,6 +279,15 @@ class Runtime:
 
     def cpu(self) -> float:
         return sum(cpu_of(p) for p in self.pids())
+
+    def logged_ready_s(self) -> float:
+        """The runtime's own "ready in X s" (from its start after the imports), last one."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return float("nan")
+        found = re.findall(r"ready in ([0-9.]+)s", text)
+        return float(found[-1]) if found else float("nan")
 
     def log_tail(self, lines: int = 25) -> str:
         try:
@@ -466,6 +454,22 @@ async def wait_result(client: Any, inv_id: str, *, deadline: float, poll: float 
         except TRANSPORT_ERRORS as e:
             last = describe(e)
     raise BenchError(f"{inv_id} not completed before the deadline ({last})")
+
+
+async def admin_sql(admin_url: str, sql: str, limit: int = 100_000) -> list[list[Any]]:
+    """The rows of one read-only query through the admin API (``durable sql``'s route)."""
+    async with LightClient(admin_url, 1, timeout=60.0) as admin:
+        r = await admin.post(
+            "/api/sql",
+            body({"sql": sql, "limit": limit}),
+            headers={"content-type": "application/json"},
+        )
+    if r.status_code != 200:
+        raise BenchError(f"POST /api/sql -> {r.status_code} {r.text[:300]}")
+    answer = r.json()
+    if answer.get("truncated"):
+        raise BenchError(f"POST /api/sql: more than {limit} rows for {sql[:80]!r}")
+    return answer["rows"]
 
 
 async def closed_loop(

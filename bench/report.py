@@ -223,6 +223,23 @@ def row_d1(m: Metrics, ctx: dict[str, Metrics]) -> Row:
     )
 
 
+def row_rc1(m: Metrics, ctx: dict[str, Metrics]) -> Row:
+    loaded, empty = m.get("loaded_first_call_s"), m.get("empty_first_call_s")
+    return Row(
+        f"store of {num(m.get('history'))} done ({num(m.get('journal_rows'))} journal rows, "
+        f"{num(m.get('store_mib'), ' MiB')}) + {num(m.get('active'))} active, after kill -9:\n"
+        f"  spawn -> first call {num(loaded, ' s', 2)} "
+        f"(runtime's own ready {num(m.get('loaded_logged_ready_s'), ' s', 2)}; "
+        f"CPU rt+worker {num(m.get('loaded_cpu_s'), ' s', 2)})\n"
+        f"empty store: spawn -> first call {num(empty, ' s', 2)} "
+        f"(own ready {num(m.get('empty_logged_ready_s'), ' s', 2)}; "
+        f"CPU {num(m.get('empty_cpu_s'), ' s', 2)})",
+        "loaded: spawn -> first call <= 1 s",
+        f"loaded {x(ratio(loaded, empty))} empty",
+        None if _nan(loaded) else loaded <= 1.0,
+    )
+
+
 ROWS: dict[str, Callable[[Metrics, dict[str, Metrics]], Row]] = {
     "baseline": row_baseline,
     "W1a": row_w1a,
@@ -234,6 +251,7 @@ ROWS: dict[str, Callable[[Metrics, dict[str, Metrics]], Row]] = {
     "R1": row_r1,
     "H1": row_h1,
     "D1": row_d1,
+    "RC1": row_rc1,
 }
 
 

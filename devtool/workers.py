@@ -9,6 +9,7 @@ runs the executor on the runtime's own loop (``durable dev --inline``,
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import socket
@@ -17,23 +18,93 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from durable.definitions import ServiceDef
 from durable.executor import Executor
 from durable.host import ExecutorHost
 from durable.messages import Completion, Start
 
-from .engine import Engine
 from .framing import FrameReader, FrameWriter, Hello, Ping, Pong, read_frame
 from .replay import ReplayRequest, ReplayResult, replay
 
-__all__ = ["ProcessLink", "ProcessWorkers", "InlineLink"]
+if TYPE_CHECKING:  # importing the engine here would make prespawn_worker's import heavy
+    from .engine import Engine
+
+__all__ = ["ProcessLink", "ProcessWorkers", "InlineLink", "prespawn_worker"]
 
 log = logging.getLogger("durable.workers")
 
 
+def _spawn_worker(
+    app: str, suspend_after: float, capture: bool
+) -> tuple[subprocess.Popen, socket.socket]:
+    """Start ``python -m durable.devtool.worker_main`` on one end of a socketpair;
+    returns the process and the runtime's end."""
+    parent, child = socket.socketpair()
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "durable.devtool.worker_main",
+            "--fd",
+            str(child.fileno()),
+            "--suspend-after",
+            str(suspend_after),
+            app,
+        ],
+        pass_fds=(child.fileno(),),
+        env=env,
+        **(
+            {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+            if capture
+            else {}
+        ),
+    )
+    child.close()
+    return proc, parent
+
+
+# The first worker, started by `durable dev` before the runtime imports its modules and
+# opens the store: its own start (interpreter, imports, the app) overlaps theirs.
+_early: tuple[str, float, subprocess.Popen, socket.socket] | None = None
+
+
+def prespawn_worker(app: str, suspend_after: float) -> None:
+    """Start the first worker now; the first :class:`ProcessWorkers` with the same app
+    and settings (and no output capture) takes it. An unclaimed one is killed at exit."""
+    global _early
+    if _early is None:
+        proc, parent = _spawn_worker(app, suspend_after, capture=False)
+        _early = (app, suspend_after, proc, parent)
+        atexit.register(_drop_early)
+
+
+def _take_early(app: str, suspend_after: float) -> tuple[subprocess.Popen, socket.socket] | None:
+    global _early
+    if _early is None or _early[:2] != (app, suspend_after):
+        return None
+    _, _, proc, parent = _early
+    _early = None
+    return proc, parent
+
+
+def _drop_early() -> None:
+    """The runtime stopped before it used the prespawned worker (a start-up error)."""
+    global _early
+    if _early is not None:
+        _, _, proc, parent = _early
+        _early = None
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        parent.close()
+
+
 _AT_ONCE = (Start, Completion)
+_CRASH_LOOP_S = 5.0  # a worker that dies younger than this is restarted with backoff
 
 
 class ProcessLink:
@@ -46,7 +117,7 @@ class ProcessLink:
         self.writer = writer
         self.name = f"worker-{generation} (pid {proc.pid})"
         self.closed = False
-        self.last_seen = time.monotonic()
+        self.started = self.last_seen = time.monotonic()
         self._replays: dict[int, asyncio.Future] = {}
         self._frames = FrameWriter(writer)
 
@@ -139,34 +210,10 @@ class ProcessWorkers:
     async def start_worker(self) -> tuple[ProcessLink | None, Hello]:
         """Start a worker and wait for its Hello (its services or its import error)."""
         self.generation += 1
-        parent, child = socket.socketpair()
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "durable.devtool.worker_main",
-                "--fd",
-                str(child.fileno()),
-                "--suspend-after",
-                str(self.suspend_after),
-                self.app,
-            ],
-            pass_fds=(child.fileno(),),
-            env=env,
-            **(
-                {
-                    "stdin": subprocess.DEVNULL,
-                    "stdout": subprocess.PIPE,
-                    "stderr": subprocess.STDOUT,
-                }
-                if self.on_output is not None
-                else {}
-            ),
-        )
-        child.close()
-        if self.on_output is not None:
+        capture = self.on_output is not None
+        early = None if capture else _take_early(self.app, self.suspend_after)
+        proc, parent = early or _spawn_worker(self.app, self.suspend_after, capture)
+        if capture:
             self._forward_output(proc)
         reader, writer = await asyncio.open_unix_connection(sock=parent)
         link = ProcessLink(proc, writer, self.generation)
@@ -292,13 +339,17 @@ class ProcessWorkers:
                 link, f"the worker process died (exit code {code}) while running this invocation"
             )
             self.current = None
-            self._spawn(self._restart())
+            # a worker that served a while crashed once: its successor starts at once (the
+            # invocations it ran wait for it); one that died young may be a crash loop
+            lived = time.monotonic() - link.started
+            self._spawn(self._restart(at_once=lived >= _CRASH_LOOP_S))
         elif link is not self.current:
             engine.link_lost(link, "the worker was replaced")
 
-    async def _restart(self) -> None:
+    async def _restart(self, at_once: bool = False) -> None:
         while not self.stopping and self.current is None:
-            await asyncio.sleep(self._restart_delay)
+            await asyncio.sleep(0 if at_once else self._restart_delay)
+            at_once = False
             async with self._swap_lock:
                 if self.current is not None:
                     return
