@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from durable.devtool.engine import Engine
-from durable.devtool.errors import IngressError, StoreDegraded
+from durable.devtool.errors import RequestError, StoreDegraded
 from durable.devtool.hostguard import bind_host_of
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -50,7 +50,7 @@ def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> S
 
     async def bad_request(request: Request, exc: Exception) -> Response:
         # a form the page modules could not read (not UTF-8, multipart, too big)
-        assert isinstance(exc, IngressError)
+        assert isinstance(exc, RequestError)
         title = f"Error {exc.status}"
         return d.render(request, "error", {"title": title, "message": exc.message}, exc.status)
 
@@ -69,6 +69,6 @@ def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> S
         exception_handlers={
             HTTPException: http_error,
             StoreDegraded: store_degraded,
-            IngressError: bad_request,
+            RequestError: bad_request,
         },
     )

@@ -8,8 +8,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from durable.devtool.engine import Engine
-from durable.devtool.errors import BadRequest, IngressError
-from durable.devtool.ingress import read_body
+from durable.devtool.errors import BadRequest, RequestError
+from durable.devtool.parsing import read_body
 from durable.serde import UnstorableValue, parse_strict
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
@@ -109,6 +109,6 @@ def small_int(text: Any, default: int | None = None) -> int:
 
 
 def error_message(e: Exception) -> str:
-    if isinstance(e, IngressError):
+    if isinstance(e, RequestError):
         return e.message
     return str(e.args[0]) if e.args else type(e).__name__

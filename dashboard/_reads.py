@@ -1,7 +1,7 @@
 """What the pages read, through the query module and the admin API's helpers.
 
 The dashboard shows exactly what ``GET /api/...`` answers: the dicts come from
-:mod:`durable.devtool.admin_views` (which overlays the live status that only the engine's
+:mod:`durable.devtool.admin.views` (which overlays the live status that only the engine's
 memory holds) and the rows from :mod:`durable.devtool.store.queries`. Queries run on
 the store's reader threads, never on the event loop.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from durable import payloads
-from durable.devtool import admin_views as inspect
+from durable.devtool.admin import views as inspect
 from durable.devtool.engine import Engine
 from durable.devtool.store import queries
 from durable.devtool.store.queries import Cursor, InvocationFilter

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from durable.devtool import admin_actions as actions
-from durable.devtool.errors import BadRequest, IngressError
+from durable.devtool.admin import actions
+from durable.devtool.errors import BadRequest, RequestError
 from durable.messages import Failure
 from starlette.requests import Request
 from starlette.responses import Response
@@ -81,7 +81,7 @@ def routes(d: Dashboard) -> list[Route]:
                 verb = "rejected"
             else:
                 raise BadRequest("use resolve or reject")
-        except IngressError as e:
+        except RequestError as e:
             return await done(request, Flash("error", e.message), e.status)
         return await done(
             request,
@@ -108,7 +108,7 @@ def routes(d: Dashboard) -> list[Route]:
                 verb = "rejected"
             else:
                 raise BadRequest("use resolve or reject")
-        except IngressError as e:
+        except RequestError as e:
             return await done(request, Flash("error", e.message), e.status)
         return await done(request, Flash("ok", f"Promise {name!r} of {service}/{key} {verb}."))
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from durable.devtool import admin_actions as actions
-from durable.devtool.errors import BadRequest, IngressError
+from durable.devtool.admin import actions
+from durable.devtool.errors import BadRequest, RequestError
 from durable.devtool.lifecycle import TERMINAL
 from durable.ids import is_invocation_id
 from starlette.requests import Request
@@ -180,7 +180,7 @@ def routes(d: Dashboard) -> list[Route]:
         try:
             _check(inv_id)
             result = await actions.act(d.engine, name, inv_id)
-        except IngressError as e:
+        except RequestError as e:
             if e.status == 404:
                 return d.not_found(request, e.message)
             return await _after_action(request, inv_id, Flash("error", e.message), e.status)
@@ -199,7 +199,7 @@ def routes(d: Dashboard) -> list[Route]:
             except ValueError:
                 raise BadRequest("give the entry to restart from") from None
             result = await actions.restart(d.engine, inv_id, n, data.get("kill") == "1")
-        except IngressError as e:
+        except RequestError as e:
             return await _after_action(request, inv_id, Flash("error", e.message), e.status)
         return redirect(request, f"/invocations/{result['id']}?restarted_from={inv_id}")
 
@@ -208,7 +208,7 @@ def routes(d: Dashboard) -> list[Route]:
         try:
             _check(inv_id)
             result = await actions.replay(d.engine, inv_id)
-        except IngressError as e:
+        except RequestError as e:
             return await _after_action(request, inv_id, Flash("error", e.message), e.status)
         outcome = result.get("outcome")
         checked = result.get("entries_checked", 0)

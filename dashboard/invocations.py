@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from durable.devtool import admin_actions as actions
-from durable.devtool.admin_api import parse_filter
-from durable.devtool.errors import BadRequest, IngressError
+from durable.devtool.admin import actions
+from durable.devtool.admin.filters import parse_filter
+from durable.devtool.errors import BadRequest, RequestError
 from durable.devtool.lifecycle import TERMINAL, Status
 from durable.devtool.store.queries import InvocationFilter
 from starlette.requests import Request
@@ -121,7 +121,7 @@ def routes(d: Dashboard) -> list[Route]:
         try:
             f = parse_filter(filters)
             page = await d.reads.invocations(f, after=after, before=before, limit=limit)
-        except IngressError as e:
+        except RequestError as e:
             error = e.message
         v = _page_fingerprint(page)
         if is_fragment_request(request) and q.get("v") == v:
@@ -153,7 +153,7 @@ def routes(d: Dashboard) -> list[Route]:
         filters = filters_of(request.query_params)
         try:
             total: int | None = await d.reads.count(parse_filter(filters))
-        except IngressError:
+        except RequestError:
             total = None
         counts = await d.reads.status_counts()
         return d.render(
@@ -184,7 +184,7 @@ def routes(d: Dashboard) -> list[Route]:
         ctx: dict[str, Any] = {"bulk_actions": BULK_ACTIONS}
         try:
             filters, action, f = await _bulk_target(params)
-        except IngressError as e:
+        except RequestError as e:
             ctx.update(flash=Flash("error", e.message), stage="error")
             return d.render(request, "bulk", ctx, 200 if is_fragment_request(request) else 400)
         ctx.update(filters=filters, action=action, described=describe(filters))

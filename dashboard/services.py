@@ -12,9 +12,10 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from durable.devtool.admin_views import parse_json
-from durable.devtool.errors import BadRequest, IngressError, NotFound
-from durable.devtool.ingress import MAX_KEY, parse_duration
+from durable.devtool.admin.views import parse_json
+from durable.devtool.errors import BadRequest, NotFound, RequestError
+from durable.devtool.ingress import MAX_KEY
+from durable.devtool.parsing import parse_duration
 from durable.messages import HandlerInfo, ServiceInfo
 from durable.serde import serialize
 from starlette.requests import Request
@@ -104,9 +105,9 @@ def routes(d: Dashboard) -> list[Route]:
                 ctx["outcome"] = outcome
                 if outcome is not None:
                     ctx["output"] = parse_json(outcome.output)
-        except (IngressError, ValueError) as e:
+        except (RequestError, ValueError) as e:
             ctx["error"] = error_message(e)
-            status = e.status if isinstance(e, IngressError) else 400
+            status = e.status if isinstance(e, RequestError) else 400
         return d.render(
             request, "invoke_result", ctx, 200 if is_fragment_request(request) else status
         )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from durable.devtool import admin_actions as actions
-from durable.devtool.errors import BadRequest, IngressError
+from durable.devtool.admin import actions
+from durable.devtool.errors import BadRequest, RequestError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -74,7 +74,7 @@ def routes(d: Dashboard) -> list[Route]:
                 flash = Flash("ok", f"Cleared {name!r} of {service}/{key}.")
             else:
                 raise BadRequest("use /state/set or /state/clear")
-        except IngressError as e:
+        except RequestError as e:
             ctx = await context(service, key, flash=Flash("error", e.message))
             status = 200 if is_fragment_request(request) else e.status
             return d.render(request, "state", ctx, status)

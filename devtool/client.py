@@ -3,7 +3,7 @@
 :func:`connect` finds a runtime (``--url``, else the default URL, else the admin URL
 that the store's holder file names) and talks to its admin API over HTTP. With no
 runtime up, read commands open the store read-only and are served by the same admin
-API code in this process (:func:`durable.devtool.admin_api.offline_app`), so both paths
+API code in this process (:func:`durable.devtool.admin.routes.offline_app`), so both paths
 give the same answers. DuckDB lets one process hold a file: a store held by a runtime
 is never opened here; its API is used instead.
 """
@@ -89,7 +89,7 @@ class Client:
         import httpx
 
         if store is not None:
-            from .admin_api import offline_app
+            from .admin import offline_app
 
             self._runner = asyncio.Runner()
             transport = httpx.ASGITransport(app=offline_app(store))

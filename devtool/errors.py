@@ -7,7 +7,7 @@ The tree::
     ├── StoreOpenError           the store cannot be opened (permission, not a store, damaged)
     │   └── StoreDamagedError    the operation log is damaged: starting would lose writes
     ├── AppLoadError             the app could not be imported or defines bad services
-    └── IngressError             a request the runtime refuses (carries an HTTP status)
+    └── RequestError             a request the runtime refuses (carries an HTTP status)
         ├── NotFound             404 unknown service, handler, invocation, awakeable
         ├── BadRequest           400 malformed JSON, wrong input, bad id
         ├── Conflict             409 workflow already ran, awakeable already completed
@@ -25,7 +25,7 @@ __all__ = [
     "StoreDamagedError",
     "StoreDegraded",
     "AppLoadError",
-    "IngressError",
+    "RequestError",
     "NotFound",
     "BadRequest",
     "Conflict",
@@ -55,7 +55,7 @@ class AppLoadError(DevtoolError):
     """The app could not be imported, or it defines invalid services."""
 
 
-class IngressError(DevtoolError):
+class RequestError(DevtoolError):
     """A request the runtime refuses; ``status`` is the HTTP status to answer."""
 
     status = 400
@@ -65,23 +65,23 @@ class IngressError(DevtoolError):
         self.message = message
 
 
-class NotFound(IngressError):
+class NotFound(RequestError):
     status = 404
 
 
-class BadRequest(IngressError):
+class BadRequest(RequestError):
     status = 400
 
 
-class Conflict(IngressError):
+class Conflict(RequestError):
     status = 409
 
 
-class PayloadTooLarge(IngressError):
+class PayloadTooLarge(RequestError):
     status = 413
 
 
-class Unavailable(IngressError):
+class Unavailable(RequestError):
     status = 503
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import durable.testing
 import pytest
 from durable import Context, ObjectContext, Service, VirtualObject
-from durable.devtool.admin_views import list_invocations, show_invocation
+from durable.devtool.admin.views import list_invocations, show_invocation
 from durable.devtool.store.queries import InvocationFilter
 
 pytestmark = pytest.mark.timeout(60)

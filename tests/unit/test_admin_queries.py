@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
-from durable.devtool.admin_views import Live, list_invocations, show_invocation
+from durable.devtool.admin.views import Live, list_invocations, show_invocation
 from durable.devtool.store import Store, queries
 from durable.devtool.store.ops import (
     AppendEntry,

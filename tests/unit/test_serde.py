@@ -16,10 +16,10 @@ import duckdb
 import pytest
 from durable import serde
 from durable.dashboard._forms import input_form, value_from_form
-from durable.devtool.admin_api import _int, _seconds, parse_time
+from durable.devtool.admin.filters import int_param, parse_time, seconds_param
 from durable.devtool.errors import BadRequest
 from durable.devtool.hostguard import origin_verdict
-from durable.devtool.ingress import MAX_DELAY_S, parse_duration
+from durable.devtool.parsing import MAX_DELAY_S, parse_duration
 from durable.devtool.store import readonly
 from durable.exceptions import TerminalError
 from hypothesis import HealthCheck, given, settings
@@ -184,15 +184,15 @@ def test_ages_never_overflow() -> None:
 
 
 def test_integers_and_seconds_from_bodies() -> None:
-    assert _int({"limit": 5.0}, "limit") == 5
-    assert _int({"limit": " 7 "}, "limit") == 7
+    assert int_param({"limit": 5.0}, "limit") == 5
+    assert int_param({"limit": " 7 "}, "limit") == 7
     for bad in (2.5, "x", True, [1], 10**30, "9" * 30, float("inf")):
         with pytest.raises(BadRequest):
-            _int({"limit": bad}, "limit")
-    assert _seconds({"timeout": 1e9}, "timeout", 10.0, 10.0) == 10.0
+            int_param({"limit": bad}, "limit")
+    assert seconds_param({"timeout": 1e9}, "timeout", 10.0, 10.0) == 10.0
     for bad in (float("nan"), float("inf"), -1, 0, "5", None):
         with pytest.raises(BadRequest):
-            _seconds({"timeout": bad}, "timeout", 10.0)
+            seconds_param({"timeout": bad}, "timeout", 10.0)
 
 
 @pytest.mark.parametrize(

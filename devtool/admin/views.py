@@ -19,12 +19,12 @@ from durable import payloads
 from durable.messages import EntryKind, JournalEntry
 from durable.payloads import AwakeablePayload, CallPayload, Payload, SleepPayload
 
-from .clock import to_dt
-from .engine import Snapshot
-from .lifecycle import TERMINAL, allowed_actions
-from .store import queries
-from .store.ops import InvocationRow
-from .store.queries import Cursor, InvocationFilter
+from ..clock import to_dt
+from ..engine import Snapshot
+from ..lifecycle import TERMINAL, allowed_actions
+from ..store import queries
+from ..store.ops import InvocationRow
+from ..store.queries import Cursor, InvocationFilter
 
 __all__ = [
     "Live",

@@ -37,13 +37,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import math
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -56,23 +53,21 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from . import admin_actions as actions
-from . import admin_views as views
-from .engine import Engine
-from .errors import BadRequest, IngressError, NotFound, Unavailable
-from .hostguard import origin_verdict
-from .ingress import parse_duration, read_body
-from .lifecycle import Status
-from .openapi import openapi
-from .store import Store, queries
-from .store.queries import InvocationFilter
-from .store.readonly import MAX_TIMEOUT_S, SqlRefused, export_table, run_query
+from ..engine import Engine
+from ..errors import BadRequest, NotFound, RequestError, Unavailable
+from ..hostguard import origin_verdict
+from ..openapi import openapi
+from ..parsing import read_body
+from ..store import Store, queries
+from ..store.queries import InvocationFilter
+from ..store.readonly import MAX_TIMEOUT_S, SqlRefused, export_table, run_query
+from . import actions, views
+from .filters import int_param, parse_filter, seconds_param
 
 __all__ = ["routes", "offline_app", "json_error", "not_found_route", "http_error"]
 
 _MAX_BODY = 10 * 1024 * 1024
 _MAX_BULK = 100_000
-_STATUSES = [s.value for s in Status]
 Handler = Callable[[Request], Awaitable[Any]]
 
 
@@ -111,7 +106,7 @@ def _endpoint(fn: Handler, methods: tuple[str, ...] = ("GET",)) -> Handler:
             )
         try:
             result = await fn(request)
-        except IngressError as e:
+        except RequestError as e:
             return json_error(e.status, e.message)
         except (SqlRefused, UnstorableValue) as e:
             return json_error(400, str(e))
@@ -120,98 +115,6 @@ def _endpoint(fn: Handler, methods: tuple[str, ...] = ("GET",)) -> Handler:
         return result if isinstance(result, Response) else JSONResponse(result)
 
     return handle
-
-
-# ---------------------------------------------------------------------------- parsing
-_MAX_INT = 2**62  # any count or index the store holds (DuckDB BIGINT) fits below
-
-
-def _int(params: Any, name: str, default: int | None = None) -> int | None:
-    """An integer from a query string or a JSON body (a JSON 5.0 is 5; 5.5 is refused)."""
-    value = params.get(name)
-    if value is None or value == "":
-        return default
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if len(text) > 20 and text.lstrip("+-").isdigit():
-            raise BadRequest(f"{name} is out of range (at most {_MAX_INT})")
-        try:
-            value = int(text)
-        except ValueError:
-            pass
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise BadRequest(f"{name} must be an integer, not {str(value)[:40]!r}")
-    if not -_MAX_INT <= value <= _MAX_INT:
-        raise BadRequest(f"{name} is out of range (at most {_MAX_INT})")
-    return value
-
-
-def _seconds(body: dict[str, Any], name: str, default: float, most: float = 60.0) -> float:
-    """A number of seconds above 0; above ``most`` it is cut to ``most``."""
-    value = body.get(name, default)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise BadRequest(f"{name} must be a number of seconds above 0 (at most {most:g})")
-    return min(float(value), most)
-
-
-def parse_time(text: str, now: datetime | None = None) -> datetime:
-    """An ISO time (UTC unless it says otherwise) or an age like 10m, 2h, 1d (ago)."""
-    t = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?\s*(ms|s|m|h|d)(\d+(\.\d+)?\s*(ms|s|m|h|d))*", t):
-        now = now or datetime.now(UTC).replace(tzinfo=None)
-        try:
-            return now - timedelta(seconds=parse_duration(t, math.inf))
-        except OverflowError:
-            raise BadRequest(
-                f"age {text[:40]!r} reaches back before year 1: give a smaller age or an ISO time"
-            ) from None
-    try:
-        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(
-            f"bad time {text!r}: give an ISO time (2024-05-01T12:00:00) or an age (10m, 2h, 1d)"
-        ) from None
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return dt
-
-
-def parse_filter(params: Any) -> InvocationFilter:
-    """An InvocationFilter from query parameters or a JSON object."""
-
-    def one(name: str) -> str | None:
-        v = params.get(name)
-        if isinstance(v, (dict, list)):
-            raise BadRequest(f"{name} must be a string, not a JSON {type(v).__name__}")
-        return None if v in (None, "") else str(v)
-
-    raw = params.get("status")
-    statuses: list[str] = []
-    if isinstance(raw, list):
-        statuses = [str(s) for s in raw]
-    elif raw:
-        statuses = [s for s in str(raw).split(",") if s]
-    if hasattr(params, "getlist"):
-        statuses = [s for v in params.getlist("status") for s in v.split(",") if s]
-    bad = [s for s in statuses if s not in _STATUSES]
-    if bad:
-        raise BadRequest(f"unknown status {bad[0]!r} (statuses: {', '.join(_STATUSES)})")
-    return InvocationFilter(
-        service=one("service"),
-        handler=one("handler"),
-        key=one("key"),
-        statuses=tuple(dict.fromkeys(statuses)),
-        since=parse_time(one("since")) if one("since") else None,  # type: ignore[arg-type]
-        until=parse_time(one("until")) if one("until") else None,  # type: ignore[arg-type]
-        id_contains=one("q"),
-    )
 
 
 async def _json_body(request: Request) -> Any:
@@ -286,7 +189,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
                 f,
                 after=q.get("after") or None,
                 before=q.get("before") or None,
-                limit=_int(q, "limit", 50) or 0,
+                limit=int_param(q, "limit", 50) or 0,
                 count=q.get("count", "") in ("1", "true", "yes"),
                 newest_first=order == "desc",
             )
@@ -311,7 +214,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
     async def replay_one(r: Request) -> Any:
         body = await _json_object(r)
         return await actions.replay(
-            need_engine("replay"), r.path_params["id"], _seconds(body, "timeout", 10.0)
+            need_engine("replay"), r.path_params["id"], seconds_param(body, "timeout", 10.0)
         )
 
     async def replay_many(r: Request) -> Any:
@@ -322,7 +225,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         if len(ids) > 1000:
             raise BadRequest("replay at most 1000 invocations per request")
         return await actions.replay_many(
-            need_engine("replay"), ids, _seconds(body, "timeout", 10.0)
+            need_engine("replay"), ids, seconds_param(body, "timeout", 10.0)
         )
 
     async def restart(r: Request) -> Any:
@@ -386,7 +289,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
                 raise BadRequest('give the new "value" (any JSON), or "clear": true')
             return await actions.set_state(need_engine("set state"), service, key, name, value)
         inv = r.query_params.get("invocation")
-        entry = _int(r.query_params, "entry")
+        entry = int_param(r.query_params, "entry")
         if inv:
             actions._check_id(inv)
         elif entry is not None:
@@ -437,10 +340,10 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         text = body.get("sql")
         if not isinstance(text, str):
             raise BadRequest('give {"sql": "SELECT ..."}')
-        limit = _int(body, "limit", 1000) or 1000
+        limit = int_param(body, "limit", 1000) or 1000
         if limit < 1:
             raise BadRequest("limit must be 1 or more")
-        timeout = _seconds(body, "timeout", MAX_TIMEOUT_S, MAX_TIMEOUT_S)
+        timeout = seconds_param(body, "timeout", MAX_TIMEOUT_S, MAX_TIMEOUT_S)
         if float(body.get("timeout", 0)) > MAX_TIMEOUT_S:
             raise BadRequest(f"timeout is at most {MAX_TIMEOUT_S:g} s (the SQL time limit)")
         await fresh()

@@ -1,7 +1,7 @@
 """The admin API: JSON endpoints over the engine and the store, on 127.0.0.1:9070.
 
 The dashboard's pages are mounted beside these routes; the CLI and TUI use only them.
-Besides :mod:`admin_api`'s endpoints, a running runtime answers ``GET /health`` and
+Besides :mod:`.routes`' endpoints, a running runtime answers ``GET /health`` and
 ``GET /api/events?after=N``: its console lines (reload events, failures) numbered, see
 :mod:`durable.devtool.events`.
 """
@@ -19,11 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from . import admin_api
-from .engine import Engine
-from .events import EventLog
-from .hostguard import HostGuard, bind_host_of
-from .store import queries
+from ..engine import Engine
+from ..events import EventLog
+from ..hostguard import HostGuard, bind_host_of
+from ..store import queries
+from . import routes
 
 __all__ = ["create_admin", "jsonable"]
 
@@ -121,23 +121,23 @@ def create_admin(
             after = int(request.query_params.get("after") or 0)
             limit = int(request.query_params.get("limit") or 1000)
         except ValueError:
-            return admin_api.json_error(400, "after and limit must be integers")
+            return routes.json_error(400, "after and limit must be integers")
         return JSONResponse(events.since(after, limit))
 
     return Starlette(
         routes=[
-            # the query-string forms used by the state tests; admin_api has the REST forms
+            # the query-string forms used by the state tests; routes has the REST forms
             Route("/api/state", state),
             Route("/api/state-history", state_history),
-            *admin_api.routes(engine.store, engine, runtime_info),
+            *routes.routes(engine.store, engine, runtime_info),
             Route("/health", health),
             Route("/api/health", health),
             Route("/api/events", event_list),
-            admin_api.not_found_route,
+            routes.not_found_route,
             Mount("/", create_dashboard(engine, runtime_info)),  # the web dashboard
         ],
         middleware=[
             Middleware(HostGuard, bind_host=bind_host_of(str(runtime_info.get("admin_url") or "")))
         ],
-        exception_handlers={HTTPException: admin_api.http_error},
+        exception_handlers={HTTPException: routes.http_error},
     )

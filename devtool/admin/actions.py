@@ -1,7 +1,7 @@
 """What a person can do to invocations, state and awakeables through the admin API.
 
 Each action checks the invocation's live status first and answers a refusal with an
-:class:`~durable.devtool.errors.IngressError` that says why and what to do instead, then
+:class:`~durable.devtool.errors.RequestError` that says why and what to do instead, then
 calls the engine. Replay runs the recorded journal in the worker (see
 :mod:`durable.devtool.replay`); restart from entry N builds a new invocation whose
 journal is the original's entries before N and hands it to the engine.
@@ -22,13 +22,13 @@ from durable.ids import is_invocation_id
 from durable.messages import EntryKind, Failure, JournalEntry, Start
 from durable.payloads import CompletePromisePayload
 
-from . import lifecycle as lc
-from .clock import to_dt
-from .engine import Engine
-from .errors import BadRequest, Conflict, IngressError, NotFound, Unavailable
-from .replay import DEFAULT_TIMEOUT_S, ReplayRequest
-from .store import queries
-from .store.ops import InvocationRow, SetState
+from .. import lifecycle as lc
+from ..clock import to_dt
+from ..engine import Engine
+from ..errors import BadRequest, Conflict, NotFound, RequestError, Unavailable
+from ..replay import DEFAULT_TIMEOUT_S, ReplayRequest
+from ..store import queries
+from ..store.ops import InvocationRow, SetState
 
 __all__ = [
     "ACTIONS",
@@ -111,7 +111,7 @@ async def bulk(engine: Engine, action: str, ids: list[str]) -> dict[str, Any]:
         async with sem:
             try:
                 done.append(await act(engine, action, inv_id))
-            except IngressError as e:
+            except RequestError as e:
                 failed.append({"id": inv_id, "code": e.status, "message": e.message})
 
     await asyncio.gather(*(one(i) for i in dict.fromkeys(ids)))
@@ -154,7 +154,7 @@ async def replay_many(engine: Engine, ids: list[str], timeout: float = DEFAULT_T
                 return await replay(engine, inv_id, timeout)
             except Unavailable:
                 raise
-            except IngressError as e:
+            except RequestError as e:
                 return {"id": inv_id, "outcome": "error", "message": e.message}
 
     return {"results": list(await asyncio.gather(*(one(i) for i in dict.fromkeys(ids))))}
