@@ -144,7 +144,7 @@ def _expected_schema(type_hint: Any) -> dict | None:
         return None
     try:
         return _serde.json_schema(type_hint) or None
-    except Exception:  # noqa: BLE001 (best effort: a form hint, not a contract)
+    except Exception:  # best effort: a form hint, not a contract
         return None
 
 

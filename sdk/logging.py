@@ -20,7 +20,7 @@ class _ReplayFilter(logging.Filter):
         return ex is None or not ex.replaying
 
 
-def getLogger(name: str | None = None) -> logging.Logger:  # noqa: N802 (restate's name)
+def getLogger(name: str | None = None) -> logging.Logger:  # restate's name
     """A logger that drops records while the handler is replaying."""
     logger = logging.getLogger(name or "durable.handler")
     if not any(isinstance(f, _ReplayFilter) for f in logger.filters):

@@ -249,7 +249,7 @@ pickle_as_values(globals())
 _KINDS = {k.value: k for k in EntryKind}
 
 
-def _entry(index, kind, name, payload, result, failure, completed):  # noqa: ANN001, ANN202
+def _entry(index, kind, name, payload, result, failure, completed):
     return JournalEntry(index, _KINDS[kind], name, payload, result, failure, completed)
 
 
