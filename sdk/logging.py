@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from typing import Protocol
 
 __all__ = ["getLogger", "current_executor"]
 
-current_executor: contextvars.ContextVar = contextvars.ContextVar("durable_executor", default=None)
+
+class _Replaying(Protocol):
+    """What the filter asks of the running executor (durable.executor imports this module)."""
+
+    @property
+    def replaying(self) -> bool: ...
+
+
+current_executor: contextvars.ContextVar[_Replaying | None] = contextvars.ContextVar(
+    "durable_executor", default=None
+)
 
 
 class _ReplayFilter(logging.Filter):

@@ -27,6 +27,7 @@ from . import serde as _serde
 from .definitions import HandlerDef, ServiceDef, handler_of
 from .exceptions import TerminalError
 from .executor import failure_to_exception
+from .messages import JournalEntry
 
 __all__ = ["Runtime"]
 
@@ -47,6 +48,7 @@ class Runtime:
         self._services = {s.name: s for s in services}
         self._virtual = virtual_clock
         self._suspend_after = suspend_after
+        # the runtime's own objects (durable.devtool), made in __aenter__
         self.engine: Any = None
         self._store: Any = None
         self._link: Any = None
@@ -93,6 +95,7 @@ class Runtime:
         ``handler`` is a decorated handler function or ``"Service/handler"``.
         """
         service, name, _ = self._target(handler)
+        inv_id: str
         inv_id, _existing = await self.engine.submit(
             service,
             name,
@@ -133,15 +136,18 @@ class Runtime:
         from durable.devtool.store import queries
 
         await self._store.write([])
+        status: str
         a = self.engine._inv.get(invocation_id)
         if a is not None:
-            return a.row.status
+            status = a.row.status
+            return status
         if invocation_id in self.engine._suspended:
             return "suspended"
         row = await self._store.read(queries.invocation, invocation_id)
         if row is None:
             raise TerminalError(f"unknown invocation {invocation_id}", 404)
-        return row.status
+        status = row.status
+        return status
 
     async def advance(self, delta: timedelta) -> None:
         """Move the virtual clock: sleeps and delayed sends due by then fire now.
@@ -194,22 +200,23 @@ class Runtime:
 
     async def cancel(self, invocation_id: str) -> str:
         """Cancel an invocation (it sees a CancelledError at its next await); its status."""
-        status = await self.engine.cancel(invocation_id)
+        status: str = await self.engine.cancel(invocation_id)
         await self.settle()
         return status
 
     async def kill(self, invocation_id: str) -> str:
         """Kill an invocation (stopped at once, no compensation); its status."""
-        status = await self.engine.kill(invocation_id)
+        status: str = await self.engine.kill(invocation_id)
         await self.settle()
         return status
 
-    async def journal(self, invocation_id: str) -> list[Any]:
+    async def journal(self, invocation_id: str) -> list[JournalEntry]:
         """The committed journal of an invocation (``JournalEntry`` objects)."""
         from durable.devtool.store import queries
 
         await self._store.write([])
-        return await self._store.read(queries.journal, invocation_id)
+        entries: list[JournalEntry] = await self._store.read(queries.journal, invocation_id)
+        return entries
 
     async def resolve_awakeable(self, awakeable_id: str, value: Any) -> None:
         """Resolve an awakeable as an outside system would."""
