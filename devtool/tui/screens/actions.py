@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.screen import Screen
-
+from .base import LiveScreen
 from .dialogs import ConfirmDialog
 
 __all__ = ["ACTIONS", "allowed", "confirm_action"]
@@ -35,7 +34,7 @@ def allowed(action: str, status: str) -> bool:
     return True
 
 
-def confirm_action(screen: Screen, invocation: dict[str, Any], action: str) -> None:
+def confirm_action(screen: LiveScreen, invocation: dict[str, Any], action: str) -> None:
     """Ask, then do ``action``; the screen reloads and the log says what happened."""
     app = screen.app
     inv_id = invocation["id"]
