@@ -83,7 +83,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, list[Outcome]]:
             with err.status(f"{name}  run {rnd}/{args.runs}"):
                 try:
                     out = await WORKLOADS[name](settings)
-                except Exception as e:  # noqa: BLE001 (reported in the table)
+                except Exception as e:  # reported in the table
                     out = Outcome(errors=[describe(e)])
             status = "[red]failed[/red]" if not out.metrics else "done"
             err.print(f"{name} run {rnd}/{args.runs}: {status} in {time.perf_counter() - t0:.1f} s")

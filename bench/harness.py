@@ -485,7 +485,7 @@ async def closed_loop(
             t0 = time.perf_counter()
             try:
                 await one(i)
-            except Exception as e:  # noqa: BLE001 (counted and reported)
+            except Exception as e:  # counted and reported
                 errors.add(describe(e))
             else:
                 latencies.append(time.perf_counter() - t0)

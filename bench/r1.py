@@ -85,7 +85,7 @@ async def _attach_all(client, ids: dict[int, str], errors: ErrorLog, timeout: fl
             if r.json() != STEPS:
                 raise AssertionError(f"Recovery/twenty returned {r.text[:100]!r}")
             ok += 1
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             errors.add(describe(e))
 
     await asyncio.gather(*(one(inv) for inv in ids.values()))

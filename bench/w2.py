@@ -52,7 +52,7 @@ async def run(settings: Settings) -> Outcome:
             async with sem:
                 try:
                     got = await post_json(s.client, f"/Counter/{k}/get")
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     wrong.append(f"{k}: get failed: {describe(e)}")
                     return
                 if got != adds[k]:

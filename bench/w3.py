@@ -66,7 +66,7 @@ async def run(settings: Settings) -> Outcome:
                 done.append(t_done)
                 overhead.append(t_done - t_send - SLEEP_MS / 1e3)
                 overhead_acc.append(t_done - t_acc - SLEEP_MS / 1e3)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 errors.add(describe(e))
 
         with Meter(s.rt) as meter:

@@ -112,7 +112,7 @@ async def run(settings: Settings) -> Outcome:
             for i in range(total):
                 try:
                     await one(i, measure=True)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     errors.add(describe(e))
         m = {
             **latency_metrics("", lat),

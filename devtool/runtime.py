@@ -247,8 +247,8 @@ class Runtime:
         self.say("stopping")
         if watcher:
             watcher.cancel()
-        for s in servers:
-            s.should_exit = True
+        for server in servers:
+            server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.workers:
             await self.workers.stop()

@@ -57,11 +57,9 @@ def _spawn_worker(
         ],
         pass_fds=(child.fileno(),),
         env=env,
-        **(
-            {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
-            if capture
-            else {}
-        ),
+        stdin=subprocess.DEVNULL if capture else None,
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.STDOUT if capture else None,
     )
     child.close()
     return proc, parent
@@ -292,8 +290,9 @@ class ProcessWorkers:
             return True, None, time.perf_counter() - t0
 
     def _on_running_killed(self, link: Any) -> None:
-        if link is self.current and not self.stopping:
-            self.console(f"restarting {link.name} to stop a killed invocation's running code")
+        current = self.current
+        if current is not None and link is current and not self.stopping:
+            self.console(f"restarting {current.name} to stop a killed invocation's running code")
             self._spawn(self.reload())
 
     async def _heartbeat(self, link: ProcessLink) -> None:

@@ -22,14 +22,23 @@ __all__ = ["run_in_thread", "call_in_thread"]
 
 _MAX_THREADS = min(32, (os.cpu_count() or 1) + 4)  # as asyncio.to_thread's default pool
 
-_jobs: queue.SimpleQueue = queue.SimpleQueue()
+# (loop, sink, context, fn, args, kwargs); a sink is a future or an on_done callback
+_Job = tuple[
+    asyncio.AbstractEventLoop,
+    Any,
+    contextvars.Context,
+    Callable[..., Any],
+    tuple[Any, ...],
+    dict[str, Any],
+]
+_jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
 _lock = threading.Lock()
 _done: dict[asyncio.AbstractEventLoop, list[tuple[Any, bool, Any]]] = {}  # (sink, ok, value)
 _threads = 0
 _idle = 0
 
 
-def run_in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future:
+def run_in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
     """Run ``fn(*args, **kwargs)`` on a body thread, with the caller's context variables;
     the returned future (of the running loop) gets its result or exception."""
     loop = asyncio.get_running_loop()
@@ -39,14 +48,23 @@ def run_in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.
 
 
 def call_in_thread(
-    fn: Callable[..., Any], args: tuple, kwargs: dict, on_done: Callable[[bool, Any], None]
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    on_done: Callable[[bool, Any], None],
 ) -> None:
     """Run ``fn`` on a body thread, then ``on_done(ok, result or exception)`` on the
     running loop (called directly when the loop takes the results back: no extra turn)."""
     _submit(asyncio.get_running_loop(), on_done, fn, args, kwargs)
 
 
-def _submit(loop: asyncio.AbstractEventLoop, sink: Any, fn: Any, args: tuple, kwargs: dict) -> None:
+def _submit(
+    loop: asyncio.AbstractEventLoop,
+    sink: Any,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
     global _threads, _idle
     with _lock:
         start = False

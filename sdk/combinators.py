@@ -40,7 +40,7 @@ def _executor(futures: tuple[Any, ...] | list[Any]) -> tuple[Executor, list[Jour
                 "durable combinators take durable futures of this invocation (from "
                 f"ctx.run, ctx.sleep, calls, awakeables...), not {type(f).__name__}"
             )
-    return ex, list(futures)  # type: ignore[arg-type]
+    return ex, list(futures)
 
 
 async def gather(*futures: DurableFuture[Any]) -> list[DurableFuture[Any]]:
@@ -122,6 +122,6 @@ async def with_timeout(future: DurableFuture[T], timeout: timedelta) -> T:
     timer = ex.sleep(timeout)
     done, _ = await ex.wait_completed([own, timer], "with_timeout")
     if done[0] is own:
-        return await own
+        return await future  # own, as the future's own type
     await timer  # a cancelled invocation's timer raises the cancellation, not a timeout
     raise DurableTimeoutError(f"timed out after {timeout} (durable timer, entry {timer.index})")

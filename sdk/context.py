@@ -182,11 +182,11 @@ class Context(abc.ABC):
     def run_typed(
         self,
         name: str,
-        action: Callable[..., Any],
-        options: RunOptions | None = None,
+        action: Callable[..., T] | Callable[..., Awaitable[T]],
+        options: RunOptions[T] | None = None,
         *args: Any,
         **kwargs: Any,
-    ) -> DurableFuture[Any]:
+    ) -> DurableFuture[T]:
         """Like :meth:`run` with options gathered in a :class:`RunOptions`."""
 
     @abc.abstractmethod

@@ -15,7 +15,7 @@ import random as _random
 import uuid as _uuid
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from . import serde as _serde
 from .context import (
@@ -44,6 +44,8 @@ from .payloads import (
 
 __all__ = ["ContextImpl", "Journal"]
 
+T = TypeVar("T")
+
 
 class Journal(Protocol):
     """What the context asks of its executor (all it may touch)."""
@@ -66,24 +68,29 @@ class Journal(Protocol):
         kind: EntryKind,
         name: str | None,
         payload: Payload | None,
-        convert: Callable[[str | None], Any],
-    ) -> DurableFuture[Any]: ...
+        convert: Callable[[str | None], T],
+    ) -> DurableFuture[T]: ...
 
     def run_step(
-        self, name: str, action: Callable[..., Any], opts: RunOptions, args: tuple, kwargs: dict
+        self,
+        name: str,
+        action: Callable[..., Any],
+        opts: RunOptions[Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> DurableFuture[Any]: ...
 
     def sleep(self, delta: timedelta, name: str | None = None) -> DurableFuture[None]: ...
 
     def call(
-        self, payload: CallPayload, workflow_main: bool, convert: Callable[[str | None], Any]
-    ) -> CallFuture[Any]: ...
+        self, payload: CallPayload, workflow_main: bool, convert: Callable[[str | None], T]
+    ) -> CallFuture[T]: ...
 
     def send(self, payload: SendPayload, workflow_main: bool) -> str: ...
 
     def awakeable(
-        self, convert: Callable[[str | None], Any], schema: dict | None
-    ) -> tuple[str, DurableFuture[Any]]: ...
+        self, convert: Callable[[str | None], T], schema: dict[str, Any] | None
+    ) -> tuple[str, DurableFuture[T]]: ...
 
 
 class _SendHandle(SendHandle):
@@ -138,14 +145,19 @@ class _Promise(DurablePromise[Any]):
         )
 
 
-def _expected_schema(type_hint: Any) -> dict | None:
+def _expected_schema(type_hint: Any) -> dict[str, Any] | None:
     """The JSON schema of an awaited value's type, or None (never fails the handler)."""
     if type_hint is None:
         return None
     try:
         return _serde.json_schema(type_hint) or None
-    except Exception:  # noqa: BLE001 (best effort: a form hint, not a contract)
+    except Exception:  # best effort: a form hint, not a contract
         return None
+
+
+def _clock_reading(raw: str | None) -> float:
+    # the runtime completes a TIME entry with its clock's reading, never without a value
+    return float(json.loads(cast(str, raw)))
 
 
 def _arg_json(arg: Any) -> str:
@@ -184,12 +196,7 @@ class ContextImpl(WorkflowContext):
         return _uuid.UUID(int=self._j.rng.getrandbits(128), version=4)
 
     async def time(self) -> float:
-        return await self._j.remote_entry(
-            EntryKind.TIME,
-            None,
-            None,
-            lambda r: float(json.loads(r)),  # type: ignore[arg-type]
-        )
+        return await self._j.remote_entry(EntryKind.TIME, None, None, _clock_reading)
 
     # -- journaled actions
     def run(
@@ -204,7 +211,7 @@ class ContextImpl(WorkflowContext):
         **kwargs: Any,
     ) -> DurableFuture[Any]:
         call_args = tuple(kwargs.pop("args", None) or ()) + args
-        opts: RunOptions = RunOptions(
+        opts: RunOptions[Any] = RunOptions(
             max_attempts=max_attempts,
             max_retry_duration=max_retry_duration,
             serde=serde,
@@ -216,7 +223,7 @@ class ContextImpl(WorkflowContext):
         self,
         name: str,
         action: Callable[..., Any],
-        options: RunOptions | None = None,
+        options: RunOptions[Any] | None = None,
         *args: Any,
         **kwargs: Any,
     ) -> DurableFuture[Any]:
@@ -253,7 +260,8 @@ class ContextImpl(WorkflowContext):
         raw = self._j.local_entry(
             EntryKind.STATE_KEYS, None, None, lambda: json.dumps(sorted(state))
         )
-        return json.loads(raw)  # type: ignore[arg-type]
+        keys: list[str] = json.loads(cast(str, raw))  # recorded, or made just above
+        return keys
 
     def set(self, name: str, value: Any, serde: _serde.Serde | None = None) -> None:
         self._check_state(True, "set")

@@ -12,7 +12,7 @@ import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .exceptions import InvalidUsageError
 from .messages import HandlerInfo, ServiceInfo
@@ -27,6 +27,9 @@ __all__ = [
     "ServiceDef",
     "find_handler",
 ]
+
+# a handler function: the decorators return it unchanged, so it keeps its own type
+H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class RetryPolicy:
         seconds = self.initial_interval.total_seconds() * (self.factor ** max(attempt - 1, 0))
         return timedelta(seconds=min(seconds, self.max_interval.total_seconds()))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "initial_interval_ms": self.initial_interval.total_seconds() * 1000,
             "factor": self.factor,
@@ -63,7 +66,7 @@ class RetryPolicy:
         }
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> RetryPolicy:
+    def from_dict(cls, d: Mapping[str, Any] | None) -> RetryPolicy:
         if not d:
             return cls()
         return cls(
@@ -124,11 +127,12 @@ class ServiceDef:
 
     def _register(
         self,
-        fn: Callable[..., Awaitable[Any]],
+        fn: H,
         name: str | None,
         kind: HandlerKind,
         retry_policy: RetryPolicy | None,
-    ) -> Callable[..., Awaitable[Any]]:
+    ) -> H:
+        handler = fn  # the check below narrows fn to a coroutine function, not H
         if not inspect.iscoroutinefunction(fn):
             raise InvalidUsageError(
                 f"handler {self.name}.{fn.__name__} must be an async function "
@@ -161,8 +165,9 @@ class ServiceDef:
             retry_policy=retry_policy,
         )
         self.handlers[hname] = hdef
-        fn.__durable_handler__ = hdef  # type: ignore[attr-defined]
-        return fn
+        # a function takes attributes; its type (H) does not say so
+        handler.__durable_handler__ = hdef  # type: ignore[attr-defined]
+        return handler
 
     def info(self) -> ServiceInfo:
         return ServiceInfo(
@@ -197,7 +202,7 @@ class Service(ServiceDef):
 
     def handler(
         self, name: str | None = None, *, retry_policy: RetryPolicy | None = None, **_options: Any
-    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    ) -> Callable[[H], H]:
         """Register an ``async def handler(ctx)`` or ``(ctx, arg)`` function."""
         return lambda fn: self._register(fn, name, "service", retry_policy)
 
@@ -236,7 +241,7 @@ class VirtualObject(ServiceDef):
         kind: Literal["exclusive", "shared"] = "exclusive",
         retry_policy: RetryPolicy | None = None,
         **_options: Any,
-    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    ) -> Callable[[H], H]:
         """Register a handler; ``kind="shared"`` for a concurrent read-only one."""
         if kind not in ("exclusive", "shared"):
             raise InvalidUsageError(f"handler kind must be 'exclusive' or 'shared', not {kind!r}")
@@ -272,7 +277,7 @@ class Workflow(ServiceDef):
         retry_policy: RetryPolicy | None = None,
         workflow_retention: timedelta | None = None,
         **_options: Any,
-    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    ) -> Callable[[H], H]:
         """Register the workflow's main handler (runs once per workflow id).
 
         Args:
@@ -287,18 +292,18 @@ class Workflow(ServiceDef):
                 f"workflow {self.name}: workflow_retention must be positive (or None to keep)"
             )
 
-        def deco(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        def deco(fn: H) -> H:
             if any(h.kind == "workflow" for h in self.handlers.values()):
                 raise InvalidUsageError(f"workflow {self.name} has more than one main handler")
             out = self._register(fn, name, "workflow", retry_policy)
-            out.__durable_handler__.workflow_retention = workflow_retention  # type: ignore[attr-defined]
+            handler_of(out).workflow_retention = workflow_retention
             return out
 
         return deco
 
     def handler(
         self, name: str | None = None, *, retry_policy: RetryPolicy | None = None, **_options: Any
-    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    ) -> Callable[[H], H]:
         """Register a shared handler of the workflow (reads state, resolves promises)."""
         return lambda fn: self._register(fn, name, "shared", retry_policy)
 
@@ -310,7 +315,7 @@ class Workflow(ServiceDef):
 def handler_of(target: Any) -> HandlerDef:
     """The HandlerDef behind a decorated function (for ctx.*_call)."""
     hdef = getattr(target, "__durable_handler__", None)
-    if hdef is None:
+    if not isinstance(hdef, HandlerDef):
         raise InvalidUsageError(
             f"{target!r} is not a durable handler: pass a function decorated with "
             "@service.handler(), or use ctx.generic_call(service, handler, arg)"

@@ -47,7 +47,7 @@ from .exceptions import (
     SuspendedError,
     TerminalError,
 )
-from .futures import JournalCallFuture, JournalFuture
+from .futures import EntryFuture, JournalCallFuture, JournalFuture
 from .ids import idempotency_scope, idempotent_invocation_id, new_invocation_id
 from .messages import (
     Abort,
@@ -127,8 +127,8 @@ class Executor:
         seed = int.from_bytes(hashlib.sha256(start.invocation_id.encode()).digest()[:8], "big")
         self.rng = _random.Random(seed)
         self._loop = asyncio.get_event_loop()
-        self._remote: dict[int, asyncio.Future] = {}  # runtime-completed entries
-        self._acks: dict[int, tuple[asyncio.Future, JournalEntry]] = {}  # run results sent
+        self._remote: dict[int, EntryFuture] = {}  # runtime-completed entries
+        self._acks: dict[int, tuple[EntryFuture, JournalEntry]] = {}  # run results sent
         self._early: dict[int, Completion] = {}
         self._outbox: dict[int, NewEntry | None] = {}
         self._next_emit = self.replay_len
@@ -143,7 +143,7 @@ class Executor:
         self._run_error: Exception | None = None
         self._nondeterminism: NonDeterminismError | None = None
         self._closed = False
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[Any] | None = None
         self.ctx = ContextImpl(self)
 
     @property
@@ -202,7 +202,7 @@ class Executor:
             self._done_at[index] = (0, self._rank.get(index, len(self._rank)), index)
 
     @staticmethod
-    def _complete(fut: asyncio.Future, result: str | None, failure: Failure | None) -> None:
+    def _complete(fut: EntryFuture, result: str | None, failure: Failure | None) -> None:
         if failure is not None:
             fut.set_exception(failure_to_exception(failure))
         else:
@@ -283,8 +283,8 @@ class Executor:
             self._publish(JournalEntry(index, kind, name, text))
         return JournalFuture(self, fut, index, remote=True, convert=convert)
 
-    def _remote_future(self, index: int, rec: JournalEntry | None) -> asyncio.Future:
-        fut = self._loop.create_future()
+    def _remote_future(self, index: int, rec: JournalEntry | None) -> EntryFuture:
+        fut: EntryFuture = self._loop.create_future()
         if rec is not None and rec.completed:
             self._mark_done(index, live=False)
             self._complete(fut, rec.result, rec.failure)
@@ -299,12 +299,17 @@ class Executor:
 
     # -- ctx.run steps (the bodies run in durable.steps)
     def run_step(
-        self, name: str, action: Callable[..., Any], opts: RunOptions, args: tuple, kwargs: dict
+        self,
+        name: str,
+        action: Callable[..., Any],
+        opts: RunOptions[Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> JournalFuture:
         """``ctx.run``: the recorded outcome on replay, else the body runs."""
         s = opts.serde or _serde.JsonSerde(opts.type_hint)
         index, rec = self._next_entry(EntryKind.RUN, name)
-        fut = self._loop.create_future()
+        fut: EntryFuture = self._loop.create_future()
         fut.add_done_callback(_retrieve)
         if rec is not None:
             self._mark_done(index, live=False)
@@ -314,13 +319,13 @@ class Executor:
             self._steps.start(index, name, action, opts, s, args, kwargs, fut)
         return JournalFuture(self, fut, index, remote=False, convert=s.deserialize)
 
-    def record_step(self, index: int, fut: asyncio.Future, entry: JournalEntry) -> None:
+    def record_step(self, index: int, fut: EntryFuture, entry: JournalEntry) -> None:
         """A body's outcome: emit its entry; the Ack completes ``fut`` (in deliver), so
         the handler goes on in the same loop turn."""
         self._acks[index] = (fut, entry)
         self._publish(entry, needs_ack=True)
 
-    def step_failed(self, fut: asyncio.Future, e: BaseException) -> None:
+    def step_failed(self, fut: EntryFuture, e: BaseException) -> None:
         """A body failed (retryable) or was aborted: the attempt fails now, even if the
         handler caught the error, since the failed step is a hole in the journal (no later
         entry can be emitted)."""
@@ -382,7 +387,7 @@ class Executor:
         return new_invocation_id()
 
     def awakeable(
-        self, convert: Callable[[str | None], Any], schema: dict | None = None
+        self, convert: Callable[[str | None], Any], schema: dict[str, Any] | None = None
     ) -> tuple[str, JournalFuture]:
         """``ctx.awakeable``: its id (new, or the recorded one) and its future; ``schema``
         is the expected value's, for the dashboard's resolve form."""
@@ -591,7 +596,7 @@ class Executor:
         self._emit(AttemptFailed(s.invocation_id, s.epoch, str(e), "", nondeterminism=True))
 
 
-def _retrieve(f: asyncio.Future) -> None:
+def _retrieve(f: asyncio.Future[Any]) -> None:
     """Mark a failure as retrieved: one nobody awaits is not an error to report."""
     if not f.cancelled():
         f.exception()

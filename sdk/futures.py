@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Generator
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from .context import CallFuture, DurableFuture
 
-__all__ = ["AwaitTracker", "JournalFuture", "JournalCallFuture"]
+__all__ = ["AwaitTracker", "EntryFuture", "JournalFuture", "JournalCallFuture"]
+
+#: The asyncio future of a journal entry: its result as JSON text (None: no value), or
+#: its failure as the exception.
+EntryFuture: TypeAlias = asyncio.Future[str | None]
 
 
 class AwaitTracker(Protocol):
@@ -41,7 +45,7 @@ class JournalFuture(DurableFuture[Any]):
     def __init__(
         self,
         owner: AwaitTracker,
-        inner: asyncio.Future,
+        inner: EntryFuture,
         index: int | None,
         remote: bool,
         convert: Callable[[str | None], Any] | None = None,
@@ -79,7 +83,7 @@ class JournalCallFuture(JournalFuture, CallFuture[Any]):
     def __init__(
         self,
         owner: AwaitTracker,
-        inner: asyncio.Future,
+        inner: EntryFuture,
         index: int,
         target_id: str,
         convert: Callable[[str | None], Any],

@@ -42,7 +42,7 @@ class ExecutorHost:
         #: The running attempt of each invocation, by invocation id.
         self.executors: dict[str, Executor] = {}
         self._emit = emit
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def handler(self, service: str, name: str) -> HandlerDef | None:
         """The app's handler ``service/name``, or None."""
@@ -72,7 +72,7 @@ class ExecutorHost:
         task = asyncio.get_running_loop().create_task(ex.run())
         self._tasks.add(task)
 
-        def done(t: asyncio.Task) -> None:
+        def done(t: asyncio.Task[None]) -> None:
             self._tasks.discard(t)
             if self.executors.get(inv_id) is ex:
                 del self.executors[inv_id]

@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from typing import Protocol
 
 __all__ = ["getLogger", "current_executor"]
 
-current_executor: contextvars.ContextVar = contextvars.ContextVar("durable_executor", default=None)
+
+class _Replaying(Protocol):
+    """What the filter asks of the running executor (durable.executor imports this module)."""
+
+    @property
+    def replaying(self) -> bool: ...
+
+
+current_executor: contextvars.ContextVar[_Replaying | None] = contextvars.ContextVar(
+    "durable_executor", default=None
+)
 
 
 class _ReplayFilter(logging.Filter):
@@ -20,7 +31,7 @@ class _ReplayFilter(logging.Filter):
         return ex is None or not ex.replaying
 
 
-def getLogger(name: str | None = None) -> logging.Logger:  # noqa: N802 (restate's name)
+def getLogger(name: str | None = None) -> logging.Logger:  # restate's name
     """A logger that drops records while the handler is replaying."""
     logger = logging.getLogger(name or "durable.handler")
     if not any(isinstance(f, _ReplayFilter) for f in logger.filters):

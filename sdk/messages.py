@@ -12,8 +12,10 @@ over a socket; the in-process runtime passes them through a queue.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field, is_dataclass
 from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "EntryKind",
@@ -202,8 +204,8 @@ class HandlerInfo:
     kind: str  # "exclusive" | "shared" | "workflow" | "service"
     input_type: str
     output_type: str
-    input_schema: dict | None = None
-    output_schema: dict | None = None
+    input_schema: dict[str, Any] | None = None  # JSON Schema
+    output_schema: dict[str, Any] | None = None
     workflow_retention_s: float | None = None  # workflow main: forget it this long after
 
 
@@ -214,7 +216,7 @@ class ServiceInfo:
     name: str
     kind: str  # "service" | "object" | "workflow"
     handlers: tuple[HandlerInfo, ...]
-    retry_policy: dict | None = None
+    retry_policy: dict[str, Any] | None = None  # RetryPolicy.to_dict()
 
     def handler(self, name: str) -> HandlerInfo | None:
         """The handler named ``name``, or None."""
@@ -224,7 +226,7 @@ class ServiceInfo:
         return None
 
 
-def pickle_as_values(namespace: dict) -> None:
+def pickle_as_values(namespace: dict[str, Any]) -> None:
     """Pickle every frozen slots dataclass defined in ``namespace`` as (class, values).
 
     Messages and journal entries cross the worker socket and the operation log as
@@ -236,12 +238,21 @@ def pickle_as_values(namespace: dict) -> None:
             continue
         if cls.__module__ != namespace["__name__"]:
             continue
-        names = cls.__slots__
-        get = operator.attrgetter(*names)
+        names: tuple[str, ...] = cls.__dict__["__slots__"]
+        get: Callable[[object], Any] = operator.attrgetter(*names)
+        # cls and get bound as defaults: a local is the fastest read in the pickling path
         if len(names) == 1:
-            cls.__reduce__ = lambda self, cls=cls, get=get: (cls, (get(self),))
+
+            def reduce(self: object, cls: type = cls, get: Callable[[object], Any] = get) -> Any:
+                return (cls, (get(self),))
+
         else:
-            cls.__reduce__ = lambda self, cls=cls, get=get: (cls, get(self))
+
+            def reduce(self: object, cls: type = cls, get: Callable[[object], Any] = get) -> Any:
+                return (cls, get(self))
+
+        # a method set on the class after the fact is the point here; mypy forbids it
+        cls.__reduce__ = reduce  # type: ignore[method-assign]
 
 
 pickle_as_values(globals())
@@ -249,11 +260,19 @@ pickle_as_values(globals())
 _KINDS = {k.value: k for k in EntryKind}
 
 
-def _entry(index, kind, name, payload, result, failure, completed):  # noqa: ANN001, ANN202
+def _entry(
+    index: int,
+    kind: str,
+    name: str | None,
+    payload: str | None,
+    result: str | None,
+    failure: Failure | None,
+    completed: bool,
+) -> JournalEntry:
     return JournalEntry(index, _KINDS[kind], name, payload, result, failure, completed)
 
 
-def _reduce_entry(e: JournalEntry) -> tuple:
+def _reduce_entry(e: JournalEntry) -> tuple[Any, ...]:
     # the kind as its text: pickling an enum member runs Python code in the enum module
     return (_entry, (e.index, e.kind.value, e.name, e.payload, e.result, e.failure, e.completed))
 

@@ -295,7 +295,7 @@ def type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "")
 
 
-def json_schema(tp: Any) -> dict:
+def json_schema(tp: Any) -> dict[str, Any]:
     """A JSON schema for a type hint (best effort; used for forms and OpenAPI)."""
     if tp is None or tp is inspect_empty or tp is Any:
         return {}
@@ -315,7 +315,8 @@ def json_schema(tp: Any) -> dict:
     if origin is typing.Literal:
         return {"enum": list(args)}
     if _is_pydantic_model(tp):
-        return tp.model_json_schema()
+        schema: dict[str, Any] = tp.model_json_schema()
+        return schema
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         hints = typing.get_type_hints(tp)
         props = {f.name: json_schema(hints.get(f.name)) for f in dataclasses.fields(tp)}

@@ -25,6 +25,7 @@ from . import serde as _serde
 from .bodythreads import call_in_thread, run_in_thread
 from .context import RunOptions
 from .exceptions import TerminalError
+from .futures import EntryFuture
 from .messages import EntryKind, Failure, JournalEntry
 
 __all__ = ["StepHost", "StepRunner", "run_entry"]
@@ -48,10 +49,10 @@ class StepHost(Protocol):
     def busy(self, delta: int) -> None:
         """One more (or one fewer) body running: the handler must not suspend meanwhile."""
 
-    def record_step(self, index: int, fut: asyncio.Future, entry: JournalEntry) -> None:
+    def record_step(self, index: int, fut: EntryFuture, entry: JournalEntry) -> None:
         """Emit the step's entry; its Ack completes ``fut``."""
 
-    def step_failed(self, fut: asyncio.Future, e: BaseException) -> None:
+    def step_failed(self, fut: EntryFuture, e: BaseException) -> None:
         """The body failed (retryably) or was stopped: fail ``fut`` and the attempt."""
 
 
@@ -62,18 +63,18 @@ class StepRunner:
         self._host = host
         self._loop = loop
         #: Bodies not landed yet: tasks, and futures standing for body threads.
-        self.pending: set[asyncio.Future] = set()
+        self.pending: set[asyncio.Future[Any]] = set()
 
     def start(
         self,
         index: int,
         name: str,
         action: Callable[..., Any],
-        opts: RunOptions,
+        opts: RunOptions[Any],
         serde: _serde.Serde,
-        args: tuple,
-        kwargs: dict,
-        fut: asyncio.Future,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        fut: EntryFuture,
     ) -> None:
         """Run the body of step ``index``; its outcome completes ``fut`` (via the host)."""
         if (
@@ -115,8 +116,8 @@ class StepRunner:
         index: int,
         name: str,
         s: _serde.Serde,
-        fut: asyncio.Future,
-        landed: asyncio.Future,
+        fut: EntryFuture,
+        landed: asyncio.Future[None],
         ok: bool,
         value: Any,
     ) -> None:
@@ -154,11 +155,11 @@ class StepRunner:
         index: int,
         name: str,
         action: Callable[..., Any],
-        opts: RunOptions,
+        opts: RunOptions[Any],
         s: _serde.Serde,
-        args: tuple,
-        kwargs: dict,
-        fut: asyncio.Future,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        fut: EntryFuture,
     ) -> None:
         host = self._host
         host.busy(+1)
@@ -178,10 +179,10 @@ async def _with_retry(
     index: int,
     name: str,
     action: Callable[..., Any],
-    opts: RunOptions,
+    opts: RunOptions[Any],
     s: _serde.Serde,
-    args: tuple,
-    kwargs: dict,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> JournalEntry:
     """Run the body until it returns, raises a TerminalError, or (retrying in place)
     uses up its budget; the step's entry. Without retry options an error propagates."""

@@ -27,6 +27,7 @@ from . import serde as _serde
 from .definitions import HandlerDef, ServiceDef, handler_of
 from .exceptions import TerminalError
 from .executor import failure_to_exception
+from .messages import JournalEntry
 
 if TYPE_CHECKING:  # the runtime is imported when a Runtime starts, not with durable
     from durable.devtool.engine import Engine
@@ -96,6 +97,7 @@ class Runtime:
         ``handler`` is a decorated handler function or ``"Service/handler"``.
         """
         service, name, _ = self._target(handler)
+        inv_id: str
         inv_id, _existing = await self.engine.submit(
             service,
             name,
@@ -122,6 +124,8 @@ class Runtime:
     async def output(self, invocation_id: str, handler: Any = None) -> Any:
         """Wait for an invocation's result (deserialized with the handler's output type)."""
         outcome = await self.engine.output(invocation_id, wait=True)
+        if outcome is None:
+            raise TerminalError(f"unknown invocation {invocation_id}", 404)
         if outcome.failure is not None:
             raise failure_to_exception(outcome.failure)
         tp = (
@@ -142,7 +146,8 @@ class Runtime:
         row = await self._store.read(queries.invocation, invocation_id)
         if row is None:
             raise TerminalError(f"unknown invocation {invocation_id}", 404)
-        return row.status
+        status: str = row.status
+        return status
 
     async def advance(self, delta: timedelta) -> None:
         """Move the virtual clock: sleeps and delayed sends due by then fire now.
@@ -189,22 +194,23 @@ class Runtime:
 
     async def cancel(self, invocation_id: str) -> str:
         """Cancel an invocation (it sees a CancelledError at its next await); its status."""
-        status = await self.engine.cancel(invocation_id)
+        status: str = await self.engine.cancel(invocation_id)
         await self.settle()
         return status
 
     async def kill(self, invocation_id: str) -> str:
         """Kill an invocation (stopped at once, no compensation); its status."""
-        status = await self.engine.kill(invocation_id)
+        status: str = await self.engine.kill(invocation_id)
         await self.settle()
         return status
 
-    async def journal(self, invocation_id: str) -> list[Any]:
+    async def journal(self, invocation_id: str) -> list[JournalEntry]:
         """The committed journal of an invocation (``JournalEntry`` objects)."""
         from durable.devtool.store import queries
 
         await self.engine.barrier()
-        return await self._store.read(queries.journal, invocation_id)
+        entries: list[JournalEntry] = await self._store.read(queries.journal, invocation_id)
+        return entries
 
     async def resolve_awakeable(self, awakeable_id: str, value: Any) -> None:
         """Resolve an awakeable as an outside system would."""

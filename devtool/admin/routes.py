@@ -319,10 +319,9 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
 
     async def promise(r: Request) -> Any:
         body = await _json_object(r)
-        parts = [body.get(k) for k in ("service", "key", "name")]
-        if not all(isinstance(p, str) for p in parts):
+        service, key, name = (body.get(k) for k in ("service", "key", "name"))
+        if not (isinstance(service, str) and isinstance(key, str) and isinstance(name, str)):
             raise BadRequest('give {"service", "key", "name"} of the workflow promise')
-        service, key, name = parts  # type: ignore[misc]
         if r.path_params["what"] not in ("resolve", "reject"):
             raise NotFound("use /api/promises/resolve or /api/promises/reject")
         eng = need_engine("complete a promise")

@@ -338,7 +338,7 @@ def _state_timeline(
             own = inv == row.id
             if (own and idx is not None and idx > e.index) or (not own and at > t_i):
                 break
-            if op == "set" and name is not None:
+            if op == "set" and name is not None and value is not None:
                 current[name] = value
             elif op == "clear" and name is not None:
                 current.pop(name, None)

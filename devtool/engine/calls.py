@@ -130,6 +130,7 @@ async def resolve_awakeable(
     res = engine.residency
     known = res.awakeables.get(awakeable_id)
     a = res.inv.get(known[0]) or res.parked.get(known[0]) if known else None
+    status: str | None
     if known and a is not None and a.journal is not None:  # in memory: no read
         inv_id, index = known
         completed, status = a.journal[index].completed, a.row.status
@@ -138,7 +139,8 @@ async def resolve_awakeable(
         found = await engine.store.read(queries.awakeable, awakeable_id)
         if found is None:
             raise NotFound(f"unknown awakeable {awakeable_id!r}")
-        inv_id, index, completed, status = found
+        owner, index, completed, status = found
+        inv_id = owner or ""  # the awakeables table names its invocation (NOT NULL)
     if completed:
         raise Conflict(f"awakeable {awakeable_id} was already completed")
     if status is not None and status in TERMINAL:

@@ -117,8 +117,8 @@ async def _recover_waits(engine: Engine) -> None:
     for (inv_id, idx), (kind, target) in targets.items():
         info = found.get(target)
         if info is None:
-            failure = Failure(404, f"unknown invocation {target}")
-            engine._spawn(engine._complete_entry(inv_id, idx, None, failure))
+            unknown = Failure(404, f"unknown invocation {target}")
+            engine._spawn(engine._complete_entry(inv_id, idx, None, unknown))
             continue
         status, parent_id, parent_entry, output, failure = info
         if Status(status) in TERMINAL:

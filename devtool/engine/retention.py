@@ -39,10 +39,10 @@ async def sweep_workflows(engine: Engine) -> list[tuple[str, str]]:
 async def retention_loop(engine: Engine) -> None:
     while True:
         retentions = [
-            h.workflow_retention_s
+            r
             for info in engine.services.values()
             for h in info.handlers
-            if h.kind == "workflow" and getattr(h, "workflow_retention_s", None)
+            if h.kind == "workflow" and (r := getattr(h, "workflow_retention_s", None))
         ]
         period = min([60.0, *(max(r / 4, 0.2) for r in retentions)])
         await asyncio.sleep(period)

@@ -39,7 +39,11 @@ log = logging.getLogger("durable.store")
 #: Set in a request that would rather fail (503) than wait while the store is degraded.
 answer_now: contextvars.ContextVar[bool] = contextvars.ContextVar("answer_now", default=False)
 
-connect_config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+#: DuckDB may not reach the network for extensions (INSTALL fails offline)
+connect_config: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
 
 
 def _holder_file(path: str) -> str:
@@ -242,7 +246,12 @@ class Store:
         """Wait until every committed write is in DuckDB (readers do this first)."""
         assert self.writer is not None
         fut = asyncio.get_running_loop().create_future()
-        self.writer.flush(_on_loop(fut.get_loop(), lambda: fut.done() or fut.set_result(None)))
+
+        def done() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        self.writer.flush(_on_loop(fut.get_loop(), done))
         await fut
 
     async def state(self, service: str, key: str) -> dict[str, str]:

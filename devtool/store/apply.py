@@ -245,9 +245,9 @@ def apply_ops(
         elif isinstance(op, PurgeWorkflow):
             workflows.append((op.service, op.key))
     if refused_ids:
-        for k, (row, new) in list(inv.items()):
-            if k in refused_ids and row.status == "paused" and not row.last_error:
-                inv[k] = [changed_row(row, last_error=refused_ids[k]), new]
+        for inv_id, (row, new) in list(inv.items()):
+            if inv_id in refused_ids and row.status == "paused" and not row.last_error:
+                inv[inv_id] = [changed_row(row, last_error=refused_ids[inv_id]), new]
     state = state_changes(ops)  # a purged workflow's state is cleared too
     con.execute("BEGIN")
     try:
@@ -287,9 +287,9 @@ def apply_ops(
             ap["history"].flush()
         if timer_puts or timer_dels:
             puts = [(i, x, at) for (i, x), at in timer_puts.items()]
-            dels = list(timer_dels)
-            if dels:
-                ap["timer_delete"].append_rows(dels)
+            timer_rows: list[Any] = list(timer_dels)
+            if timer_rows:
+                ap["timer_delete"].append_rows(timer_rows)
                 ap["timer_delete"].flush()
             if puts:
                 ap["timer_insert"].append_rows(puts)

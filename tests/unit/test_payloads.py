@@ -33,7 +33,7 @@ schema = st.none() | st.just({"type": "object", "properties": {"n": {"type": "in
 
 
 # -- how each payload was written before durable.payloads (kept verbatim)
-def today_call(service, handler, key, arg_json, headers, idem, target):  # noqa: ANN001, ANN201
+def today_call(service, handler, key, arg_json, headers, idem, target):
     return json.dumps(
         {
             "service": service,
@@ -47,7 +47,7 @@ def today_call(service, handler, key, arg_json, headers, idem, target):  # noqa:
     )
 
 
-def today_send(service, handler, key, arg_json, headers, idem, target, delay_ms):  # noqa: ANN001, ANN201
+def today_send(service, handler, key, arg_json, headers, idem, target, delay_ms):
     return json.dumps(
         {
             "service": service,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from textual.screen import Screen
-
+from .base import LiveScreen
 from .dialogs import ConfirmDialog
 
 __all__ = ["ACTIONS", "allowed", "confirm_action"]
@@ -27,7 +26,7 @@ def allowed(action: str, invocation: Mapping[str, Any]) -> bool:
     return action in invocation.get("actions", ())
 
 
-def confirm_action(screen: Screen, invocation: dict[str, Any], action: str) -> None:
+def confirm_action(screen: LiveScreen, invocation: dict[str, Any], action: str) -> None:
     """Ask, then do ``action``; the screen reloads and the log says what happened."""
     app = screen.app
     inv_id = invocation["id"]
