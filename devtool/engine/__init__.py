@@ -1,6 +1,6 @@
 """The runtime engine: invocations from request to committed output.
 
-:class:`Engine` (in :mod:`.core`) is the facade; see docs/engine.md for its modules.
+:class:`Engine` (in :mod:`.core`) is the facade; see docs/architecture.md for its modules.
 """
 
 from __future__ import annotations
