@@ -201,6 +201,19 @@ class Runtime:
         }
         # embedded: uvicorn's records go to the root logger (the TUI's log), not stderr
         quiet: dict[str, Any] = {"log_config": None} if self.embedded else {}
+        loop = asyncio.get_running_loop()
+        if not self.embedded:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.request_stop)
+        # said before the ingress answers: whoever sees it serve can read these lines
+        kind = "in memory (lost on exit)" if not store.persistent else store.path
+        self.say(f"store: {kind}")
+        for s in engine.services.values():
+            self.say(f"service {s.name} [{s.kind}]")
+            for h in s.handlers:
+                self.say(f"    {h.name} ({h.kind}): {h.input_type} -> {h.output_type}")
+        self.say(f"ingress  {ingress_url}")
+        self.say(f"admin    {admin_url}")
         ingress = _Server(
             uvicorn.Config(
                 create_ingress(engine, o.max_body, o.host),
@@ -216,6 +229,9 @@ class Runtime:
         servers = [ingress]
         tasks = [asyncio.create_task(ingress.serve(sockets=[ingress_sock]))]
         await _started(ingress, tasks[0])
+        self.say(
+            f"ready in {time.perf_counter() - t0:.2f}s (app: {o.app}{', inline' if o.inline else ''})"
+        )
         # The admin API (the dashboard, jinja2: ~0.4 s of imports) comes up once the ingress
         # serves; its socket is bound already, so a client connecting early only waits. The
         # import runs on a thread so the ingress answers meanwhile.
@@ -236,21 +252,6 @@ class Runtime:
         tasks.append(asyncio.create_task(admin.serve(sockets=[admin_sock])))
         await _started(admin, tasks[1])
         self.info = info
-        loop = asyncio.get_running_loop()
-        if not self.embedded:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self.request_stop)
-        kind = "in memory (lost on exit)" if not store.persistent else store.path
-        self.say(f"store: {kind}")
-        for s in engine.services.values():
-            self.say(f"service {s.name} [{s.kind}]")
-            for h in s.handlers:
-                self.say(f"    {h.name} ({h.kind}): {h.input_type} -> {h.output_type}")
-        self.say(f"ingress  {ingress_url}")
-        self.say(f"admin    {admin_url}")
-        self.say(
-            f"ready in {time.perf_counter() - t0:.2f}s (app: {o.app}{', inline' if o.inline else ''})"
-        )
         await self._stop.wait()
         self.say("stopping")
         if watcher:
