@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 import signal
 import socket
@@ -21,7 +22,6 @@ from typing import Any
 
 import uvicorn
 
-from .admin import create_admin
 from .discovery import load_app
 from .engine import Engine
 from .errors import DevtoolError
@@ -87,6 +87,12 @@ def _answer_now(app: Any) -> Any:
         await app(scope, receive, send)
 
     return wrapped
+
+
+async def _started(server: uvicorn.Server, task: asyncio.Task) -> None:
+    """Wait until ``server`` serves (or its task ended: it failed to start)."""
+    while not server.started and not task.done():
+        await asyncio.sleep(0.005)
 
 
 def console(line: str) -> None:
@@ -195,43 +201,11 @@ class Runtime:
         }
         # embedded: uvicorn's records go to the root logger (the TUI's log), not stderr
         quiet: dict[str, Any] = {"log_config": None} if self.embedded else {}
-        servers = [
-            _Server(
-                uvicorn.Config(
-                    create_ingress(engine, o.max_body, o.host),
-                    http="httptools",
-                    proxy_headers=False,  # nothing reads the client address
-                    log_level="warning",
-                    access_log=False,
-                    lifespan="off",
-                    timeout_keep_alive=30,
-                    **quiet,
-                )
-            ),
-            _Server(
-                uvicorn.Config(
-                    _answer_now(create_admin(engine, info, self.events)),
-                    http="httptools",
-                    log_level="warning",
-                    access_log=False,
-                    lifespan="off",
-                    **quiet,
-                )
-            ),
-        ]
-        tasks = [
-            asyncio.create_task(servers[0].serve(sockets=[ingress_sock])),
-            asyncio.create_task(servers[1].serve(sockets=[admin_sock])),
-        ]
-        while not all(s.started for s in servers):
-            if any(t.done() for t in tasks):
-                break
-            await asyncio.sleep(0.01)
-        self.info = info
         loop = asyncio.get_running_loop()
         if not self.embedded:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.request_stop)
+        # said before the ingress answers: whoever sees it serve can read these lines
         kind = "in memory (lost on exit)" if not store.persistent else store.path
         self.say(f"store: {kind}")
         for s in engine.services.values():
@@ -240,9 +214,44 @@ class Runtime:
                 self.say(f"    {h.name} ({h.kind}): {h.input_type} -> {h.output_type}")
         self.say(f"ingress  {ingress_url}")
         self.say(f"admin    {admin_url}")
+        ingress = _Server(
+            uvicorn.Config(
+                create_ingress(engine, o.max_body, o.host),
+                http="httptools",
+                proxy_headers=False,  # nothing reads the client address
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_keep_alive=30,
+                **quiet,
+            )
+        )
+        servers = [ingress]
+        tasks = [asyncio.create_task(ingress.serve(sockets=[ingress_sock]))]
+        await _started(ingress, tasks[0])
         self.say(
             f"ready in {time.perf_counter() - t0:.2f}s (app: {o.app}{', inline' if o.inline else ''})"
         )
+        # The admin API (the dashboard, jinja2: ~0.4 s of imports) comes up once the ingress
+        # serves; its socket is bound already, so a client connecting early only waits. The
+        # import runs on a thread so the ingress answers meanwhile.
+        await asyncio.to_thread(importlib.import_module, f"{__package__}.admin")
+        from .admin import create_admin
+
+        admin = _Server(
+            uvicorn.Config(
+                _answer_now(create_admin(engine, info, self.events)),
+                http="httptools",
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                **quiet,
+            )
+        )
+        servers.append(admin)
+        tasks.append(asyncio.create_task(admin.serve(sockets=[admin_sock])))
+        await _started(admin, tasks[1])
+        self.info = info
         await self._stop.wait()
         self.say("stopping")
         if watcher:

@@ -7,25 +7,73 @@ package loads no database, web or terminal library.
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .combinators import as_completed, gather, select, wait_completed, with_timeout
-from .context import (
-    Context,
-    DurableFuture,
-    DurablePromise,
-    ObjectContext,
-    ObjectSharedContext,
-    Request,
-    RunOptions,
-    SendHandle,
-    WorkflowContext,
-    WorkflowSharedContext,
-)
-from .definitions import RetryPolicy, Service, ServiceDef, VirtualObject, Workflow
-from .exceptions import CancelledError, DurableTimeoutError, NonDeterminismError, TerminalError
-from .logging import getLogger
-from .serde import JsonSerde, Serde
+if TYPE_CHECKING:
+    from .combinators import as_completed, gather, select, wait_completed, with_timeout
+    from .context import (
+        Context,
+        DurableFuture,
+        DurablePromise,
+        ObjectContext,
+        ObjectSharedContext,
+        Request,
+        RunOptions,
+        SendHandle,
+        WorkflowContext,
+        WorkflowSharedContext,
+    )
+    from .definitions import RetryPolicy, Service, ServiceDef, VirtualObject, Workflow
+    from .exceptions import CancelledError, DurableTimeoutError, NonDeterminismError, TerminalError
+    from .logging import getLogger
+    from .serde import JsonSerde, Serde
+
+# The public names load on first use (PEP 562): the runtime imports ``durable.devtool``
+# and the message modules, not the executor, contexts and combinators handlers use.
+_LAZY = {
+    **dict.fromkeys(
+        ["as_completed", "gather", "select", "wait_completed", "with_timeout"], "combinators"
+    ),
+    **dict.fromkeys(
+        [
+            "Context",
+            "DurableFuture",
+            "DurablePromise",
+            "ObjectContext",
+            "ObjectSharedContext",
+            "Request",
+            "RunOptions",
+            "SendHandle",
+            "WorkflowContext",
+            "WorkflowSharedContext",
+        ],
+        "context",
+    ),
+    **dict.fromkeys(
+        ["RetryPolicy", "Service", "ServiceDef", "VirtualObject", "Workflow"], "definitions"
+    ),
+    **dict.fromkeys(
+        ["CancelledError", "DurableTimeoutError", "NonDeterminismError", "TerminalError"],
+        "exceptions",
+    ),
+    "getLogger": "logging",
+    **dict.fromkeys(["JsonSerde", "Serde"], "serde"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Service",

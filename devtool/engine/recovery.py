@@ -8,6 +8,7 @@ not yet seen by the handler delivered.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import deque
 from dataclasses import replace
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["recover"]
 
+_SLICE = 100  # ready invocations dispatched per journal read at start-up
+
 
 async def recover(engine: Engine) -> None:
     res, keys, timers = engine.residency, engine.keys, engine.timers
@@ -37,6 +40,7 @@ async def recover(engine: Engine) -> None:
         timers.add(from_dt(fire_at), "sleep", inv_id, idx)
     await _recover_waits(engine)
     waiting: dict[tuple[str, str], list[InvocationRow]] = {}
+    ready: list[Active] = []  # dispatched once recovery is done, journals read in slices
     for row in rows:
         st = Status(row.status)
         k = object_key(row)
@@ -57,13 +61,13 @@ async def recover(engine: Engine) -> None:
             keys.hold(k, row.id)
         if st is Status.RUNNING:
             a.row = replace(row, status=Status.READY.value)
-            engine._dispatch_soon(a)
+            ready.append(a)
         elif st is Status.READY:
-            engine._dispatch_soon(a)
+            ready.append(a)
         elif st is Status.BACKING_OFF:
             at = from_dt(row.next_retry_at) if row.next_retry_at else 0
             timers.add(at, "retry", row.id, 0)
-    _recover_key_queues(engine, waiting)
+    _recover_key_queues(engine, waiting, ready)
     # pending invocations whose key has no owner (the owner completed before a crash)
     for k in keys.orphaned():
         release_key(engine, k, None)
@@ -74,10 +78,30 @@ async def recover(engine: Engine) -> None:
     for row in rows:
         if row.cancel_requested:
             engine._spawn(_recover_cancel(engine, row.id))
+    if ready:
+        engine._spawn(_dispatch_recovered(engine, ready))
+
+
+async def _dispatch_recovered(engine: Engine, ready: list[Active]) -> None:
+    """Dispatch the recovered ready invocations, reading their journals one query per
+    slice (not one read each), and yielding between slices so new calls are served."""
+    for i in range(0, len(ready), _SLICE):
+        part = [a for a in ready[i : i + _SLICE] if a.journal is None]
+        if part:
+            found = await engine.store.read(
+                queries.invocations_with_journals, [a.row.id for a in part]
+            )
+            for a in part:
+                got = found.get(a.row.id)
+                if got is not None and a.journal is None:  # nobody loaded it meanwhile
+                    a.journal, a.order = got[1], got[2]
+        for a in ready[i : i + _SLICE]:
+            engine._dispatch_soon(a)
+        await asyncio.sleep(0)
 
 
 def _recover_key_queues(
-    engine: Engine, waiting: dict[tuple[str, str], list[InvocationRow]]
+    engine: Engine, waiting: dict[tuple[str, str], list[InvocationRow]], ready: list[Active]
 ) -> None:
     """Rebuild each key's inbox from the ready and pending rows of exclusive handlers.
 
@@ -94,7 +118,7 @@ def _recover_key_queues(
             a = engine.residency.inv[r.id]
             if r.status == Status.READY.value and not keys.busy(k):
                 keys.hold(k, r.id)
-                engine._dispatch_soon(a)
+                ready.append(a)
                 continue
             if r.status == Status.READY.value:
                 a.row = replace(r, status=Status.PENDING.value)

@@ -21,6 +21,7 @@ A group whose append fails is not acknowledged: it waits, first in line, for the
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import shutil
 import threading
@@ -53,6 +54,10 @@ _APPLY_OPS = 4000
 # checkpoint soon after a burst: the rows leave memory (10,000 suspended invocations: +19 MiB
 # instead of +24 MiB once the RSS settles), and the WAL stays short
 _IDLE_CHECKPOINT_S = 1.0
+# and under steady load once the WAL passes this: DuckDB replays the whole WAL at open
+# (1 MiB ~85 ms CPU, 4 MiB ~210 ms), so a kill -9 under load must not leave 16 MiB (its
+# default) of it; each checkpoint stalls the group commits behind it, so not every MiB
+_WAL_CHECKPOINT_BYTES = 4 << 20
 # degraded: the first retry, and the longest wait between two
 _RETRY_FIRST_S = 0.25
 _RETRY_MAX_S = 2.0
@@ -226,6 +231,7 @@ class Writer:
                     or time.monotonic() - self._pending_since >= _APPLY_AFTER_S
                 ):
                     self._apply_pending()
+                    self._checkpoint_if_wal_large()
             if self._pending:  # degraded: readers wait until DuckDB has every write
                 self._applied_waiters += flushes
                 flushes = []
@@ -280,6 +286,16 @@ class Writer:
                 log.warning("checkpoint failed: %s", e)
                 if isinstance(e, duckdb.FatalException):  # DuckDB took no more writes
                     self._degrade(e)
+
+    def _checkpoint_if_wal_large(self) -> None:
+        if not self._dirty or not self._persistent or self.degraded is not None:
+            return
+        try:
+            size = os.stat(self._store_path + ".wal").st_size
+        except OSError:  # no WAL yet, or a path DuckDB does not keep one for
+            return
+        if size >= _WAL_CHECKPOINT_BYTES:
+            self._checkpoint()
 
     # -- degraded: a persistent failure
     def _degrade(self, e: BaseException) -> None:
