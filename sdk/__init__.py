@@ -109,7 +109,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-class App(list[ServiceDef]):
+class App(list["ServiceDef"]):
     """The services an app module serves (what ``durable.app([...])`` returns)."""
 
 
