@@ -39,8 +39,16 @@ def sql(
     for row in r["rows"]:
         t.add_row(*(escape(v if isinstance(v, str) else json.dumps(v)) for v in row))
     out.print(t)
-    more = " (more rows were cut: raise --limit)" if r["truncated"] else ""
-    out.print(f"{len(r['rows'])} row(s) in {r['elapsed_ms']:.1f} ms{more}")
+    out.print(f"{len(r['rows'])} row(s) in {r['elapsed_ms']:.1f} ms{cut_note(r)}")
+
+
+def cut_note(result: dict) -> str:
+    """What the summary line says when a cap cut the result, and how to get the rest."""
+    if result.get("truncated_by") == "bytes":
+        return " (cut at the result size cap: select fewer or narrower columns)"
+    if result.get("truncated"):
+        return " (more rows were cut: raise --limit)"
+    return ""
 
 
 def export(

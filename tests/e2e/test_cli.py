@@ -362,3 +362,12 @@ def test_init_scaffolds_projects_whose_tests_pass(tmp_path: Path):
     refused("init", tmp_path / "minimal", text="is not empty")
     refused("init", tmp_path / "new", "--template", "nope", text="unknown template 'nope'")
     assert "  app.py" in ok("init", tmp_path / "minimal", "--force")
+
+
+def test_sql_summary_names_the_cap_that_cut_the_result():
+    from durable.devtool.commands.data import cut_note
+
+    assert "raise --limit" in cut_note({"truncated": True, "truncated_by": "rows"})
+    by_size = cut_note({"truncated": True, "truncated_by": "bytes"})
+    assert "size cap" in by_size and "--limit" not in by_size
+    assert cut_note({"truncated": False, "truncated_by": None}) == ""
