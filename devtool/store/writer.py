@@ -208,8 +208,7 @@ class Writer:
                     continue
                 item = None  # the logged groups are due, or a retry: below
             if self._abandoned:
-                if self._log is not None:
-                    self._log.close()
+                self._halt()
                 return
             batch = []
             flushes = []
@@ -236,6 +235,9 @@ class Writer:
             else:
                 if batch:
                     self._commit_batch(batch)
+                if self._abandoned:  # a crash between the log and DuckDB
+                    self._halt()
+                    return
                 if self._pending and (
                     flushes
                     or stop
@@ -254,6 +256,10 @@ class Writer:
             if stop:
                 self._stop()
                 return
+
+    def _halt(self) -> None:
+        if self._log is not None:
+            self._log.close()
 
     def _stop(self) -> None:
         if self._unlogged:  # never acknowledged: tell their callers
