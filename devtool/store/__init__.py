@@ -298,6 +298,14 @@ class Store:
         except RuntimeError:  # the loop is closed (shutdown)
             pass
 
+    def abandon(self) -> None:
+        """Release the file as a crash would (tests): writes queued and not yet logged are
+        lost, logged ones not yet in DuckDB wait in the log for the next open."""
+        if self.writer is not None:
+            self.writer.abandon()
+        self._readers.shutdown(wait=True)
+        self._con.close()
+
     def close(self) -> None:
         """Commit what is queued, checkpoint, release the file."""
         if self.writer is not None:

@@ -56,14 +56,18 @@ def check_contents(con: duckdb.DuckDBPyConnection, path: str) -> None:
         raise _not_a_store(path, f"it is another DuckDB database (tables: {listed})")
     if path == ":memory:":
         return
-    rows = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchall()
+    # used blocks, not total_blocks: a checkpoint that frees the last blocks cuts them off
+    # the file, and total_blocks still counts them (its free list keeps their ids)
+    rows = con.execute(
+        "SELECT block_size, total_blocks - free_blocks FROM pragma_database_size()"
+    ).fetchall()
     if rows:
-        block_size, total = int(rows[0][0]), int(rows[0][1])
+        block_size, used = int(rows[0][0]), int(rows[0][1])
         size = os.path.getsize(path)
-        if size < block_size * total:
+        if size < block_size * used:
             raise StoreOpenError(
                 f"the store {path} is damaged: the file has {size} bytes but its blocks need "
-                f"{block_size * total} (it was cut short: a full disk, or an interrupted "
+                f"{block_size * used} (it was cut short: a full disk, or an interrupted "
                 "copy). Restore it from a copy; `durable store check` shows what it holds."
             )
 

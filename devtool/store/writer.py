@@ -106,6 +106,7 @@ class Writer:
         self._needs_reopen = False
         self._refused_ids: dict[str, str] = {}  # invocation -> error, paused in this process
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._abandoned = False
         self._thread = threading.Thread(target=self._loop, name="durable-writer", daemon=True)
         self.batches = 0  # groups logged
         self.ops_written = 0
@@ -182,6 +183,13 @@ class Writer:
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
 
+    def abandon(self) -> None:
+        """Stop the thread as a ``kill -9`` would (crash tests): what is queued is neither
+        logged nor answered, and logged groups DuckDB does not hold stay in the log."""
+        self._abandoned = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+
     # -- the thread
     def _loop(self) -> None:
         while True:
@@ -199,6 +207,9 @@ class Writer:
                     self._checkpoint()
                     continue
                 item = None  # the logged groups are due, or a retry: below
+            if self._abandoned:
+                self._halt()
+                return
             batch = []
             flushes = []
             stop = False
@@ -224,6 +235,9 @@ class Writer:
             else:
                 if batch:
                     self._commit_batch(batch)
+                if self._abandoned:  # a crash between the log and DuckDB
+                    self._halt()
+                    return
                 if self._pending and (
                     flushes
                     or stop
@@ -242,6 +256,10 @@ class Writer:
             if stop:
                 self._stop()
                 return
+
+    def _halt(self) -> None:
+        if self._log is not None:
+            self._log.close()
 
     def _stop(self) -> None:
         if self._unlogged:  # never acknowledged: tell their callers

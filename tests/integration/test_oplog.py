@@ -135,4 +135,34 @@ async def test_a_write_duckdb_refuses_is_reported_and_later_writes_still_land(tm
         )
         assert refused == [("inv_2", "PutIdempotency")]
     finally:
-        await asyncio.to_thread(store.close)
+        await asyncio.to_thread(store.abandon)
+
+
+async def test_abandon_loses_what_was_queued_and_keeps_what_was_logged(tmp_path):
+    """``Store.abandon`` is the in-process crash of the engine property test: a write
+    still queued (not logged) is lost, an acknowledged one is kept."""
+    import threading
+
+    path = str(tmp_path / "d.duckdb")
+    store = Store.open(path)
+    writer = store.writer
+    assert writer is not None
+    held, release = threading.Event(), threading.Event()
+    answer = writer._on_done
+
+    def answer_then_hold(results):  # writer thread, once a group is logged and answered
+        answer(results)
+        if not held.is_set():
+            held.set()
+            release.wait(10)
+
+    writer._on_done = answer_then_hold
+    op = SetState("Counter", "k", "logged", "1", None, None, AT)
+    await store.write([op])  # acknowledged; the writer thread now waits
+    queued = store.write([SetState("Counter", "k", "queued", "1", None, None, AT)])
+    crash = asyncio.create_task(asyncio.to_thread(store.abandon))
+    await asyncio.sleep(0.01)
+    release.set()
+    await crash
+    assert not queued.done()  # never acknowledged
+    assert state_rows(path) == {"logged": "1"}
