@@ -12,7 +12,7 @@ from datetime import datetime
 import duckdb
 from durable.messages import EntryKind, Failure, JournalEntry
 
-from .ops import DB_COLUMNS, InvocationRow, row_from_db
+from .ops import DB_COLUMNS, TERMINAL_SQL, TERMINAL_STATUSES, InvocationRow, row_from_db
 
 __all__ = [
     "invocation",
@@ -54,7 +54,7 @@ __all__ = [
 
 Cursor = duckdb.DuckDBPyConnection
 _INV_SELECT = "SELECT " + ", ".join(DB_COLUMNS) + " FROM invocations"
-_TERMINAL = ("completed", "killed", "cancelled")
+_TERMINAL = TERMINAL_STATUSES
 _LIVE = ("pending", "scheduled", "ready", "running", "suspended", "backing-off", "paused")
 _LIVE_SQL = ", ".join(f"'{s}'" for s in _LIVE)
 
@@ -212,7 +212,7 @@ def finished_workflows(cur: Cursor, service: str, handler: str, before: datetime
     """Ids (keys) of a workflow whose main run finished before ``before``."""
     rows = cur.execute(
         "SELECT key FROM invocations WHERE service = ? AND handler = ? "
-        "AND status IN ('completed', 'killed', 'cancelled') AND modified_at < ?",
+        f"AND status IN ({TERMINAL_SQL}) AND modified_at < ?",
         [service, handler, before],
     ).fetchall()
     return [r[0] for r in rows]
@@ -268,7 +268,7 @@ def promise_waiters(cur: Cursor, service: str, key: str, name: str) -> list[tupl
     return cur.execute(
         "SELECT j.invocation_id, j.idx FROM journal j JOIN invocations i ON i.id = j.invocation_id "
         "WHERE j.kind = 'get_promise' AND NOT j.completed AND j.name = ? AND i.service = ? "
-        "AND i.key = ? AND i.status NOT IN ('completed', 'killed', 'cancelled')",
+        f"AND i.key = ? AND i.status NOT IN ({TERMINAL_SQL})",
         [name, service, key],
     ).fetchall()
 
@@ -475,7 +475,7 @@ def pending_awakeables(
         "i.key, i.status FROM awakeables a "
         "JOIN journal j ON j.invocation_id = a.invocation_id AND j.idx = a.entry_index "
         "JOIN invocations i ON i.id = a.invocation_id "
-        "WHERE NOT j.completed AND i.status NOT IN ('completed', 'killed', 'cancelled') "
+        f"WHERE NOT j.completed AND i.status NOT IN ({TERMINAL_SQL}) "
         "ORDER BY a.created_at LIMIT ?",
         [limit],
     ).fetchall()
@@ -490,7 +490,7 @@ def pending_promises(
         "SELECT i.service, i.key, j.name, j.invocation_id, j.idx, j.created_at, i.handler, "
         "i.status FROM journal j JOIN invocations i ON i.id = j.invocation_id "
         "WHERE j.kind = 'get_promise' AND NOT j.completed "
-        "AND i.status NOT IN ('completed', 'killed', 'cancelled') "
+        f"AND i.status NOT IN ({TERMINAL_SQL}) "
         "ORDER BY j.created_at LIMIT ?",
         [limit],
     ).fetchall()
@@ -528,7 +528,7 @@ def pending_waits(cur: Cursor) -> list[tuple[str, int, str, str | None, str | No
         "SELECT j.invocation_id, j.idx, j.kind, j.name, j.payload FROM journal j "
         "JOIN invocations i ON i.id = j.invocation_id "
         "WHERE j.kind IN ('call', 'attach_invocation') AND NOT j.completed "
-        "AND i.status NOT IN ('completed', 'killed', 'cancelled')"
+        f"AND i.status NOT IN ({TERMINAL_SQL})"
     ).fetchall()
     return [(r[0], int(r[1]), r[2], r[3], r[4]) for r in rows]
 
