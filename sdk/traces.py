@@ -47,5 +47,10 @@ def user_location(e: BaseException) -> str:
 
 
 def traceback_text(e: BaseException) -> str:
-    """The traceback as Python prints it."""
-    return "".join(traceback.format_exception(e))
+    """The traceback as Python prints it, without durable's and the standard library's
+    frames when the user's code has some."""
+    te = traceback.TracebackException.from_exception(e)
+    kept = [fs for fs in te.stack if not _is_library(fs.filename)]
+    if kept:
+        te.stack = traceback.StackSummary.from_list(kept)
+    return "".join(te.format())

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import duckdb
 from durable.messages import EntryKind, Failure, JournalEntry
 
-from .ops import DB_COLUMNS, TERMINAL_SQL, TERMINAL_STATUSES, InvocationRow, row_from_db
+from .ops import DB_COLUMNS, TERMINAL_SQL, InvocationRow, row_from_db
 
 __all__ = [
     "invocation",
@@ -40,6 +41,8 @@ __all__ = [
     "count_invocations",
     "status_counts",
     "journal_timed",
+    "attempts",
+    "logs",
     "incomplete_entries",
     "entry_time",
     "state_as_of",
@@ -54,7 +57,6 @@ __all__ = [
 
 Cursor = duckdb.DuckDBPyConnection
 _INV_SELECT = "SELECT " + ", ".join(DB_COLUMNS) + " FROM invocations"
-_TERMINAL = TERMINAL_STATUSES
 _LIVE = ("pending", "scheduled", "ready", "running", "suspended", "backing-off", "paused")
 _LIVE_SQL = ", ".join(f"'{s}'" for s in _LIVE)
 
@@ -417,6 +419,39 @@ def journal_timed(
         )
         for i, k, n, p, r, fc, fm, c, ca, da in rows
     ]
+
+
+def attempts(cur: Cursor, invocation_id: str) -> list[dict[str, Any]]:
+    """The attempts of an invocation that ended in a failure, oldest first."""
+    rows = _unless_old(
+        cur,
+        "SELECT attempt, started_at, ended_at, error, location, stack, outcome FROM attempts "
+        "WHERE invocation_id = ? ORDER BY ended_at, attempt",
+        [invocation_id],
+    )
+    names = ("attempt", "started_at", "ended_at", "error", "location", "stack", "outcome")
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def logs(cur: Cursor, invocation_id: str, limit: int = 2000) -> list[dict[str, Any]]:
+    """What an invocation's handler printed or logged, in order (at most ``limit``)."""
+    rows = _unless_old(
+        cur,
+        "SELECT logged_at, attempt, stream, level, message FROM logs "
+        "WHERE invocation_id = ? ORDER BY seq LIMIT ?",
+        [invocation_id, limit],
+    )
+    names = ("at", "attempt", "stream", "level", "message")
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def _unless_old(cur: Cursor, sql: str, params: list[Any]) -> list[tuple]:
+    """Rows of ``sql``, or none from a store older than its table (opened read-only by
+    the CLI, so not migrated)."""
+    try:
+        return cur.execute(sql, params).fetchall()
+    except duckdb.CatalogException:
+        return []
 
 
 def incomplete_entries(cur: Cursor, invocation_ids: list[str]) -> dict[str, list[JournalEntry]]:
