@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -238,7 +237,7 @@ def _show_attempts(attempts: list[dict[str, Any]]) -> None:
         t.add_row(
             str(a["attempt"]),
             when(a["started_at"])[11:],
-            _ms_between(a["started_at"], a["ended_at"]),
+            f"{a['ms']:.1f}",
             a["outcome"],
             escape(a["location"] or ""),
             escape(short(a["error"], 80)),
@@ -261,14 +260,6 @@ def _show_logs(logs: list[dict[str, Any]]) -> None:
             f"  {when(g['at'])[11:]} #{g['attempt']}{level}{stream} {escape(g['message'])}",
             highlight=False,
         )
-
-
-def _ms_between(start: str | None, end: str | None) -> str:
-    if not start or not end:
-        return ""
-    t0 = datetime.fromisoformat(start.rstrip("Z"))
-    t1 = datetime.fromisoformat(end.rstrip("Z"))
-    return f"{(t1 - t0).total_seconds() * 1000:.1f}"
 
 
 # ---------------------------------------------------------------------------- actions
