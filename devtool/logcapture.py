@@ -130,14 +130,24 @@ class Capture:
         self._flush_due = False
         self._local = threading.local()
         self._handler: _Handler | None = None
-        self._streams: tuple[_Stream, _Stream] | None = None
+        self._streams: list[Any] = []  # the _Streams this capture put in place
 
     def install(self) -> None:
-        out, err = _Stream(self, "stdout", sys.stdout), _Stream(self, "stderr", sys.stderr)
-        self._streams = (out, err)
-        sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
         self._handler = _Handler(self, self._fallback)
         logging.getLogger().addHandler(self._handler)
+        self.ensure()
+
+    def ensure(self) -> None:
+        """Stand in for sys.stdout and sys.stderr again if something replaced them since
+        (the embedded TUI captures prints once it runs)."""
+        if sys.stdout not in self._streams:
+            out = _Stream(self, "stdout", sys.stdout)
+            self._streams.append(out)
+            sys.stdout = out  # type: ignore[assignment]
+        if sys.stderr not in self._streams:
+            err = _Stream(self, "stderr", sys.stderr)
+            self._streams.append(err)
+            sys.stderr = err  # type: ignore[assignment]
 
     def uninstall(self) -> None:
         """Put back what install replaced (what a test or another tool swapped in since
@@ -145,13 +155,11 @@ class Capture:
         if self._handler is not None:
             logging.getLogger().removeHandler(self._handler)
             self._handler = None
-        if self._streams is not None:
-            out, err = self._streams
-            if sys.stdout is out:
-                sys.stdout = out.original
-            if sys.stderr is err:
-                sys.stderr = err.original
-            self._streams = None
+        while sys.stdout in self._streams:
+            sys.stdout = sys.stdout.original  # type: ignore[union-attr]
+        while sys.stderr in self._streams:
+            sys.stderr = sys.stderr.original  # type: ignore[union-attr]
+        self._streams.clear()
         self._flush_partial()
 
     def busy(self) -> bool:

@@ -409,6 +409,8 @@ class InlineLink:
         self._emit(line)
 
     def send(self, msg: Any) -> None:
+        if type(msg) is Start:
+            self._capture.ensure()
         asyncio.get_running_loop().call_soon(self.host.receive, msg)
 
     async def replay(self, req: ReplayRequest) -> ReplayResult:
