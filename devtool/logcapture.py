@@ -57,7 +57,7 @@ class _Stream:
         self.original = original
 
     def write(self, s: str) -> int:
-        ex = current_executor.get()
+        ex: Any = current_executor.get()  # an Executor: its start names the invocation
         if ex is None or self._capture.busy():
             return self.original.write(s)
         if not ex.replaying:
@@ -81,7 +81,7 @@ class _Handler(logging.Handler):
         self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        ex = current_executor.get()
+        ex: Any = current_executor.get()  # an Executor: its start names the invocation
         if ex is None or self._capture.busy():
             # the worker has no other handler: do what Python does then (warnings up)
             if self._fallback and record.levelno >= logging.WARNING:

@@ -289,6 +289,8 @@ Op = (
     | PutIdempotency
     | PurgeInvocation
     | PurgeWorkflow
+    | PutAttempt
+    | AppendLogs
 )
 
 
