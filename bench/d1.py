@@ -88,8 +88,8 @@ def build_store(path: Path, rows: int = ROWS) -> float:
                     {services}[s] AS service,
                     {kinds}[s] AS service_kind,
                     {handlers}[s][(i % len({handlers}[s]))::INTEGER + 1] AS handler,
-                    CASE WHEN roll < 970 THEN 'completed' WHEN roll < 990 THEN 'killed'
-                         ELSE 'cancelled' END AS status,
+                    CASE WHEN roll < 20 THEN 'failed' WHEN roll < 970 THEN 'completed'
+                         WHEN roll < 990 THEN 'killed' ELSE 'cancelled' END AS status,
                     roll,
                     make_timestamp(ms * 1000) AS created_at
                 FROM base
@@ -107,11 +107,11 @@ def build_store(path: Path, rows: int = ROWS) -> float:
                     'input', i::VARCHAR,
                     'headers', '{{}}',
                     'idempotency_key', NULL,
-                    'output', CASE WHEN status = 'completed' AND roll >= 20 THEN '45' END,
-                    'failure_code', CASE WHEN status = 'completed' AND roll < 20 THEN 500
+                    'output', CASE WHEN status = 'completed' THEN '45' END,
+                    'failure_code', CASE WHEN status = 'failed' THEN 500
                                          WHEN status = 'killed' THEN 409
                                          WHEN status = 'cancelled' THEN 409 END,
-                    'failure_message', CASE WHEN status = 'completed' AND roll < 20 THEN 'boom'
+                    'failure_message', CASE WHEN status = 'failed' THEN 'boom'
                                             WHEN status <> 'completed' THEN status END,
                     'attempt', 1,
                     'next_retry_at', NULL,

@@ -125,7 +125,7 @@ async def _loaded(settings: Settings, out: Outcome, env: dict[str, str]) -> None
             rows = await admin_sql(
                 after.admin_url,
                 "SELECT status, count(*) FROM invocations WHERE status NOT IN "
-                "('completed', 'killed', 'cancelled') GROUP BY ALL ORDER BY ALL",
+                "('completed', 'failed', 'killed', 'cancelled') GROUP BY ALL ORDER BY ALL",
             )
             found = {status: n for status, n in rows}
             out.notes.append(

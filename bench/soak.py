@@ -332,7 +332,7 @@ class Soak:
         active = await admin_sql(
             self.rt.admin_url,
             "SELECT service, handler, status, count(*) FROM invocations WHERE status NOT IN "
-            "('completed', 'killed', 'cancelled') GROUP BY ALL",
+            "('completed', 'failed', 'killed', 'cancelled') GROUP BY ALL",
         )
         reruns, inflight = _step_reruns(self.step_file)
         lost = bool(t.wrong or off or gaps or reruns or t.unfinished or active)

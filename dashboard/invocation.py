@@ -52,6 +52,8 @@ def _fingerprint(inv: dict[str, Any]) -> str:
             inv["last_error"],
             inv.get("queue_position"),
             [(e["index"], e["completed"], e["completed_at"]) for e in inv["journal"]],
+            len(inv.get("attempts") or ()),
+            len(inv.get("logs") or ()),
         ]
     )
 

@@ -26,7 +26,7 @@ MAX_EVENTS = 1000
 class Event:
     seq: int
     at: str  # ISO 8601, UTC, with a Z
-    level: str  # "info", "error" or "output" (what the worker printed)
+    level: str  # "info", "error", "log" (a handler's print or log) or "output" (the worker's)
     message: str
 
 

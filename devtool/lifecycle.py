@@ -8,7 +8,7 @@ Statuses (shown the same way everywhere)::
 
     pending ─┐   scheduled ─┐
              ▼              ▼
-           ready ──▶ running ──▶ completed | cancelled
+           ready ──▶ running ──▶ completed | failed | cancelled
              ▲        │  │  └──▶ suspended ──(completion)──▶ ready
              │        │  └──▶ backing-off ──(retry due)──▶ ready
              │        └──▶ paused ──(resume)──▶ ready
@@ -25,7 +25,7 @@ from enum import StrEnum
 from durable.definitions import RetryPolicy
 from durable.messages import Failure
 
-from .store.ops import InvocationRow, changed_row
+from .store.ops import TERMINAL_STATUSES, InvocationRow, changed_row
 
 __all__ = [
     "Status",
@@ -69,12 +69,16 @@ class Status(StrEnum):
     BACKING_OFF = "backing-off"
     PAUSED = "paused"
     COMPLETED = "completed"
+    FAILED = "failed"
     KILLED = "killed"
     CANCELLED = "cancelled"
 
 
-#: the statuses an invocation ends in (``"completed" in TERMINAL`` holds: a StrEnum)
-TERMINAL = frozenset({Status.COMPLETED, Status.KILLED, Status.CANCELLED})
+#: the statuses an invocation ends in (``"completed" in TERMINAL`` holds: a StrEnum).
+#: ``failed`` is an invocation that ended with a failure (a TerminalError, an input its
+#: handler refused); Restate shows it ``completed`` with a failure result.
+#: The store's SQL reads the same set (``store.ops.TERMINAL_STATUSES``).
+TERMINAL = frozenset(Status(s) for s in TERMINAL_STATUSES)
 
 #: the actions a person can take on an invocation
 ACTIONS = ("cancel", "kill", "purge", "pause", "resume")
@@ -325,8 +329,9 @@ def apply(row: InvocationRow, event: Event, now: datetime) -> tuple[InvocationRo
     if isinstance(event, Finished):
         _expect(row, st, event, Status.RUNNING)
         f = event.failure
-        cancelled = f is not None and row.cancel_requested and f.code == 409
-        status = Status.CANCELLED if cancelled else Status.COMPLETED
+        status = Status.COMPLETED if f is None else Status.FAILED
+        if f is not None and row.cancel_requested and f.code == 409:
+            status = Status.CANCELLED
         return _set(
             row,
             now,

@@ -118,6 +118,7 @@ class Runtime:
         self.echo = echo
         self.embedded = embedded
         self.events = EventLog()
+        self._told: set[str] = set()  # invocations whose first failure was printed whole
         self.info: dict[str, Any] | None = None  # the URLs, once it serves
         self.store: Store | None = None
         self.engine: Engine | None = None
@@ -299,17 +300,37 @@ class Runtime:
     def _on_event(self, kind: str, data: dict[str, Any]) -> None:
         row = data.get("row")
         if kind == "failure" and row is not None:
-            what = (
-                "paused"
-                if row.status == "paused"
-                else f"attempt {row.attempt - 1} failed, retrying"
-            )
-            self.say(
-                f"{row.service}/{row.handler} {row.id}: {what}: {data.get('error', '').splitlines()[0] if data.get('error') else ''}",
-                "error",
-            )
-        elif self.opts.verbose and kind in ("created", "finished") and row is not None:
+            self._say_failure(row, data)
+        elif kind == "log":
+            self.say(data["line"], "log")
+        elif kind == "finished" and row is not None:
+            self._told.discard(row.id)
+            if self.opts.verbose:
+                self.say(f"{row.service}/{row.handler} {row.id}: {row.status}")
+        elif self.opts.verbose and kind == "created" and row is not None:
             self.say(f"{row.service}/{row.handler} {row.id}: {row.status}")
+
+    def _say_failure(self, row: Any, data: dict[str, Any]) -> None:
+        """An invocation's first failed attempt with its traceback; later ones (and a
+        terminal failure) as one line with the file:line in the handler's code."""
+        error = data.get("error") or ""
+        where = f" at {data['location']}" if data.get("location") else ""
+        attempt = data.get("attempt") or row.attempt
+        if row.status == "failed":
+            what = f"failed{where}"
+        elif row.status == "paused":
+            what = f"attempt {attempt} failed{where}; paused"
+        else:
+            what = f"attempt {attempt} failed{where}, retrying"
+        head = f"{row.service}/{row.handler} {row.id}: {what}: {error.splitlines()[0] if error else ''}"
+        stack = data.get("stack") or ""
+        if row.status != "failed" and stack and row.id not in self._told:
+            if len(self._told) >= 10_000:
+                self._told.clear()
+            self._told.add(row.id)
+            self.say(head + "\n" + stack.rstrip(), "error")
+        else:
+            self.say(head, "error")
 
     def _watch_paths(self) -> list[str]:
         if self.opts.watch:

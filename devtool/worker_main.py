@@ -21,6 +21,7 @@ from durable.host import ExecutorHost
 from .discovery import load_app
 from .errors import AppLoadError
 from .framing import FrameReader, FrameWriter, Hello, Ping, Pong, encode
+from .logcapture import Capture, LogLine
 from .replay import ReplayRequest, replay
 
 __all__ = ["main"]
@@ -45,6 +46,9 @@ class _Worker:
         if not task.cancelled():
             self._frames.send(task.result())
 
+    def send_log(self, line: LogLine) -> None:
+        self._frames.send(line)
+
     def on_message(self, msg: Any) -> None:
         if isinstance(msg, Ping):
             self._frames.send(Pong(msg.seq))
@@ -66,6 +70,8 @@ async def _serve(fd: int, app: str, suspend_after: float) -> None:
         return
     writer.write(encode(Hello(os.getpid(), tuple(s.info() for s in services.values()))))
     worker = _Worker(services, writer, suspend_after)
+    # handlers' prints and log records go to the runtime, tagged with their invocation
+    Capture(worker.send_log, asyncio.get_running_loop(), fallback=True).install()
     frames = FrameReader(reader)
     while True:
         batch = await frames.frames()

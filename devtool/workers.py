@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import logging
 import os
 import socket
@@ -26,6 +27,7 @@ from durable.host import ExecutorHost
 from durable.messages import Completion, Start
 
 from .framing import FrameReader, FrameWriter, Hello, Ping, Pong, read_frame
+from .logcapture import Capture, LogLine
 from .replay import ReplayRequest, ReplayResult, replay
 
 if TYPE_CHECKING:  # importing the engine here would make prespawn_worker's import heavy
@@ -375,10 +377,20 @@ class InlineLink:
     name = "inline"
 
     def __init__(
-        self, engine: Engine, services: dict[str, ServiceDef], suspend_after: float = 0.0
+        self,
+        engine: Engine,
+        services: dict[str, ServiceDef],
+        suspend_after: float = 0.0,
+        echo_output: bool = False,
     ) -> None:
         self.engine = engine
         self.host = ExecutorHost(services, self._emit, suspend_after)
+        # handlers' prints and log records become the engine's LogLines (echo_output:
+        # prints also reach the terminal as they are, for durable.testing under pytest)
+        self._capture = Capture(
+            self._log, asyncio.get_running_loop(), fallback=False, echo=echo_output
+        )
+        self._capture.install()
 
     @property
     def executors(self) -> dict[str, Executor]:
@@ -387,9 +399,18 @@ class InlineLink:
 
     def _emit(self, msg: Any) -> None:
         # Deliver on the next loop turn, as a socket would: the executor never re-enters.
-        asyncio.get_running_loop().call_soon(self.engine.on_message, self, msg)
+        # The engine runs outside the handler's context (as across a socket): what the
+        # runtime prints or logs there is not the handler's output.
+        asyncio.get_running_loop().call_soon(
+            self.engine.on_message, self, msg, context=contextvars.Context()
+        )
+
+    def _log(self, line: LogLine) -> None:
+        self._emit(line)
 
     def send(self, msg: Any) -> None:
+        if type(msg) is Start:
+            self._capture.ensure()
         asyncio.get_running_loop().call_soon(self.host.receive, msg)
 
     async def replay(self, req: ReplayRequest) -> ReplayResult:
@@ -397,4 +418,5 @@ class InlineLink:
         return await replay(self.host.handler(req.start.service, req.start.handler), req)
 
     async def stop(self) -> None:
+        self._capture.uninstall()
         await self.host.stop()

@@ -30,7 +30,6 @@ import random as _random
 import secrets
 import sys
 import time as _time
-import traceback
 from collections.abc import Callable
 from datetime import timedelta
 from types import FrameType
@@ -38,6 +37,7 @@ from typing import Any
 
 from . import logging as _logging
 from . import serde as _serde
+from . import traces as _traces
 from .context import RunOptions
 from .context_impl import ContextImpl
 from .definitions import HandlerDef
@@ -575,7 +575,8 @@ class Executor:
                     self._diverged(e2)
                 else:
                     failure = Failure(e.status_code, e.message)
-                    self._emit(Output(s.invocation_id, s.epoch, failure=failure))
+                    stack, where = _traces.traceback_text(e), _traces.user_location(e)
+                    self._emit(Output(s.invocation_id, s.epoch, None, failure, stack, where))
         except Exception as e:
             if self._nondeterminism is not None:
                 self._diverged(self._nondeterminism)
@@ -588,8 +589,15 @@ class Executor:
     def _failed(self, e: BaseException) -> None:
         """The attempt failed with ``e``: the runtime retries it."""
         s = self.start
-        stack = "".join(traceback.format_exception(e))
-        self._emit(AttemptFailed(s.invocation_id, s.epoch, f"{type(e).__name__}: {e}", stack))
+        self._emit(
+            AttemptFailed(
+                s.invocation_id,
+                s.epoch,
+                f"{type(e).__name__}: {e}",
+                _traces.traceback_text(e),
+                location=_traces.user_location(e),
+            )
+        )
 
     def _diverged(self, e: NonDeterminismError) -> None:
         s = self.start

@@ -32,8 +32,14 @@ class _ReplayFilter(logging.Filter):
 
 
 def getLogger(name: str | None = None) -> logging.Logger:  # restate's name
-    """A logger that drops records while the handler is replaying."""
+    """A logger that drops records while the handler is replaying.
+
+    Its level is INFO unless set otherwise, so ``log.info(...)`` in a handler shows in
+    the ``durable dev`` console and is kept with the invocation.
+    """
     logger = logging.getLogger(name or "durable.handler")
     if not any(isinstance(f, _ReplayFilter) for f in logger.filters):
         logger.addFilter(_ReplayFilter())
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
     return logger

@@ -168,18 +168,22 @@ class Suspend:
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """The handler returned (``result``) or raised a TerminalError (``failure``)."""
+    """The handler returned (``result``) or raised a TerminalError (``failure``, with
+    the traceback text ``stack`` and the ``location`` file:line in the handler's code)."""
 
     invocation_id: str
     epoch: int
     result: str | None = None
     failure: Failure | None = None
+    stack: str = ""
+    location: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class AttemptFailed:
     """The attempt failed: a retryable error, a replay divergence (``nondeterminism``),
-    or a problem only a code change can fix (``pause``, e.g. the handler is gone)."""
+    or a problem only a code change can fix (``pause``, e.g. the handler is gone).
+    ``stack`` is the traceback text, ``location`` the file:line in the handler's code."""
 
     invocation_id: str
     epoch: int
@@ -187,6 +191,7 @@ class AttemptFailed:
     stack: str = ""
     nondeterminism: bool = False
     pause: bool = False
+    location: str = ""
 
 
 def missing_handler_message(service: str, handler: str) -> str:

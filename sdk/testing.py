@@ -66,7 +66,7 @@ class Runtime:
         self._store = await asyncio.to_thread(Store.open, ":memory:")
         self.engine = Engine(self._store, self.clock)
         await self.engine.start()
-        self._link = InlineLink(self.engine, self._services, self._suspend_after)
+        self._link = InlineLink(self.engine, self._services, self._suspend_after, echo_output=True)
         self.engine.set_link(self._link, {s.name: s.info() for s in self._services.values()})
         return self
 

@@ -311,6 +311,16 @@ def show_invocation(
             item["state"] = states[pos]
         journal.append(item)
     body["journal"] = journal
+    body["attempts"] = [
+        {
+            **t,
+            "started_at": iso(t["started_at"]),
+            "ended_at": iso(t["ended_at"]),
+            "ms": round((t["ended_at"] - t["started_at"]).total_seconds() * 1000, 3),
+        }
+        for t in queries.attempts(cur, inv_id)
+    ]
+    body["logs"] = [{**g, "at": iso(g["at"])} for g in queries.logs(cur, inv_id)]
     return body
 
 

@@ -36,7 +36,8 @@ StatusOpt = Annotated[
     typer.Option(
         "--status",
         help="Only these statuses (repeat, or separate with commas): pending, scheduled, "
-        "ready, running, suspended, backing-off, paused, completed, killed, cancelled.",
+        "ready, running, suspended, backing-off, paused, completed, failed, killed, "
+        "cancelled.",
         show_default=False,
     ),
 ]
@@ -221,6 +222,44 @@ def show(inv_id: IdArg, url: UrlOpt = None, store: StoreOpt = None, json_: JsonO
     out.print(t)
     if any(e.get("state") is not None for e in inv["journal"]):
         out.print('state "=": unchanged since the entry before')
+    _show_attempts(inv.get("attempts") or [])
+    _show_logs(inv.get("logs") or [])
+
+
+def _show_attempts(attempts: list[dict[str, Any]]) -> None:
+    """Every failed attempt in one line, then the last one's stack trace."""
+    if not attempts:
+        return
+    t = Table(title="failed attempts", box=None, pad_edge=False, title_justify="left")
+    for col in ("#", "STARTED", "MS", "THEN", "WHERE", "ERROR"):
+        t.add_column(col, overflow="fold", no_wrap=col in ("#", "MS", "THEN"))
+    for a in attempts:
+        t.add_row(
+            str(a["attempt"]),
+            when(a["started_at"])[11:],
+            f"{a['ms']:.1f}",
+            a["outcome"],
+            escape(a["location"] or ""),
+            escape(short(a["error"], 80)),
+        )
+    out.print(t)
+    last = attempts[-1]
+    if last.get("stack"):
+        out.print(f"last stack trace (attempt {last['attempt']}):")
+        out.print(escape(last["stack"].rstrip()), highlight=False)
+
+
+def _show_logs(logs: list[dict[str, Any]]) -> None:
+    if not logs:
+        return
+    out.print(f"logs ({len(logs)} lines, printed or logged by the handler):")
+    for g in logs:
+        level = f" {g['level']}" if g["level"] else ""
+        stream = " stderr" if g["stream"] == "stderr" else ""
+        out.print(
+            f"  {when(g['at'])[11:]} #{g['attempt']}{level}{stream} {escape(g['message'])}",
+            highlight=False,
+        )
 
 
 # ---------------------------------------------------------------------------- actions

@@ -11,7 +11,7 @@ from durable.messages import Abort, AttemptFailed, EntryKind, JournalEntry, Outp
 from .. import lifecycle as lc
 from ..clock import from_dt
 from ..lifecycle import Status
-from ..store.ops import AppendEntry, PutInvocation
+from ..store.ops import AppendEntry, Op, PutAttempt, PutInvocation
 from .effects import Finish
 from .model import Active, object_key, outcome_of
 
@@ -34,6 +34,7 @@ def on_suspend(engine: Engine, a: Active, msg: Suspend) -> None:
 
 
 def attempt_failed(engine: Engine, a: Active, msg: AttemptFailed) -> None:
+    attempt = a.row.attempt
     actions = engine._transition(
         a,
         lc.AttemptFailed(
@@ -41,7 +42,18 @@ def attempt_failed(engine: Engine, a: Active, msg: AttemptFailed) -> None:
         ),
     )
     a.link = None
-    engine.store.write_nowait([PutInvocation(a.row)])
+    now = a.row.modified_at
+    record = PutAttempt(
+        a.row.id,
+        attempt,
+        a.started_at or now,
+        now,
+        msg.error,
+        msg.location or None,
+        msg.stack or None,
+        a.row.status,
+    )
+    engine.store.write_nowait([PutInvocation(a.row), record])
     engine.on_event(
         "failure",
         {
@@ -49,6 +61,9 @@ def attempt_failed(engine: Engine, a: Active, msg: AttemptFailed) -> None:
             "row": a.row,
             "error": msg.error,
             "nondeterminism": msg.nondeterminism,
+            "attempt": attempt,
+            "location": msg.location,
+            "stack": msg.stack,
         },
     )
     for action in actions:
@@ -60,11 +75,32 @@ def on_output(engine: Engine, a: Active, msg: Output) -> None:
     assert a.journal is not None
     out = JournalEntry(len(a.journal), EntryKind.OUTPUT, None, None, msg.result, msg.failure, True)
     a.journal.append(out)
+    attempt = a.row.attempt
     actions = engine._transition(a, lc.Finished(msg.result, msg.failure, len(a.journal)))
     now = engine._now()
-    engine._after_commit(
-        [AppendEntry(a.row.id, out, now), PutInvocation(a.row)], (Finish(a, tuple(actions)),)
-    )
+    ops: list[Op] = [AppendEntry(a.row.id, out, now), PutInvocation(a.row)]
+    if msg.failure is not None:  # the attempt that failed the invocation is kept too
+        f = msg.failure
+        error = f"TerminalError({f.code}): {f.message}"
+        stack, where = msg.stack or None, msg.location or None
+        ops.append(
+            PutAttempt(
+                a.row.id, attempt, a.started_at or now, now, error, where, stack, a.row.status
+            )
+        )
+        if a.row.status == Status.FAILED.value:
+            engine.on_event(
+                "failure",
+                {
+                    "id": a.row.id,
+                    "row": a.row,
+                    "error": error,
+                    "attempt": attempt,
+                    "location": msg.location,
+                    "stack": msg.stack,
+                },
+            )
+    engine._after_commit(ops, (Finish(a, tuple(actions)),))
 
 
 def finish(engine: Engine, a: Active, actions: list[lc.Action]) -> None:
@@ -72,6 +108,7 @@ def finish(engine: Engine, a: Active, actions: list[lc.Action]) -> None:
     if engine.residency.inv.get(row.id) is a:
         del engine.residency.inv[row.id]
     engine.residency.forget_awakeables(a)
+    engine.logs.forget(row.id)
     outcome = outcome_of(row)
     for action in actions:
         if isinstance(action, lc.AbortAttempt) and a.link is not None:

@@ -41,6 +41,7 @@ from .. import lifecycle as lc
 from ..clock import Clock, SystemClock, from_dt, to_dt
 from ..errors import NotFound
 from ..lifecycle import Status
+from ..logcapture import LogLine
 from ..store import Store, queries
 from ..store.ops import (
     AppendEntry,
@@ -50,6 +51,7 @@ from ..store.ops import (
 from . import attempts, calls, commands, completions, entries, intake, recovery, retention, runner
 from .effects import Effect, SendAck
 from .keys import KeyQueues
+from .logs import HandlerLogs
 from .model import (
     CALLS,
     CANCELLABLE,
@@ -102,6 +104,7 @@ class Engine:
         self._tasks: set[asyncio.Task] = set()
         self._completing: set[tuple[str, int]] = set()
         self._promises_completing: set[tuple[str, str, str]] = set()
+        self.logs = HandlerLogs(self)
 
     # ------------------------------------------------------------------ helpers
     def _now(self) -> Any:
@@ -275,6 +278,7 @@ class Engine:
         self._transition(a, lc.Dispatched())
         a.epoch = next_epoch()
         a.link = link
+        a.started_at = a.row.modified_at
         # "running" is not written: the store keeps the last durable status (ready,
         # suspended, backing-off), recovery treats them alike, and readers overlay the
         # live status from memory. This saves an update per invocation on the hot path.
@@ -305,6 +309,9 @@ class Engine:
     # ------------------------------------------------------------------ worker messages
     def on_message(self, link: WorkerLink, msg: Any) -> None:
         """Handle one message from a worker (called on the loop, in arrival order)."""
+        if type(msg) is LogLine:
+            self.logs.add(msg)
+            return
         a = self._inv.get(msg.invocation_id)
         if a is None or a.epoch != msg.epoch or a.row.status != Status.RUNNING.value:
             return  # a stale attempt (killed, moved to another worker, retried)

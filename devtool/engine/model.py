@@ -69,6 +69,7 @@ class Active:
     order: list[int] = field(default_factory=list)  # completed entries, in completion order
     held: list[tuple[WorkerLink, Any]] | None = None  # worker messages held (see calls.dedupe)
     cancel_pending: bool = False  # cancelled while awaiting nothing: its next await fails
+    started_at: datetime | None = None  # when the running attempt was dispatched
 
 
 _epochs = itertools.count(1)

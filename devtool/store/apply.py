@@ -16,13 +16,16 @@ from typing import Any
 import duckdb
 
 from .ops import (
+    TERMINAL_SQL,
     AppendEntry,
+    AppendLogs,
     ClearAllState,
     CompleteEntry,
     DeleteTimer,
     Op,
     PurgeInvocation,
     PurgeWorkflow,
+    PutAttempt,
     PutAwakeable,
     PutIdempotency,
     PutInvocation,
@@ -86,6 +89,8 @@ def make_appenders(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         ),
         "awakeable": con.appender("awakeables"),
         "idempotency": con.appender("idempotency"),
+        "attempts": con.appender("attempts"),
+        "logs": con.appender("logs"),
     }
 
 
@@ -118,7 +123,7 @@ def record_refusal(con: duckdb.DuckDBPyConnection, r: Refusal) -> None:
         patch = json.dumps({"last_error": r.describe() + " (see `durable store check`)"})
         con.execute(
             "UPDATE invocations SET status = 'paused', attrs = json_merge_patch(attrs, ?) "
-            "WHERE id = ? AND status NOT IN ('completed', 'killed', 'cancelled')",
+            f"WHERE id = ? AND status NOT IN ({TERMINAL_SQL})",
             [patch, r.invocation_id],
         )
 
@@ -156,6 +161,8 @@ def apply_ops(
     idem: list[tuple] = []
     purges: list[str] = []
     workflows: list[tuple[str, str]] = []
+    attempt_rows: list[tuple] = []
+    log_rows: list[tuple] = []
     for op in ops:
         if isinstance(op, PutInvocation):
             cur = inv.get(op.row.id)
@@ -244,6 +251,21 @@ def apply_ops(
             purges.append(op.invocation_id)
         elif isinstance(op, PurgeWorkflow):
             workflows.append((op.service, op.key))
+        elif isinstance(op, PutAttempt):
+            attempt_rows.append(
+                (
+                    op.invocation_id,
+                    op.attempt,
+                    op.started_at,
+                    op.ended_at,
+                    op.error,
+                    op.location,
+                    op.stack,
+                    op.outcome,
+                )
+            )
+        elif isinstance(op, AppendLogs):
+            log_rows.extend(op.rows)
     if refused_ids:
         for inv_id, (row, new) in list(inv.items()):
             if inv_id in refused_ids and row.status == "paused" and not row.last_error:
@@ -314,12 +336,18 @@ def apply_ops(
         if idem:
             ap["idempotency"].append_rows(idem)
             ap["idempotency"].flush()
+        if attempt_rows:
+            ap["attempts"].append_rows(attempt_rows)
+            ap["attempts"].flush()
+        if log_rows:
+            ap["logs"].append_rows(log_rows)
+            ap["logs"].flush()
         for service, key in workflows:
             con.execute("DELETE FROM promises WHERE service = ? AND key = ?", [service, key])
             con.execute("DELETE FROM state_history WHERE service = ? AND key = ?", [service, key])
             rows = con.execute(
                 "SELECT id FROM invocations WHERE service = ? AND key = ? "
-                "AND status IN ('completed', 'killed', 'cancelled')",
+                f"AND status IN ({TERMINAL_SQL})",
                 [service, key],
             ).fetchall()
             purges.extend(r[0] for r in rows)
@@ -328,6 +356,8 @@ def apply_ops(
             con.execute("DELETE FROM timers WHERE invocation_id = ?", [inv_id])
             con.execute("DELETE FROM awakeables WHERE invocation_id = ?", [inv_id])
             con.execute("DELETE FROM idempotency WHERE invocation_id = ?", [inv_id])
+            con.execute("DELETE FROM attempts WHERE invocation_id = ?", [inv_id])
+            con.execute("DELETE FROM logs WHERE invocation_id = ?", [inv_id])
             con.execute("DELETE FROM invocations WHERE id = ?", [inv_id])
         for r in refused:
             record_refusal(con, r)

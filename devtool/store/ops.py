@@ -27,6 +27,9 @@ __all__ = [
     "PutIdempotency",
     "PurgeInvocation",
     "PurgeWorkflow",
+    "PutAttempt",
+    "AppendLogs",
+    "LogRow",
     "Op",
     "INVOCATION_COLUMNS",
     "DB_COLUMNS",
@@ -34,7 +37,14 @@ __all__ = [
     "row_update_to_db",
     "row_from_db",
     "changed_row",
+    "TERMINAL_STATUSES",
+    "TERMINAL_SQL",
 ]
+
+#: the statuses an invocation ends in (``lifecycle.TERMINAL`` is built from these)
+TERMINAL_STATUSES = ("completed", "failed", "killed", "cancelled")
+#: the same, as a SQL list for ``status IN (...)``
+TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL_STATUSES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +251,31 @@ class PurgeInvocation:
     invocation_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class PutAttempt:
+    """An attempt that ended in a failure (the ``attempts`` table)."""
+
+    invocation_id: str
+    attempt: int
+    started_at: datetime
+    ended_at: datetime
+    error: str
+    location: str | None
+    stack: str | None
+    outcome: str  # the status it led to: backing-off, paused or failed
+
+
+#: one row of the ``logs`` table: (invocation id, logged_at, seq, attempt, stream, level, message)
+LogRow = tuple[str, datetime, int, int | None, str, str | None, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendLogs:
+    """Lines handlers printed or logged (the ``logs`` table), in order."""
+
+    rows: tuple[LogRow, ...]
+
+
 Op = (
     PutInvocation
     | AppendEntry
@@ -254,6 +289,8 @@ Op = (
     | PutIdempotency
     | PurgeInvocation
     | PurgeWorkflow
+    | PutAttempt
+    | AppendLogs
 )
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import duckdb
 from durable.messages import EntryKind, Failure, JournalEntry
 
-from .ops import DB_COLUMNS, InvocationRow, row_from_db
+from .ops import DB_COLUMNS, TERMINAL_SQL, InvocationRow, row_from_db
 
 __all__ = [
     "invocation",
@@ -40,6 +41,8 @@ __all__ = [
     "count_invocations",
     "status_counts",
     "journal_timed",
+    "attempts",
+    "logs",
     "incomplete_entries",
     "entry_time",
     "state_as_of",
@@ -54,7 +57,6 @@ __all__ = [
 
 Cursor = duckdb.DuckDBPyConnection
 _INV_SELECT = "SELECT " + ", ".join(DB_COLUMNS) + " FROM invocations"
-_TERMINAL = ("completed", "killed", "cancelled")
 _LIVE = ("pending", "scheduled", "ready", "running", "suspended", "backing-off", "paused")
 _LIVE_SQL = ", ".join(f"'{s}'" for s in _LIVE)
 
@@ -212,7 +214,7 @@ def finished_workflows(cur: Cursor, service: str, handler: str, before: datetime
     """Ids (keys) of a workflow whose main run finished before ``before``."""
     rows = cur.execute(
         "SELECT key FROM invocations WHERE service = ? AND handler = ? "
-        "AND status IN ('completed', 'killed', 'cancelled') AND modified_at < ?",
+        f"AND status IN ({TERMINAL_SQL}) AND modified_at < ?",
         [service, handler, before],
     ).fetchall()
     return [r[0] for r in rows]
@@ -268,7 +270,7 @@ def promise_waiters(cur: Cursor, service: str, key: str, name: str) -> list[tupl
     return cur.execute(
         "SELECT j.invocation_id, j.idx FROM journal j JOIN invocations i ON i.id = j.invocation_id "
         "WHERE j.kind = 'get_promise' AND NOT j.completed AND j.name = ? AND i.service = ? "
-        "AND i.key = ? AND i.status NOT IN ('completed', 'killed', 'cancelled')",
+        f"AND i.key = ? AND i.status NOT IN ({TERMINAL_SQL})",
         [name, service, key],
     ).fetchall()
 
@@ -419,6 +421,39 @@ def journal_timed(
     ]
 
 
+def attempts(cur: Cursor, invocation_id: str) -> list[dict[str, Any]]:
+    """The attempts of an invocation that ended in a failure, oldest first."""
+    rows = _unless_old(
+        cur,
+        "SELECT attempt, started_at, ended_at, error, location, stack, outcome FROM attempts "
+        "WHERE invocation_id = ? ORDER BY ended_at, attempt",
+        [invocation_id],
+    )
+    names = ("attempt", "started_at", "ended_at", "error", "location", "stack", "outcome")
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def logs(cur: Cursor, invocation_id: str, limit: int = 2000) -> list[dict[str, Any]]:
+    """What an invocation's handler printed or logged, in order (at most ``limit``)."""
+    rows = _unless_old(
+        cur,
+        "SELECT logged_at, attempt, stream, level, message FROM logs "
+        "WHERE invocation_id = ? ORDER BY seq LIMIT ?",
+        [invocation_id, limit],
+    )
+    names = ("at", "attempt", "stream", "level", "message")
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def _unless_old(cur: Cursor, sql: str, params: list[Any]) -> list[tuple]:
+    """Rows of ``sql``, or none from a store older than its table (opened read-only by
+    the CLI, so not migrated)."""
+    try:
+        return cur.execute(sql, params).fetchall()
+    except duckdb.CatalogException:
+        return []
+
+
 def incomplete_entries(cur: Cursor, invocation_ids: list[str]) -> dict[str, list[JournalEntry]]:
     """The entries not yet completed (what they wait on) of some invocations."""
     if not invocation_ids:
@@ -475,7 +510,7 @@ def pending_awakeables(
         "i.key, i.status FROM awakeables a "
         "JOIN journal j ON j.invocation_id = a.invocation_id AND j.idx = a.entry_index "
         "JOIN invocations i ON i.id = a.invocation_id "
-        "WHERE NOT j.completed AND i.status NOT IN ('completed', 'killed', 'cancelled') "
+        f"WHERE NOT j.completed AND i.status NOT IN ({TERMINAL_SQL}) "
         "ORDER BY a.created_at LIMIT ?",
         [limit],
     ).fetchall()
@@ -490,7 +525,7 @@ def pending_promises(
         "SELECT i.service, i.key, j.name, j.invocation_id, j.idx, j.created_at, i.handler, "
         "i.status FROM journal j JOIN invocations i ON i.id = j.invocation_id "
         "WHERE j.kind = 'get_promise' AND NOT j.completed "
-        "AND i.status NOT IN ('completed', 'killed', 'cancelled') "
+        f"AND i.status NOT IN ({TERMINAL_SQL}) "
         "ORDER BY j.created_at LIMIT ?",
         [limit],
     ).fetchall()
@@ -528,7 +563,7 @@ def pending_waits(cur: Cursor) -> list[tuple[str, int, str, str | None, str | No
         "SELECT j.invocation_id, j.idx, j.kind, j.name, j.payload FROM journal j "
         "JOIN invocations i ON i.id = j.invocation_id "
         "WHERE j.kind IN ('call', 'attach_invocation') AND NOT j.completed "
-        "AND i.status NOT IN ('completed', 'killed', 'cancelled')"
+        f"AND i.status NOT IN ({TERMINAL_SQL})"
     ).fetchall()
     return [(r[0], int(r[1]), r[2], r[3], r[4]) for r in rows]
 

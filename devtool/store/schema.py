@@ -146,6 +146,36 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
     ],
+    # failed invocations, every failed attempt, what handlers logged (see
+    # docs/architecture.md: "Failures and logs")
+    [
+        # an invocation that ended with a failure was 'completed' before 'failed' existed
+        "UPDATE invocations SET status = 'failed' "
+        "WHERE status = 'completed' AND (attrs->>'failure_code') IS NOT NULL",
+        """
+        CREATE TABLE attempts (
+            invocation_id VARCHAR NOT NULL,
+            attempt INTEGER NOT NULL,  -- the invocation's attempt count when it ended
+            started_at TIMESTAMP NOT NULL,
+            ended_at TIMESTAMP NOT NULL,
+            error VARCHAR NOT NULL,  -- "KeyError: 'missing'"
+            location VARCHAR,  -- file:line in the handler's code
+            stack VARCHAR,  -- the traceback text
+            outcome VARCHAR NOT NULL  -- backing-off | paused | failed
+        )
+        """,
+        """
+        CREATE TABLE logs (
+            invocation_id VARCHAR NOT NULL,
+            logged_at TIMESTAMP NOT NULL,
+            seq BIGINT NOT NULL,  -- order within the invocation (times can tie)
+            attempt INTEGER,  -- the invocation's attempt count when it was written
+            stream VARCHAR NOT NULL,  -- stdout | stderr | log
+            level VARCHAR,  -- a log record's level name
+            message VARCHAR NOT NULL
+        )
+        """,
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-__all__ = ["parse_filter", "describe", "STATUSES", "STATUS_KEYS", "SHORT"]
+__all__ = ["parse_filter", "describe", "STATUSES", "STATUS_KEYS", "KEY_NAMES", "SHORT"]
 
 STATUSES = (
     "pending",
@@ -21,11 +21,14 @@ STATUSES = (
     "backing-off",
     "paused",
     "completed",
+    "failed",
     "killed",
     "cancelled",
 )
-#: the key that toggles each status filter
-STATUS_KEYS = dict(zip(STATUSES, "1234567890", strict=True))
+#: the key that toggles each status filter (as shown; Textual names "-" "minus")
+STATUS_KEYS = dict(zip(STATUSES, "1234567890-", strict=True))
+#: Textual's name of each key
+KEY_NAMES = {k: "minus" if k == "-" else k for k in STATUS_KEYS.values()}
 #: names that fit 80 columns
 SHORT = {
     "pending": "pend",
@@ -34,10 +37,11 @@ SHORT = {
     "running": "run",
     "suspended": "susp",
     "backing-off": "retry",
-    "paused": "paused",
+    "paused": "pause",
     "completed": "done",
-    "killed": "killed",
-    "cancelled": "cancel",
+    "failed": "fail",
+    "killed": "kill",
+    "cancelled": "canc",
 }
 _FIELDS = {"service", "handler", "key", "since", "until", "id"}
 

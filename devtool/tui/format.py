@@ -37,8 +37,8 @@ STATUS_STYLE = {
 
 
 def status_text(status: str, failure: Any = None) -> Text:
-    """The status coloured; a completed invocation that failed says so."""
-    if status == "completed" and failure:
+    """The status coloured; a failed invocation with its code."""
+    if status == "failed" and failure:
         return Text(f"failed {failure.get('code', '')}".strip(), style=STATUS_STYLE["failed"])
     return Text(status, style=STATUS_STYLE.get(status, ""))
 

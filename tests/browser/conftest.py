@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import durable
 from durable import (
     Context, ObjectContext, Service, TerminalError, VirtualObject, Workflow, WorkflowContext,
 )
@@ -78,6 +79,13 @@ async def fail(ctx: Context, message: str) -> str:
 @shop.handler()
 async def flaky(ctx: Context, message: str) -> str:
     raise ValueError(message)
+
+
+@shop.handler()
+async def noisy(ctx: Context, item: str) -> str:
+    print(f"looking for <b>{item}</b>")
+    durable.getLogger("shop").warning("low stock of %s", item)
+    return item
 
 
 steps = Service("Steps")

@@ -316,3 +316,58 @@ def test_services_show_the_import_error_and_recover(
     expect(page.locator('section[data-service="Hello"]')).to_be_visible(timeout=20_000)
     expect(page.locator("#load-error")).to_have_count(0)
     assert dialogs == []
+
+
+def test_failed_status_attempts_and_logs(page: Page, runtime, artifacts: Path) -> None:
+    r = runtime.call("/Shop/fail", "out of tomatoes")
+    assert r.status_code == 400
+    failed = page.request.get(runtime.admin_url + "/api/invocations?handler=fail&limit=1").json()
+    failed_id = failed["invocations"][0]["id"]
+
+    # the list: a red 'failed' chip, a count chip and a filter for it
+    page.goto(runtime.admin_url + "/invocations?handler=fail")
+    row = page.locator(f'tr[data-id="{failed_id}"]')
+    expect(row.locator(".chip").first).to_have_text("failed")
+    expect(row.locator(".chip.red").first).to_be_visible()
+    chip = page.locator("#counts a.chip", has_text="failed")
+    expect(chip).to_be_visible()
+    chip.click()
+    expect(page).to_have_url(re.compile(r"status=failed"))
+    expect(page.locator(f'tr[data-id="{failed_id}"]')).to_be_visible()
+    expect(page.locator("#inv-table tbody tr .chip", has_text="completed")).to_have_count(0)
+
+    # the page: the failure, its attempt with file:line and stack trace
+    page.goto(runtime.admin_url + f"/invocations/{failed_id}")
+    expect(page.locator(".head .chip").first).to_have_text("failed 400")
+    expect(page.locator(".card.error h2")).to_have_text("Failed with 400")
+    attempt = page.locator("#attempts tr.attempt")
+    expect(attempt).to_have_count(1)
+    expect(attempt).to_contain_text("app.py:")
+    expect(attempt).to_contain_text("out of tomatoes")
+    expect(page.locator("#attempts details.stack pre")).to_contain_text("raise TerminalError")
+    shot(page, artifacts, "invocation-failed")
+
+    # retries: every failed attempt is a row
+    flaky = runtime.send("/Shop/flaky", "again and again")
+    deadline = 40
+    while len(runtime.invocation(flaky)["attempts"]) < 2 and deadline:
+        page.wait_for_timeout(250)
+        deadline -= 1
+    page.goto(runtime.admin_url + f"/invocations/{flaky}")
+    expect(page.locator("#attempts tr.attempt").nth(1)).to_contain_text("ValueError")
+    page.request.post(
+        runtime.admin_url + f"/api/invocations/{flaky}/kill",
+        headers={"Origin": runtime.admin_url},
+    )
+
+    # logs: what the handler printed and logged, escaped
+    assert runtime.call("/Shop/noisy", "pears").json() == "pears"
+    noisy = page.request.get(runtime.admin_url + "/api/invocations?handler=noisy&limit=1").json()
+    page.goto(runtime.admin_url + f"/invocations/{noisy['invocations'][0]['id']}")
+    logs = page.locator("#logs .log-line")
+    expect(logs).to_have_count(2)
+    expect(logs.nth(0)).to_contain_text("looking for <b>pears</b>")
+    expect(logs.nth(1)).to_contain_text("WARNING")
+    expect(logs.nth(1)).to_contain_text("shop: low stock of pears")
+    assert page.locator("#logs b").count() == 0
+    shot(page, artifacts, "invocation-logs")

@@ -116,12 +116,13 @@ def test_dev_tui_shows_the_tui_and_sends_console_lines_to_its_log(write_app, tmp
         r = httpx.post(f"http://127.0.0.1:{port}/Greeter/greet", json="Ann", timeout=30)
         assert r.json() == "Hello Ann!"
 
-        def output_events() -> list[str]:
+        def log_events() -> list[str]:
             events = httpx.get(admin + "/api/events").json()["events"]
-            return [e["message"] for e in events if e["level"] == "output"]
+            return [e["message"] for e in events if e["level"] == "log"]
 
-        if mode == "worker":  # inline, the TUI itself catches what is printed
-            assert wait(output_events, 10, "the output in the events") == ["greeting Ann"]
+        # what the handler printed, tagged with its invocation (worker or inline alike)
+        [line] = wait(log_events, 10, "the handler's print in the events")
+        assert line.startswith("[Greeter/greet inv_") and line.endswith("] greeting Ann")
         wait(lambda: b"greeting Ann" in term.output, 10, "the line in the TUI's log panel")
         shown = bytes(term.output)
         assert b"\x1b[?1049h" in shown  # the TUI took the screen (alternate buffer)

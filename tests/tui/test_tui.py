@@ -198,9 +198,17 @@ async def test_paused_invocation_error_and_resume(stub: StubRuntime):
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, InvocationScreen))
         await wait_for(pilot, lambda: app.screen.invocation is not None)
-        assert "error: ValueError: boom on purpose (e: stack)" in screen_text(app)
+        text = screen_text(app)
+        assert (
+            "error: ValueError: boom on purpose · 3 failed attempts, last at app.py:61 (e) · "
+            "1 log line (o)"
+        ) in text
         await pilot.press("e")
         await wait_for(pilot, lambda: "Traceback" in screen_text(app), what="the stack")
+        text = screen_text(app)
+        assert "#1" in text and "#3" in text and "paused" in text and "last stack trace" in text
+        await pilot.press("escape", "o")
+        await wait_for(pilot, lambda: "charging the card" in screen_text(app), what="the logs")
         await pilot.press("escape", "r", "y")
         await wait_for(pilot, lambda: len(stub.posts) == 1)
         assert stub.posts[0].url.path == f"/api/invocations/{inv_id(8)}/resume"

@@ -114,7 +114,7 @@ INVOCATIONS = [  # newest first
         "Greeter",
         "greet",
         None,
-        "completed",
+        "failed",
         failure={"code": 500, "message": "no greeting for Bob"},
     ),
     _inv(3, "Order", "process", "o3", "killed", failure={"code": 409, "message": "killed"}),
@@ -175,6 +175,33 @@ def detail(item: dict) -> dict:
             if item.get("last_error")
             else None
         ),
+        attempts=[
+            {
+                "attempt": n,
+                "started_at": item["created_at"],
+                "ended_at": item["created_at"],
+                "ms": 1.5,
+                "error": "ValueError: boom on purpose",
+                "location": "app.py:61",
+                "stack": 'Traceback (most recent call last):\n  File "app.py", line 61, in boom\n'
+                '    raise ValueError("boom on purpose")\nValueError: boom on purpose',
+                "outcome": "paused" if n == 3 else "backing-off",
+            }
+            for n in (1, 2, 3)
+        ]
+        if item["id"] == inv_id(8)
+        else [],
+        logs=[
+            {
+                "at": item["created_at"],
+                "attempt": 1,
+                "stream": "stdout",
+                "level": None,
+                "message": "charging the card",
+            }
+        ]
+        if item["id"] == inv_id(8)
+        else [],
     )
     t = float(item["created_at"][17:23])
     if item["id"] == inv_id(ORDER_O1):

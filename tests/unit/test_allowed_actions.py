@@ -17,6 +17,7 @@ EXPECTED = {
     "backing-off": ["pause", "resume", "cancel", "kill"],
     "paused": ["resume", "cancel", "kill"],
     "completed": ["purge"],
+    "failed": ["purge"],
     "killed": ["purge"],
     "cancelled": ["purge"],
 }
@@ -29,7 +30,7 @@ def test_every_status_has_its_actions_in_the_order_offered():
 
 
 def test_terminal_statuses_compare_equal_to_their_names():
-    assert {"completed", "killed", "cancelled"} == {s for s in Status if s in TERMINAL}
+    assert {"completed", "failed", "killed", "cancelled"} == {s for s in Status if s in TERMINAL}
     assert "completed" in TERMINAL and "running" not in TERMINAL
 
 

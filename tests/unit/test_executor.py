@@ -380,9 +380,17 @@ async def test_terminal_error_from_the_handler_is_a_failed_output():
         raise durable.TerminalError("order 42 does not exist", status_code=404)
 
     d = await run_once(go)
-    assert d.messages == [
-        Output(INV, 3, result=None, failure=Failure(404, "order 42 does not exist"))
-    ]
+    [out] = d.messages
+    assert (out.invocation_id, out.epoch, out.result, out.failure) == (
+        INV,
+        3,
+        None,
+        Failure(404, "order 42 does not exist"),
+    )
+    # where it was raised, for the attempts table and the console
+    line = _line_of('raise durable.TerminalError("order 42')
+    assert out.location.endswith(f"test_executor.py:{line}")
+    assert "TerminalError: order 42 does not exist" in out.stack
 
 
 async def test_plain_exception_fails_the_attempt_with_a_stack():
@@ -400,6 +408,15 @@ async def test_plain_exception_fails_the_attempt_with_a_stack():
     assert "Traceback" in failed.stack
     assert 'raise ValueError("boom")' in failed.stack
     assert "test_executor.py" in failed.stack
+    # the handler's own frame, not the executor's
+    line = _line_of('raise ValueError("boom")')
+    assert failed.location.endswith(f"test_executor.py:{line}")
+
+
+def _line_of(text: str) -> int:
+    """The line number of the first line of this file holding ``text``."""
+    with open(__file__) as f:
+        return next(n for n, line in enumerate(f, 1) if text in line and "_line_of" not in line)
 
 
 async def test_run_body_terminal_error_is_recorded_and_raised_in_the_handler():

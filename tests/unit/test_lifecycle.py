@@ -135,10 +135,11 @@ def test_statuses_and_terminal_set_match_the_design():
         "backing-off",
         "paused",
         "completed",
+        "failed",
         "killed",
         "cancelled",
     ]
-    assert {Status.COMPLETED, Status.KILLED, Status.CANCELLED} == TERMINAL
+    assert {Status.COMPLETED, Status.FAILED, Status.KILLED, Status.CANCELLED} == TERMINAL
 
 
 # -- submission: pending / scheduled / ready
@@ -356,11 +357,11 @@ def test_finished_with_output_completes(make_row: MakeRow):
     assert actions == [Respond(), ReleaseKey()]
 
 
-def test_finished_with_a_terminal_failure_completes_with_it(make_row: MakeRow):
+def test_finished_with_a_terminal_failure_is_failed(make_row: MakeRow):
     row, actions = apply(
         make_row(status=Status.RUNNING), Finished(None, Failure(404, "no such order"), 3), NOW
     )
-    assert status(row) is Status.COMPLETED
+    assert status(row) is Status.FAILED
     assert (row.failure_code, row.failure_message, row.output) == (404, "no such order", None)
     assert actions == [Respond(), ReleaseKey()]
 
@@ -369,8 +370,8 @@ def test_finished_with_a_terminal_failure_completes_with_it(make_row: MakeRow):
     ("cancel_requested", "failure", "expected"),
     [
         (True, Failure(409, "cancelled"), Status.CANCELLED),
-        (False, Failure(409, "conflict"), Status.COMPLETED),  # a handler's own 409
-        (True, Failure(500, "compensation failed"), Status.COMPLETED),
+        (False, Failure(409, "conflict"), Status.FAILED),  # a handler's own 409
+        (True, Failure(500, "compensation failed"), Status.FAILED),
         (True, None, Status.COMPLETED),  # the handler ignored the cancellation and returned
     ],
 )

@@ -23,6 +23,30 @@ from .dialogs import RestartDialog, TextDialog
 __all__ = ["InvocationScreen"]
 
 
+def errors_text(inv: dict[str, Any]) -> str:
+    """Every failed attempt in one line, then the last stack trace."""
+    attempts = inv.get("attempts") or []
+    lines = [
+        f"#{a['attempt']}  {stamp(a.get('started_at'))}  {a['outcome']:<11} "
+        f"{a.get('location') or '?'}  {a['error'].splitlines()[0] if a['error'] else ''}"
+        for a in attempts
+    ]
+    stack = next((a["stack"] for a in reversed(attempts) if a.get("stack")), None)
+    stack = stack or inv.get("last_error_stack") or inv.get("last_error") or "no error"
+    return "\n".join([*lines, "", "last stack trace:", stack] if lines else [stack])
+
+
+def logs_text(inv: dict[str, Any]) -> str:
+    """What the handler printed or logged, a line each."""
+    return "\n".join(
+        f"{stamp(g.get('at'))} #{g.get('attempt')}"
+        + (f" {g['level']}" if g.get("level") else "")
+        + (" stderr" if g.get("stream") == "stderr" else "")
+        + f"  {g['message']}"
+        for g in inv.get("logs") or []
+    )
+
+
 class InvocationScreen(LiveScreen):
     """Shows ``invocation_id``; ↑/↓ step through its journal."""
 
@@ -34,7 +58,8 @@ class InvocationScreen(LiveScreen):
         Binding("r", "act('resume')", "Resume", tooltip="Resume the invocation"),
         Binding("t", "restart", "Restart here", tooltip="Restart from the selected entry"),
         Binding("delete", "act('purge')", "Purge", show=False, tooltip="Delete a finished one"),
-        Binding("e", "error", "Error", tooltip="The last error's stack trace"),
+        Binding("e", "error", "Errors", tooltip="Every failed attempt, the last stack trace"),
+        Binding("o", "logs", "Logs", tooltip="What the handler printed or logged"),
         Binding("tab", "app.focus_next", "Next panel", show=False),
     ]
 
@@ -99,7 +124,9 @@ class InvocationScreen(LiveScreen):
         if inv.get("failure"):
             line = f"failed: {inv['failure'].get('code')} {inv['failure'].get('message')}"
         elif inv.get("last_error") and inv["status"] not in TERMINAL:
-            line = f"error: {inv['last_error'].splitlines()[0]} (e: stack)"
+            line = f"error: {inv['last_error'].splitlines()[0]}"
+            if not inv.get("attempts"):
+                line += " (e: stack)"
         elif inv.get("waits_on"):
             line = f"waiting on {inv['waits_on']}"
         elif inv["status"] == "completed":
@@ -110,6 +137,17 @@ class InvocationScreen(LiveScreen):
             text.append(
                 "\n" + line, style="#ff5f5f" if line.startswith(("failed", "error")) else "dim"
             )
+        notes = []
+        attempts, logs = inv.get("attempts") or [], inv.get("logs") or []
+        if attempts:
+            last = attempts[-1]
+            where = f" at {last['location']}" if last.get("location") else ""
+            n = len(attempts)
+            notes.append(f"{n} failed attempt{'s' if n != 1 else ''}, last{where} (e)")
+        if logs:
+            notes.append(f"{len(logs)} log line{'s' if len(logs) != 1 else ''} (o)")
+        if notes:  # on the third line: the summary is three lines high
+            text.append((" · " if line else "\n") + " · ".join(notes), style="dim")
         return text
 
     # -- stepping through the journal
@@ -152,7 +190,17 @@ class InvocationScreen(LiveScreen):
             entry = self.query_one(JournalTable).selected if inv else None
             return entry is not None and entry["index"] >= 1 and entry["kind"] != "output" or None
         if action == "error":
-            return bool(inv and (inv.get("last_error_stack") or inv.get("last_error"))) or None
+            return (
+                bool(
+                    inv
+                    and (
+                        inv.get("attempts") or inv.get("last_error_stack") or inv.get("last_error")
+                    )
+                )
+                or None
+            )
+        if action == "logs":
+            return bool(inv and inv.get("logs")) or None
         return True
 
     def action_back(self) -> None:
@@ -165,8 +213,12 @@ class InvocationScreen(LiveScreen):
     def action_error(self) -> None:
         inv = self.invocation
         if inv is not None:
-            text = inv.get("last_error_stack") or inv.get("last_error") or "no error"
-            self.app.push_screen(TextDialog(f"Last error of {inv['id']}", text))
+            self.app.push_screen(TextDialog(f"Errors of {inv['id']}", errors_text(inv)))
+
+    def action_logs(self) -> None:
+        inv = self.invocation
+        if inv is not None:
+            self.app.push_screen(TextDialog(f"Logs of {inv['id']}", logs_text(inv)))
 
     def action_restart(self) -> None:
         inv = self.invocation

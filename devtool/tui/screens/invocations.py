@@ -11,7 +11,7 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import DataTable, Footer, Input, Label
 
-from ..filters import STATUS_KEYS, describe, parse_filter
+from ..filters import KEY_NAMES, STATUS_KEYS, describe, parse_filter
 from ..messages import StatusToggled
 from ..widgets import ConnectionBanner, InvocationTable, LogPanel, StatusChips, TopBar
 from .actions import allowed, confirm_action
@@ -38,7 +38,13 @@ class InvocationsScreen(LiveScreen):
         Binding("left_square_bracket", "page('newer')", "Newer", key_display="[", show=False),
         Binding("g", "page('newest')", "Newest", show=False, tooltip="Back to the live page"),
         *(
-            Binding(key, f"toggle_status('{status}')", f"Status {status}", show=False)
+            Binding(
+                KEY_NAMES[key],
+                f"toggle_status('{status}')",
+                f"Status {status}",
+                key_display=key,
+                show=False,
+            )
             for status, key in STATUS_KEYS.items()
         ),
         Binding("asterisk", "all_statuses", "All statuses", key_display="*", show=False),

@@ -12,7 +12,8 @@ __all__ = ["LogScreen"]
 
 
 class LogScreen(Screen):
-    """The runtime's reload events, failures and worker output, and the TUI's notes."""
+    """The runtime's reload events, failures, what handlers printed or logged (and the
+    worker's other output), and the TUI's notes."""
 
     def compose(self) -> ComposeResult:
         yield TopBar("log")
@@ -22,5 +23,5 @@ class LogScreen(Screen):
 
     def on_mount(self) -> None:
         log = self.query_one(LogPanel)
-        log.border_title = "log: reloads, errors, what the worker printed"
+        log.border_title = "log: reloads, errors, what handlers printed or logged"
         log.focus()

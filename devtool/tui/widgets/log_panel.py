@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LogPanel"]
 
-_LOOK = {"error": "#ff5f5f", "output": "dim", "tui": "#5fafff", "info": ""}
+_LOOK = {"error": "#ff5f5f", "output": "dim", "log": "", "tui": "#5fafff", "info": ""}
 
 
 class LogPanel(RichLog):
