@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from . import awakeables, invocation, invocations, services, sql, state
+from . import awakeables, calltree, invocation, invocations, services, sql, state
 from ._core import Dashboard
 from ._reads import Reads
 from ._render import STATIC_DIR, Renderer
@@ -58,6 +58,7 @@ def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> S
     return Starlette(
         routes=[
             *invocations.routes(d),
+            *calltree.routes(d),
             *invocation.routes(d),
             *awakeables.routes(d),
             *state.routes(d),

@@ -8,12 +8,16 @@ makes an unchanged poll a 204). ``GET /invocations/{id}/state?entry=N`` is the
 object's state just after entry N (the slider asks for it). Actions are POSTs:
 ``/invocations/{id}/{cancel|kill|pause|resume|purge}``, ``/restart`` (``from``,
 ``kill``) and ``/replay``; each answers with the refreshed fragment and a message.
+Its timeline draws every entry as a bar (:mod:`durable.devtool.timeline`); the call
+tree it belongs to is ``/invocations/{id}/tree`` (:mod:`.calltree`).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from durable.devtool import timeline
 from durable.devtool.admin import actions
 from durable.devtool.errors import BadRequest, RequestError
 from durable.devtool.lifecycle import TERMINAL
@@ -73,7 +77,12 @@ def _restart_points(inv: dict[str, Any]) -> set[int]:
     return points
 
 
-def _check(inv_id: str) -> None:
+def utcnow() -> datetime:
+    """Now, as the store's naive UTC times."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def check_id(inv_id: str) -> None:
     if not is_invocation_id(inv_id):
         raise BadRequest(
             f"malformed invocation id {inv_id!r}: ids look like inv_ followed by 26 characters"
@@ -84,6 +93,8 @@ def routes(d: Dashboard) -> list[Route]:
     def context(inv: dict[str, Any], flash: Flash | None = None) -> dict[str, Any]:
         keyed = inv["service_kind"] in ("object", "workflow")
         return {
+            "timeline": timeline.of_invocation(inv, utcnow()),
+            "has_children": any(e.get("child_id") for e in inv["journal"]),
             "inv": inv,
             "flash": flash,
             "live": inv["status"] not in TERMINAL,
@@ -97,7 +108,7 @@ def routes(d: Dashboard) -> list[Route]:
     async def show(request: Request) -> Response:
         inv_id = request.path_params["id"]
         try:
-            _check(inv_id)
+            check_id(inv_id)
         except BadRequest as e:
             return d.not_found(request, e.message)
         inv = await d.reads.invocation(inv_id)
@@ -144,7 +155,7 @@ def routes(d: Dashboard) -> list[Route]:
         and four small reads, never the whole journal)."""
         inv_id = request.path_params["id"]
         try:
-            _check(inv_id)
+            check_id(inv_id)
             entry = small_int(request.query_params.get("entry"), 0)
         except (BadRequest, ValueError):
             return d.not_found(request, "give ?entry=N (a journal index) of a known invocation")
@@ -180,7 +191,7 @@ def routes(d: Dashboard) -> list[Route]:
         if name not in ACTION_LABELS:
             return d.not_found(request, f"unknown action {name!r}")
         try:
-            _check(inv_id)
+            check_id(inv_id)
             result = await actions.act(d.engine, name, inv_id)
         except RequestError as e:
             if e.status == 404:
@@ -195,7 +206,7 @@ def routes(d: Dashboard) -> list[Route]:
         inv_id = request.path_params["id"]
         data = await form(request)
         try:
-            _check(inv_id)
+            check_id(inv_id)
             try:
                 n = small_int(data.get("from", ""))
             except ValueError:
@@ -208,7 +219,7 @@ def routes(d: Dashboard) -> list[Route]:
     async def replay(request: Request) -> Response:
         inv_id = request.path_params["id"]
         try:
-            _check(inv_id)
+            check_id(inv_id)
             result = await actions.replay(d.engine, inv_id)
         except RequestError as e:
             return await _after_action(request, inv_id, Flash("error", e.message), e.status)

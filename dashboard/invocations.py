@@ -69,7 +69,7 @@ def describe(filters: Mapping[str, str]) -> str:
         if k == "status":
             parts.append(f"status in {v}" if "," in v else f"status = {v}")
         elif k == "q":
-            parts.append(f"id contains {v}")
+            parts.append(f"id, input, output or error contains {v}")
         elif k in ("since", "until"):
             parts.append(f"created {'at or after' if k == 'since' else 'before'} {v}")
         else:

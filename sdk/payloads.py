@@ -6,7 +6,7 @@ that text is written and read: one frozen dataclass per entry kind that has a pa
 :func:`encode` to text and :func:`decode` back. The text is exactly what journals hold
 (``json.dumps`` of the fields in this order), so stored journals read the same.
 
-Kinds without a payload (``run``, ``time``, ``get_state``, ``clear_state``,
+Kinds without a payload (``time``, ``get_state``, ``clear_state``,
 ``clear_all_state``, ``state_keys``, ``peek_promise``, ``output``) decode to ``None``.
 ``input`` and ``set_state`` carry a value's JSON text as it is, not an object.
 
@@ -30,6 +30,7 @@ __all__ = [
     "InputPayload",
     "SetStatePayload",
     "SleepPayload",
+    "RunPayload",
     "CallPayload",
     "SendPayload",
     "AwakeablePayload",
@@ -126,6 +127,30 @@ class SleepPayload(Payload):
     def from_json(cls, text: str | None) -> SleepPayload:
         p = _object(text, cls.kind)
         return cls(p.get("duration_ms", 0), p.get("wake_at"))
+
+
+@dataclass(frozen=True, slots=True)
+class RunPayload(Payload):
+    """``ctx.run``: how long the body ran (ms, with its retries in place), measured by
+    the worker; ``None`` in journals written before it was recorded."""
+
+    kind: ClassVar[EntryKind] = EntryKind.RUN
+    duration_ms: float | None = None
+
+    def to_json(self) -> str | None:
+        if self.duration_ms is None:
+            return None
+        return run_payload_text(self.duration_ms)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> RunPayload:
+        d = _object(text, cls.kind).get("duration_ms")
+        return cls(float(d) if isinstance(d, (int, float)) else None)
+
+
+def run_payload_text(duration_ms: float) -> str:
+    """A run entry's payload text (the hot path: formatted, not ``json.dumps``)."""
+    return f'{{"duration_ms": {duration_ms:.3f}}}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +349,7 @@ _BY_KIND: dict[EntryKind, type[Payload]] = {
         InputPayload,
         SetStatePayload,
         SleepPayload,
+        RunPayload,
         CallPayload,
         SendPayload,
         AwakeablePayload,

@@ -27,15 +27,25 @@ from .context import RunOptions
 from .exceptions import TerminalError
 from .futures import EntryFuture
 from .messages import EntryKind, Failure, JournalEntry
+from .payloads import run_payload_text
 
 __all__ = ["StepHost", "StepRunner", "run_entry"]
 
 
 def run_entry(
-    index: int, name: str, result: str | None = None, failure: Failure | None = None
+    index: int,
+    name: str,
+    result: str | None = None,
+    failure: Failure | None = None,
+    started: float | None = None,
 ) -> JournalEntry:
-    """The completed journal entry of a ``ctx.run`` step."""
-    return JournalEntry(index, EntryKind.RUN, name, None, result, failure, True)
+    """The completed journal entry of a ``ctx.run`` step; ``started`` (a
+    ``time.perf_counter()`` reading) makes its payload the body's duration."""
+    payload = None if started is None else run_payload_text((_clock() - started) * 1000)
+    return JournalEntry(index, EntryKind.RUN, name, payload, result, failure, True)
+
+
+_clock = _time.perf_counter
 
 
 class StepHost(Protocol):
@@ -87,11 +97,14 @@ class StepRunner:
             self._host.busy(+1)
             landed = self._loop.create_future()
             self.pending.add(landed)  # awaited/cancelled alike
+            started = _clock()
             call_in_thread(
                 action,
                 args,
                 kwargs,
-                lambda ok, value: self._body_done(index, name, serde, fut, landed, ok, value),
+                lambda ok, value: self._body_done(
+                    index, name, serde, fut, landed, ok, value, started
+                ),
             )
             return
         self._spawn(self._run_body(index, name, action, opts, serde, args, kwargs, fut))
@@ -120,6 +133,7 @@ class StepRunner:
         landed: asyncio.Future[None],
         ok: bool,
         value: Any,
+        started: float,
     ) -> None:
         """A synchronous body (started without a task) returned or raised."""
         self.pending.discard(landed)
@@ -139,9 +153,10 @@ class StepRunner:
             return
         try:
             if ok:
-                entry = run_entry(index, name, s.serialize(value))
+                entry = run_entry(index, name, s.serialize(value), started=started)
             elif isinstance(value, TerminalError):
-                entry = run_entry(index, name, failure=Failure(value.status_code, value.message))
+                failure = Failure(value.status_code, value.message)
+                entry = run_entry(index, name, failure=failure, started=started)
             else:
                 raise value
         except BaseException as e:
@@ -187,7 +202,7 @@ async def _with_retry(
     """Run the body until it returns, raises a TerminalError, or (retrying in place)
     uses up its budget; the step's entry. Without retry options an error propagates."""
     attempt = 0
-    started = _time.monotonic()
+    started = _clock()
     delay = (opts.initial_retry_interval or timedelta(milliseconds=50)).total_seconds()
     retry_in_place = opts.max_attempts is not None or opts.max_retry_duration is not None
     while True:
@@ -199,18 +214,20 @@ async def _with_retry(
                 value = await run_in_thread(action, *args, **kwargs)
                 if inspect.isawaitable(value):
                     value = await value
-            return run_entry(index, name, s.serialize(value))
+            return run_entry(index, name, s.serialize(value), started=started)
         except TerminalError as e:
-            return run_entry(index, name, failure=Failure(e.status_code, e.message))
+            return run_entry(
+                index, name, failure=Failure(e.status_code, e.message), started=started
+            )
         except Exception as e:
             if not retry_in_place:
                 raise
-            spent = timedelta(seconds=_time.monotonic() - started)
+            spent = timedelta(seconds=_clock() - started)
             out_of_attempts = opts.max_attempts is not None and attempt >= opts.max_attempts
             out_of_time = opts.max_retry_duration is not None and spent >= opts.max_retry_duration
             if out_of_attempts or out_of_time:
                 msg = f"ctx.run({name!r}) failed after {attempt} attempts: {type(e).__name__}: {e}"
-                return run_entry(index, name, failure=Failure(500, msg))
+                return run_entry(index, name, failure=Failure(500, msg), started=started)
             await asyncio.sleep(delay)
             delay = min(
                 delay * (opts.retry_interval_factor or 2.0),

@@ -80,7 +80,9 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
 
 
 def parse_filter(params: Any) -> InvocationFilter:
-    """An InvocationFilter from query parameters or a JSON object."""
+    """An InvocationFilter from query parameters or a JSON object: ``service``,
+    ``handler``, ``key``, ``status``, ``since``, ``until``, ``id`` (ids containing it)
+    and ``q`` (text in the id, input, output, failure or last error)."""
 
     def one(name: str) -> str | None:
         v = params.get(name)
@@ -106,5 +108,17 @@ def parse_filter(params: Any) -> InvocationFilter:
         statuses=tuple(dict.fromkeys(statuses)),
         since=parse_time(one("since")) if one("since") else None,  # type: ignore[arg-type]
         until=parse_time(one("until")) if one("until") else None,  # type: ignore[arg-type]
-        id_contains=one("q"),
+        id_contains=one("id"),
+        text=_search_text(one("q")),
     )
+
+
+MAX_SEARCH = 200
+
+
+def _search_text(text: str | None) -> str | None:
+    if text is None or not text.strip():
+        return None
+    if len(text) > MAX_SEARCH:
+        raise BadRequest(f"q is {len(text)} characters long: search for at most {MAX_SEARCH}")
+    return text.strip()

@@ -4,9 +4,11 @@ Reads::
 
     GET  /api/services                      services, handlers, JSON schemas
     GET  /api/openapi.json                  OpenAPI document of the ingress
-    GET  /api/invocations                   filters: service handler key status since until q;
+    GET  /api/invocations                   filters: service handler key status since until
+                                            id (in ids), q (text in id, input, output, error);
                                             paging: limit after before order; count=1
-    GET  /api/invocations/{id}              row, request, journal (state at each entry), waits
+    GET  /api/invocations/{id}              row, request, journal (state, bar span), waits
+    GET  /api/invocations/{id}/tree         its call tree (root to every descendant); limit
     GET  /api/state/{service}               keys holding state
     GET  /api/state/{service}/{key}         state now; ?invocation=ID&entry=N: as of that entry
     GET  /api/awakeables                    pending awakeables and workflow promises
@@ -62,6 +64,7 @@ from ..store import Store, queries
 from ..store.queries import InvocationFilter
 from ..store.readonly import MAX_TIMEOUT_S, SqlRefused, export_table, run_query
 from . import actions, views
+from . import tree as call_tree
 from .filters import int_param, parse_filter, seconds_param
 
 __all__ = ["routes", "offline_app", "json_error", "not_found_route", "http_error"]
@@ -201,6 +204,16 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         await fresh()
         with_state = r.query_params.get("state", "1") not in ("0", "false", "no")
         body = await store.read(views.show_invocation, live(inv_id), inv_id, with_state)
+        if body is None:
+            raise NotFound(f"unknown invocation {inv_id}")
+        return body
+
+    async def tree(r: Request) -> Any:
+        inv_id = r.path_params["id"]
+        actions._check_id(inv_id)
+        await fresh()
+        limit = int_param(r.query_params, "limit", call_tree.MAX_TREE) or 1
+        body = await store.read(call_tree.call_tree, live(), inv_id, limit)
         if body is None:
             raise NotFound(f"unknown invocation {inv_id}")
         return body
@@ -386,6 +399,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         get("/api/invocations", list_invocations),
         post("/api/invocations/bulk", bulk),
         get("/api/invocations/{id}", show_invocation),
+        get("/api/invocations/{id}/tree", tree),
         post("/api/invocations/{id}/replay", replay_one),
         post("/api/invocations/{id}/restart", restart),
         post("/api/invocations/{id}/{action}", action),

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from durable import payloads
 from durable.messages import EntryKind, JournalEntry
-from durable.payloads import AwakeablePayload, CallPayload, Payload, SleepPayload
+from durable.payloads import (
+    AwakeablePayload,
+    CallPayload,
+    Payload,
+    RunPayload,
+    SendPayload,
+    SleepPayload,
+)
 
 from ..clock import to_dt
 from ..engine import Snapshot
@@ -37,6 +44,8 @@ __all__ = [
     "state_keys",
     "pending",
     "invocation_status",
+    "entry_span",
+    "caller",
 ]
 
 #: the engine's snapshot of its memory (see :meth:`~durable.devtool.engine.Engine.snapshot`)
@@ -162,6 +171,47 @@ def _summary(row: InvocationRow, status: str, waiting: list[dict[str, Any]]) -> 
     }
 
 
+# ---------------------------------------------------------------------------- timeline
+#: kinds that wait for the runtime: their bar runs from the call to the completion
+_WAITS = {"sleep", "awakeable", "call", "get_promise", "attach_invocation", "time"}
+
+
+def entry_span(
+    e: JournalEntry, created: datetime | None, completed: datetime | None
+) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """When an entry's bar starts and ends, and a sleep's planned end (``None`` end:
+    still going). A ``ctx.run`` bar is its body's recorded duration, ending when the
+    runtime recorded it; a delayed send's runs to the callee's start."""
+    if created is None:
+        return None, None, None
+    k = e.kind.value
+    if k == "run":
+        p = _payload(e)
+        ms = p.duration_ms if isinstance(p, RunPayload) else None
+        return (created - timedelta(milliseconds=ms) if ms else created), created, None
+    if k in _WAITS:
+        planned = None
+        if k == "sleep":
+            p = _payload(e)
+            if isinstance(p, SleepPayload) and p.wake_at:
+                planned = to_dt(p.wake_at / 1000)
+        return created, (completed if e.completed else None), planned
+    if k == "one_way_call":
+        p = _payload(e)
+        delay = p.delay_ms if isinstance(p, SendPayload) else 0
+        return created, created + timedelta(milliseconds=delay), None
+    return created, completed or created, None
+
+
+def caller(cur: Cursor, row: InvocationRow) -> dict[str, Any] | None:
+    """Who made this invocation: the call entry waiting for it, or the send entry that
+    started it (found by the child's id in sends journaled at its creation time)."""
+    if row.parent_id is not None:
+        return {"id": row.parent_id, "entry": row.parent_entry, "kind": "call"}
+    found = queries.sender(cur, row.id, row.created_at)
+    return None if found is None else {"id": found[0], "entry": found[1], "kind": "send"}
+
+
 # ---------------------------------------------------------------------------- lists
 def _cursor_key(
     cur: Cursor, live_rows: dict[str, InvocationRow], inv_id: str | None
@@ -282,6 +332,7 @@ def show_invocation(
     }
     body["output_value"] = parse_json(row.output)
     body["queue_position"] = live.queue_position(inv_id) if live and live.queue_position else None
+    body["caller"] = caller(cur, row)
     states = (
         _state_timeline(cur, row, entries)
         if with_state and row.service_kind in ("object", "workflow") and entries
@@ -289,6 +340,8 @@ def show_invocation(
     )
     journal = []
     for pos, (e, created, completed) in enumerate(entries):
+        started, ended, planned = entry_span(e, created, completed)
+        p = _payload(e) if e.kind.value in ("call", "one_way_call") else None
         item: dict[str, Any] = {
             "index": e.index,
             "kind": e.kind.value,
@@ -302,10 +355,14 @@ def show_invocation(
             "created_at": iso(created),
             "completed_at": iso(completed),
             "duration_ms": (
-                round((completed - created).total_seconds() * 1000, 3)
-                if created is not None and completed is not None
+                round((ended - started).total_seconds() * 1000, 3)
+                if started is not None and ended is not None and ended > started
                 else None
             ),
+            "started_at": iso(started),
+            "ended_at": iso(ended),
+            "planned_end": iso(planned),
+            "child_id": (p.invocation_id or None) if isinstance(p, CallPayload) else None,
         }
         if states is not None:
             item["state"] = states[pos]

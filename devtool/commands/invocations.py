@@ -53,6 +53,14 @@ UntilOpt = Annotated[
     typer.Option("--until", help="Created before: an ISO time, or an age (10m, 2h, 1d)."),
 ]
 IdTextOpt = Annotated[str | None, typer.Option("--id", help="Only ids that contain this text.")]
+SearchOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--search",
+        help="Only invocations whose id, input, output or error contains this text "
+        "(any case; reads every row: slower on big stores).",
+    ),
+]
 AllOpt = Annotated[
     bool, typer.Option("--all", help="Every invocation (or every one matching the filters).")
 ]
@@ -73,6 +81,7 @@ def _params(
     since: str | None,
     until: str | None,
     id_text: str | None,
+    search: str | None = None,
 ) -> dict[str, Any]:
     statuses = [s.strip() for v in status or [] for s in v.split(",") if s.strip()]
     return {
@@ -82,12 +91,13 @@ def _params(
         "key": key,
         "since": since,
         "until": until,
-        "q": id_text,
+        "id": id_text,
+        "q": search,
     }
 
 
 def _describe(params: dict[str, Any]) -> str:
-    shown = [f"{k if k != 'q' else 'id'}={v}" for k, v in params.items() if v]
+    shown = [f"{k if k != 'q' else 'text'}={v}" for k, v in params.items() if v]
     return " ".join(shown) or "(all)"
 
 
@@ -112,6 +122,7 @@ def ls(
     since: SinceOpt = None,
     until: UntilOpt = None,
     id_text: IdTextOpt = None,
+    search: SearchOpt = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows per page.")] = 50,
     after: Annotated[
         str | None, typer.Option("--after", help="Show the page after this id (older).")
@@ -121,7 +132,7 @@ def ls(
     json_: JsonOpt = False,
 ) -> None:
     """List invocations, newest first, with what each waits on."""
-    params = _params(status, service, handler, key, since, until, id_text)
+    params = _params(status, service, handler, key, since, until, id_text, search)
     with session(url, store, False, "invocations ls") as c:
         page = c.get("/api/invocations", {**params, "limit": limit, "after": after, "count": 1})
     if json_:
@@ -174,8 +185,8 @@ def show(inv_id: IdArg, url: UrlOpt = None, store: StoreOpt = None, json_: JsonO
         ("attempt", str(inv["attempt"])),
         ("idempotency key", inv["idempotency_key"] or ""),
         (
-            "called by",
-            f"{inv['parent_id']} entry {inv['parent_entry']}" if inv["parent_id"] else "",
+            "called by" if (inv.get("caller") or {}).get("kind") != "send" else "sent by",
+            _caller(inv),
         ),
         ("restarted from", inv["restarted_from"] or ""),
         ("waits on", inv["waits_on"] or ""),
@@ -222,6 +233,13 @@ def show(inv_id: IdArg, url: UrlOpt = None, store: StoreOpt = None, json_: JsonO
     out.print(t)
     if any(e.get("state") is not None for e in inv["journal"]):
         out.print('state "=": unchanged since the entry before')
+    children = [e for e in inv["journal"] if e.get("child_id")]
+    if children:
+        out.print("calls and sends (the whole tree: durable invocations tree ID):")
+    for e in children:
+        verb = "calls" if e["kind"] == "call" else "sends to"
+        out.print(f"  entry {e['index']} {verb} {escape(e['name'] or '')}: {e['child_id']}")
+
     _show_attempts(inv.get("attempts") or [])
     _show_logs(inv.get("logs") or [])
 
@@ -260,6 +278,41 @@ def _show_logs(logs: list[dict[str, Any]]) -> None:
             f"  {when(g['at'])[11:]} #{g['attempt']}{level}{stream} {escape(g['message'])}",
             highlight=False,
         )
+
+
+# ---------------------------------------------------------------------------- tree
+@app.command("tree")
+def tree(
+    inv_id: IdArg,
+    limit: Annotated[int, typer.Option("--limit", help="Invocations at most.")] = 500,
+    url: UrlOpt = None,
+    store: StoreOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Show the call tree an invocation belongs to: its root caller and every descendant."""
+    with session(url, store, False, "invocations tree") as c:
+        t = c.get(f"/api/invocations/{seg(inv_id)}/tree", {"limit": limit})
+    if json_:
+        emit_json(t)
+        return
+    for n in t["nodes"]:
+        how = "" if n["via"] == "root" else f"  {n['via']} from entry {n['entry']}"
+        mark = "  <" if n["id"] == t["focus"] else ""
+        target = escape(f"{n['service']}/{n['handler']}" + (f" {n['key']!r}" if n["key"] else ""))
+        out.print(
+            f"{'  ' * n['depth']}{n['id']}  {target}  {n['status']}{how}{mark}", soft_wrap=True
+        )
+    if t.get("note"):
+        out.print(f"[yellow]{escape(t['note'])}[/yellow]")
+
+
+def _caller(inv: dict[str, Any]) -> str:
+    c = inv.get("caller")
+    if c:
+        return f"{c['id']} entry {c['entry']}"
+    if inv.get("parent_id"):
+        return f"{inv['parent_id']} entry {inv['parent_entry']}"
+    return ""
 
 
 # ---------------------------------------------------------------------------- actions

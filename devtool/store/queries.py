@@ -53,6 +53,10 @@ __all__ = [
     "table_names",
     "status_counts_except",
     "journal_entries",
+    "sender",
+    "call_entries",
+    "invocations_by_id",
+    "TEXT_SEARCH_SQL",
 ]
 
 Cursor = duckdb.DuckDBPyConnection
@@ -301,6 +305,7 @@ class InvocationFilter:
     since: datetime | None = None  # created at or after
     until: datetime | None = None  # created before
     id_contains: str | None = None
+    text: str | None = None  # in the id, input, output, failure or last error
 
     def matches(self, row: InvocationRow, status: str) -> bool:
         """The same test in Python, for rows that live only in the engine's memory."""
@@ -312,7 +317,23 @@ class InvocationFilter:
             and (self.since is None or row.created_at >= self.since)
             and (self.until is None or row.created_at < self.until)
             and (self.id_contains is None or self.id_contains.lower() in row.id)
+            and (self.text is None or _text_matches(self.text, row))
         )
+
+
+def _text_matches(text: str, row: InvocationRow) -> bool:
+    low = text.lower()
+    if low.startswith("inv_"):
+        return row.id.startswith(low)
+    fields = (row.input, row.output, row.failure_message, row.last_error)
+    return low in row.id or any(f is not None and low in f.lower() for f in fields)
+
+
+#: what a text search reads: the input, output, failure and last error, lower case
+TEXT_SEARCH_SQL = (
+    "lower(concat_ws(chr(10), attrs->>'input', attrs->>'output', "
+    "attrs->>'failure_message', attrs->>'last_error'))"
+)
 
 
 def _where(f: InvocationFilter, exclude_ids: list[str]) -> tuple[list[str], list]:
@@ -342,6 +363,14 @@ def _where(f: InvocationFilter, exclude_ids: list[str]) -> tuple[list[str], list
         else:
             conds.append("contains(id, ?)")
             params.append(text)
+    if f.text:
+        text = f.text.lower()
+        if text.startswith("inv_"):
+            conds.append("id >= ? AND id < ?")
+            params.extend([text, text + "~"])
+        else:  # a scan of every row's JSON: bounded by the caller's page and deadline
+            conds.append(f"(contains(id, ?) OR contains({TEXT_SEARCH_SQL}, ?))")
+            params.extend([text, text])
     return conds, params
 
 
@@ -383,6 +412,41 @@ def list_invocations(
     if before is not None:
         rows.reverse()
     return rows
+
+
+def sender(cur: Cursor, child_id: str, created_at: datetime) -> tuple[str, int] | None:
+    """The send entry that started ``child_id``: journaled in the same commit as the
+    child's row, so at its creation time (zone maps prune the scan to that moment)."""
+    row = _one(
+        cur,
+        "SELECT invocation_id, idx FROM journal WHERE created_at = ? "
+        "AND kind = 'one_way_call' AND contains(payload, ?) ORDER BY invocation_id LIMIT 1",
+        [created_at, f'"invocation_id": "{child_id}"'],
+    )
+    return None if row is None else (row[0], int(row[1]))
+
+
+def call_entries(
+    cur: Cursor, invocation_ids: list[str]
+) -> list[tuple[str, int, str, str | None, datetime, datetime | None]]:
+    """The call and send entries of some invocations: (id, index, kind, payload,
+    created_at, completed_at), in id and index order."""
+    if not invocation_ids:
+        return []
+    return cur.execute(
+        "SELECT invocation_id, idx, kind, payload, created_at, completed_at FROM journal "
+        "WHERE invocation_id IN (SELECT unnest(?)) AND kind IN ('call', 'one_way_call') "
+        "ORDER BY invocation_id, idx",
+        [invocation_ids],
+    ).fetchall()
+
+
+def invocations_by_id(cur: Cursor, ids: list[str]) -> dict[str, InvocationRow]:
+    """Some invocations by id (unknown ones left out)."""
+    if not ids:
+        return {}
+    rows = cur.execute(_INV_SELECT + " WHERE id IN (SELECT unnest(?))", [ids]).fetchall()
+    return {r.id: r for r in map(row_from_db, rows)}
 
 
 def count_invocations(

@@ -102,6 +102,9 @@ class AdminApi:
     async def invocation(self, inv_id: str) -> dict[str, Any]:
         return await self.get(f"/api/invocations/{_seg(inv_id)}")
 
+    async def tree(self, inv_id: str) -> dict[str, Any]:
+        return await self.get(f"/api/invocations/{_seg(inv_id)}/tree")
+
     async def state_keys(self, service: str) -> dict[str, Any]:
         return await self.get(f"/api/state/{_seg(service)}")
 

@@ -1,9 +1,9 @@
 """What the filter box means: typed text to the admin API's list filters.
 
 ``Order`` (or any prefix that names one service), ``Order/process``, ``key:o1``,
-``since:10m``, ``until:2024-05-01``, ``handler:run``, ``service:Order``; anything else is
-a part of an invocation id (``inv_01h``, ``x7k2``). Statuses are toggled with keys, not
-typed.
+``since:10m``, ``until:2024-05-01``, ``handler:run``, ``service:Order``, ``id:x7k2``;
+the other words are searched for, together, in ids, inputs, outputs and errors (``out of
+tomatoes``, ``inv_01h``). Statuses are toggled with keys, not typed.
 """
 
 from __future__ import annotations
@@ -64,12 +64,13 @@ def parse_filter(text: str, services: Mapping[str, Sequence[str]]) -> dict[str, 
     ``services`` maps each service name to its handler names (for prefixes).
     """
     params: dict[str, str] = {}
+    free: list[str] = []
     for word in text.split():
         field, sep, value = word.partition(":")
         if sep and field in _FIELDS and value:
             if field == "service":
                 value = _pick(value, list(services)) or value
-            params["q" if field == "id" else field] = value
+            params[field] = value
         elif "/" in word:
             service, _, handler = word.partition("/")
             svc = _pick(service, list(services)) or service
@@ -79,10 +80,13 @@ def parse_filter(text: str, services: Mapping[str, Sequence[str]]) -> dict[str, 
         elif not word.lower().startswith("inv_") and (found := _pick(word, list(services))):
             params["service"] = found
         else:
-            params["q"] = word
+            free.append(word)
+    if free:
+        params["q"] = " ".join(free)
     return params
 
 
 def describe(params: Mapping[str, str]) -> str:
     """The filter as the table shows it: ``service=Order key=o1``."""
-    return " ".join(f"{'id~' if k == 'q' else k + '='}{v}" for k, v in params.items())
+    shown = {"q": "text~", "id": "id~"}
+    return " ".join(f"{shown.get(k, k + '=')}{v}" for k, v in params.items())

@@ -118,6 +118,24 @@ async def put(ctx: ObjectContext, value: Any) -> Any:
     return value
 
 
+trip = Service("Trip")
+
+
+@trip.handler()
+async def plan(ctx: Context, city: str) -> str:
+    await ctx.run("quote", lambda: city.upper())
+    await ctx.sleep(timedelta(milliseconds=1200))
+    aw_id, seat = ctx.awakeable(type_hint=str)
+    ctx.service_send(book, f"{city}:{aw_id}")
+    got = await seat
+    return await ctx.service_call(book, f"{city} seat {got}")
+
+
+@trip.handler()
+async def book(ctx: Context, what: str) -> str:
+    return "queued" if ":" in what else f"booked {what}"
+
+
 signup = Workflow("Signup")
 
 

@@ -40,8 +40,10 @@ def test_filter_text_becomes_the_api_filters():
         "q": "x7k2",
         "until": "2024-05-01",
     }
-    assert parse_filter("service:sig id:abc", SERVICES) == {"service": "Signup", "q": "abc"}
-    assert describe({"service": "Order", "q": "x7"}) == "service=Order id~x7"
+    assert parse_filter("service:sig id:abc", SERVICES) == {"service": "Signup", "id": "abc"}
+    assert parse_filter("out of tomatoes", SERVICES) == {"q": "out of tomatoes"}
+    assert describe({"service": "Order", "id": "x7"}) == "service=Order id~x7"
+    assert describe({"q": "out of"}) == "text~out of"
 
 
 def _requests(stub: StubRuntime, path: str) -> list:

@@ -338,8 +338,11 @@ class StubRuntime:
                     items = [i for i in items if i[field] == q[field]]
             if statuses:
                 items = [i for i in items if i["status"] in statuses]
-            if q.get("q"):
-                items = [i for i in items if q["q"] in i["id"]]
+            if q.get("id"):
+                items = [i for i in items if q["id"] in i["id"]]
+            if q.get("q"):  # the runtime also searches inputs, outputs and errors
+                text = q["q"].lower()
+                items = [i for i in items if text in json.dumps(i).lower()]
             return httpx.Response(
                 200,
                 json={

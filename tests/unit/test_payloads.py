@@ -148,10 +148,10 @@ def test_combinator_payload_encodes_as_today(indexes):
 
 
 def test_kinds_without_a_payload_decode_to_none_and_every_class_names_its_kind():
-    for kind in (EntryKind.RUN, EntryKind.TIME, EntryKind.GET_STATE, EntryKind.PEEK_PROMISE):
+    for kind in (EntryKind.TIME, EntryKind.GET_STATE, EntryKind.PEEK_PROMISE):
         assert p.payload_class(kind) is None
         assert p.decode(kind, None) is None
-    for cls in (p.SleepPayload, p.CallPayload, p.SendPayload, p.CombinatorPayload):
+    for cls in (p.SleepPayload, p.RunPayload, p.CallPayload, p.SendPayload, p.CombinatorPayload):
         assert p.payload_class(cls.kind) is cls
 
 
@@ -257,3 +257,13 @@ async def test_a_workflow_emits_todays_payload_text_for_promises_and_state():
         (EntryKind.PEEK_PROMISE, "peeked", None),
         (EntryKind.GET_PROMISE, "approved", today_get_promise({"type": "boolean"})),
     ]
+
+
+def test_a_run_payload_is_the_body_duration_and_old_journals_have_none():
+    text = p.run_payload_text(12.3456)
+    assert text == '{"duration_ms": 12.346}'
+    assert p.decode(EntryKind.RUN, text) == p.RunPayload(12.346)
+    assert p.encode(p.RunPayload(12.346)) == text
+    assert p.decode(EntryKind.RUN, None) == p.RunPayload(None)
+    assert p.encode(p.RunPayload(None)) is None
+    assert p.decode(EntryKind.RUN, '{"duration_ms": "x"}') == p.RunPayload(None)

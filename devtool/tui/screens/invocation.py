@@ -1,8 +1,11 @@
 """One invocation: its journal entry by entry, the object's state as of the selected
-entry, and the actions (restart from the selected entry among them)."""
+entry, and the actions (restart from the selected entry among them); ``w`` swaps the
+journal for its timeline (every entry a bar), ``T`` opens its whole call tree, ``o``
+the invocation the selected entry called or sent to (or, at entry 0, its caller)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.text import Text
@@ -13,9 +16,17 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
 from ...lifecycle import TERMINAL
+from ...timeline import of_invocation
 from ..api import ApiError
 from ..format import one_line, stamp, status_text, target
-from ..widgets import ConnectionBanner, EntryView, JournalTable, StatePanel, TopBar
+from ..widgets import (
+    ConnectionBanner,
+    EntryView,
+    JournalTable,
+    StatePanel,
+    TimelineTable,
+    TopBar,
+)
 from .actions import allowed, confirm_action
 from .base import LiveScreen
 from .dialogs import RestartDialog, TextDialog
@@ -60,6 +71,9 @@ class InvocationScreen(LiveScreen):
         Binding("delete", "act('purge')", "Purge", show=False, tooltip="Delete a finished one"),
         Binding("e", "error", "Errors", tooltip="Every failed attempt, the last stack trace"),
         Binding("o", "logs", "Logs", tooltip="What the handler printed or logged"),
+        Binding("w", "timeline", "Timeline", show=False, tooltip="Journal or timeline (bars)"),
+        Binding("T", "tree", "Call tree", show=False, tooltip="The whole call tree, as bars"),
+        Binding("f", "follow", "Follow link", show=False, tooltip="The callee, or the caller"),
         Binding("tab", "app.focus_next", "Next panel", show=False),
     ]
 
@@ -75,6 +89,7 @@ class InvocationScreen(LiveScreen):
         yield Static(self.invocation_id, id="summary", markup=False)
         with Horizontal(id="body"):
             yield JournalTable(id="journal")
+            yield TimelineTable(id="timeline")
             with Vertical(id="side"):
                 with VerticalScroll(id="entry-box"):
                     yield EntryView(id="entry")
@@ -84,6 +99,7 @@ class InvocationScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.query_one(JournalTable).border_title = "journal"
+        self.query_one(TimelineTable).border_title = "timeline (start → completion)"
         self.query_one("#entry-box").border_title = "entry"
         self.query_one("#state-box").border_title = "state"
         self.query_one(JournalTable).focus()
@@ -99,7 +115,14 @@ class InvocationScreen(LiveScreen):
         journal.show(inv["journal"])
         if first and inv["journal"]:
             journal.move_cursor(row=0, animate=False)
+        if self.has_class("-timeline"):
+            self._show_timeline()
         self.show_entry()
+
+    def _show_timeline(self) -> None:
+        if self.invocation is not None:
+            now = datetime.now(UTC).replace(tzinfo=None)
+            self.query_one(TimelineTable).show(of_invocation(self.invocation, now))
 
     def load_failed(self, error: ApiError) -> None:
         if error.status == 404:
@@ -133,6 +156,10 @@ class InvocationScreen(LiveScreen):
             line = f"output: {one_line(inv.get('output_value'), 200)}"
         if inv.get("restarted_from"):
             line += f"  (restarted from {inv['restarted_from']})"
+        if inv.get("caller"):
+            c = inv["caller"]
+            how = "called" if c["kind"] == "call" else "sent"
+            line += f"  ({how} by {c['id']} entry {c['entry']}; o: open it, T: tree)"
         if line:
             text.append(
                 "\n" + line, style="#ff5f5f" if line.startswith(("failed", "error")) else "dim"
@@ -205,6 +232,37 @@ class InvocationScreen(LiveScreen):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def action_timeline(self) -> None:
+        on = not self.has_class("-timeline")
+        self.set_class(on, "-timeline")
+        if on:
+            self.call_after_refresh(self._show_timeline)  # once it has its width
+            self.query_one(TimelineTable).focus()
+        else:
+            self.query_one(JournalTable).focus()
+
+    def action_tree(self) -> None:
+        from .calltree import CallTreeScreen  # the two screens open each other
+
+        self.app.push_screen(CallTreeScreen(self.invocation_id))
+
+    def action_follow(self) -> None:
+        inv = self.invocation
+        if inv is None:
+            return
+        if self.has_class("-timeline"):
+            bar = self.query_one(TimelineTable).selected
+            link = bar.link if bar else None
+        else:
+            entry = self.query_one(JournalTable).selected
+            link = entry.get("child_id") if entry else None
+        if link is None and inv.get("caller"):
+            link = inv["caller"]["id"]
+        if link:
+            self.app.push_screen(InvocationScreen(link))
+        else:
+            self.notify("this entry starts no invocation, and nothing called this one")
 
     def action_act(self, action: str) -> None:
         if self.invocation is not None:

@@ -105,7 +105,7 @@ class InvocationsScreen(LiveScreen):
             {
                 k: v
                 for k, v in params.items()
-                if k in ("service", "handler", "key", "q", "since", "until")
+                if k in ("service", "handler", "key", "id", "q", "since", "until")
             }
         )
         table.border_subtitle = (

@@ -6,6 +6,7 @@ from .journal import EntryView, JournalTable, StatePanel
 from .live_table import LiveTable
 from .log_panel import LogPanel
 from .status_chips import StatusChips
+from .timeline import TimelineTable
 
 __all__ = [
     "ConnectionBanner",
@@ -18,4 +19,5 @@ __all__ = [
     "StatePanel",
     "LogPanel",
     "StatusChips",
+    "TimelineTable",
 ]
