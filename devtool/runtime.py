@@ -195,7 +195,7 @@ class Runtime:
         info = {
             "ingress_url": ingress_url,
             "admin_url": admin_url,
-            "store": store.path,
+            "store": os.path.abspath(store.path) if store.persistent else store.path,
             "app": o.app,
             "pid": os.getpid(),
         }
@@ -308,6 +308,14 @@ class Runtime:
                 f"{row.service}/{row.handler} {row.id}: {what}: {data.get('error', '').splitlines()[0] if data.get('error') else ''}",
                 "error",
             )
+        elif kind == "waits_for_app":
+            error = (self.engine.service_unavailable or "") if self.engine else ""
+            self.say(
+                f"{data['target']} {data['id']}: the caller waits, its request open: the app "
+                f"does not load ({error.splitlines()[0] if error else 'no worker'}); it runs "
+                "once the file is fixed",
+                "error",
+            )
         elif self.opts.verbose and kind in ("created", "finished") and row is not None:
             self.say(f"{row.service}/{row.handler} {row.id}: {row.status}")
 
@@ -345,9 +353,12 @@ class Runtime:
             before = set(self.engine.services)
             ok, error, took = await self.workers.reload()
             if not ok:
+                waiting = self.engine.waiting_clients()
                 self.say(
-                    f"reload failed ({', '.join(names)}); the services wait until the app "
-                    f"loads again:\n{error}",
+                    f"reload failed ({', '.join(names)}); no code runs until the app loads "
+                    "again: invocations wait (nothing is lost)"
+                    + (f", {waiting} caller(s) with them" if waiting else "")
+                    + f":\n{error}",
                     "error",
                 )
                 continue

@@ -28,6 +28,7 @@ from ..store.queries import Cursor, InvocationFilter
 
 __all__ = [
     "Live",
+    "app_error",
     "iso",
     "parse_json",
     "promise_id",
@@ -122,8 +123,11 @@ def _waiting(
         return [{"kind": "key", "what": what, "owner": owner, "queue_position": pos}]
     if status == "scheduled":
         return [{"kind": "start", "what": f"its start time {iso(row.scheduled_at)}"}]
+    app = _app_wait(live) if status in ("ready", "backing-off") else []
     if status == "backing-off":
-        return [{"kind": "retry", "what": f"retry at {iso(row.next_retry_at)}"}]
+        return [{"kind": "retry", "what": f"retry at {iso(row.next_retry_at)}"}, *app]
+    if app:
+        return app
     if status == "paused":
         return [{"kind": "person", "what": "a person: resume, restart, cancel or kill it"}]
     entries = incomplete
@@ -131,6 +135,24 @@ def _waiting(
         on = set(json.loads(row.waiting_on))
         entries = [e for e in incomplete if e.index in on] or incomplete
     return [_entry_wait(e) for e in entries]
+
+
+def _app_wait(live: Live | None) -> list[dict[str, Any]]:
+    """No worker runs because the app fails to load: ready work waits for it."""
+    if live is None or not live.app_error:
+        return []
+    first = live.app_error.splitlines()[0]
+    return [{"kind": "app", "what": f"the app to load ({first}); fix the file and it reloads"}]
+
+
+def app_error(engine: Any) -> dict[str, Any] | None:
+    """Why the app does not load (``error``, its first line ``summary``, ``since``), or
+    None: what the dashboard's banner, the TUI's header and the CLI show."""
+    error = engine.service_unavailable
+    if not error:
+        return None
+    since = engine.service_unavailable_since
+    return {"error": error, "summary": error.splitlines()[0], "since": iso(since)}
 
 
 def _summary(row: InvocationRow, status: str, waiting: list[dict[str, Any]]) -> dict[str, Any]:

@@ -302,7 +302,11 @@ class StubRuntime:
             ]
             return httpx.Response(200, json={"boot": "stub", "last": len(EVENTS), "events": events})
         if path == "/api/services":
-            return httpx.Response(200, json={"services": SERVICES, "error": self.services_error})
+            body: dict[str, Any] = {"services": SERVICES, "error": self.services_error}
+            if self.services_error and self.events:  # a runtime of today says since when
+                first = self.services_error.splitlines()[0]
+                body["app_error"] = {"error": self.services_error, "summary": first, "since": at(0)}
+            return httpx.Response(200, json=body)
         if path == "/api/invocations":
             items = self.invocations
             statuses = [s for s in q.get("status", "").split(",") if s]
