@@ -238,8 +238,8 @@ def connect(url: str | None, store: str | None, need_runtime: bool, what: str) -
         )
     if not os.path.exists(path):
         raise CliError(
-            f"no runtime runs for the store {path}, and there is no store there: start a "
-            f"runtime with `durable dev`, or give --url or --store{elsewhere}."
+            f"there is no store at {path}, and no runtime runs for it: start a runtime "
+            f"with `durable dev`, or give --url or --store{elsewhere}."
         )
     from .store import Store
 
@@ -256,5 +256,5 @@ def connect(url: str | None, store: str | None, need_runtime: bool, what: str) -
         "store:" + path,
         {"status": "offline", "store": path},
         store=opened,
-        note=f"no runtime runs for the store {path}: reading it read-only{elsewhere}",
+        note=f"no runtime runs for the store {path}: reading the store read-only{elsewhere}",
     )
