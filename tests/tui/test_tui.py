@@ -231,7 +231,7 @@ async def test_app_load_error_shows_in_the_header_with_its_file_line_and_since()
         text = screen_text(app)
         assert "⚠ app does not load" in text
         assert (
-            f"The app does not load since 09:26:00: syntax error in /p/app.py, line 3: "
+            "The app does not load since 09:26:00: syntax error in /p/app.py, line 3: "
             "invalid syntax" in " ".join(text.split())
         )
         assert "nothing is lost" in text
