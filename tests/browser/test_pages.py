@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -316,3 +317,40 @@ def test_services_show_the_import_error_and_recover(
     expect(page.locator('section[data-service="Hello"]')).to_be_visible(timeout=20_000)
     expect(page.locator("#load-error")).to_have_count(0)
     assert dialogs == []
+
+
+def test_every_page_shows_a_banner_while_the_app_does_not_load(
+    page: Page, write_app, dev_server, artifacts: Path
+) -> None:
+    good = """
+        from durable import Context, Service
+
+        hello = Service("Hello")
+
+        @hello.handler()
+        async def hi(ctx: Context, name: str) -> str:
+            return "hi " + name
+    """
+    path = write_app(good, name="banner_app.py")
+    srv = dev_server(path)
+    page.goto(srv.admin_url + "/invocations")
+    banner = page.locator("#app-banner")
+    expect(banner).to_be_empty()
+    write_app(good.replace("name: str) -> str:", "name: str) -> str"), name="banner_app.py")
+    # the open page learns it without a reload
+    expect(banner).to_contain_text("The app does not load", timeout=20_000)
+    expect(banner).to_contain_text(f"syntax error in {path}, line 7")
+    inv = httpx.post(f"{srv.url}/Hello/hi/send", json="Ann", timeout=10).json()["invocationId"]
+    row = page.locator(f'tr[data-id="{inv}"]')
+    expect(row).to_contain_text("the app to load (syntax error in", timeout=10_000)
+    shot(page, artifacts, "app-does-not-load")
+    for where in ("/awakeables", "/state", "/services", "/sql", f"/invocations/{inv}"):
+        page.goto(srv.admin_url + where)
+        expect(page.locator("#app-banner")).to_contain_text("The app does not load")
+    expect(page.locator("body")).to_contain_text("the app to load")  # the invocation waits
+    page.goto(srv.admin_url + "/services")
+    expect(page.locator("#load-error")).to_contain_text("no code runs until the app loads")
+    write_app(good, name="banner_app.py")
+    expect(page.locator("#app-banner")).to_be_empty(timeout=20_000)
+    page.goto(srv.admin_url + f"/invocations/{inv}")
+    expect(page.locator("body")).to_contain_text("hi Ann", timeout=10_000)
