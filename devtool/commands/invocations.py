@@ -275,7 +275,7 @@ def _act(
     with session(url, None, True, f"invocations {name}") as c:
         if inv_id is not None:
             r = c.post(f"/api/invocations/{seg(inv_id)}/{name}")
-            emit_json(r) if json_ else out.print(f"{r['id']}: {r['status']}")
+            emit_json(r) if json_ else out.print(f"{r['id']}: {r.get('message') or r['status']}")
             return
         if not filtered and not all_:
             fail(

@@ -204,6 +204,8 @@ async def test_paused_invocation_error_and_resume(stub: StubRuntime):
         await pilot.press("escape", "r", "y")
         await wait_for(pilot, lambda: len(stub.posts) == 1)
         assert stub.posts[0].url.path == f"/api/invocations/{inv_id(8)}/resume"
+        said = f"resume {inv_id(8)}: resumed: it is ready now"  # the answer's words
+        await wait_for(pilot, lambda: any(line.message == said for line in app.log_lines))
 
 
 async def test_app_load_error_from_a_runtime_without_events():

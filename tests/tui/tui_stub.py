@@ -356,9 +356,13 @@ class StubRuntime:
                 new = {"id": inv_id(10), "restarted_from": parts[2], "from": body["from"]}
                 return httpx.Response(200, json={**new, "status": "ready"})
             done = {"cancel": "cancelled", "kill": "killed", "pause": "paused", "resume": "ready"}
-            return httpx.Response(
-                200, json={"id": parts[2], "action": parts[3], "status": done.get(parts[3])}
-            )
+            said = {
+                "resume": "resumed: it is ready now",
+                "pause": "paused: it runs again when resumed",
+            }
+            status = done.get(parts[3])
+            body = {"id": parts[2], "action": parts[3], "status": status}
+            return httpx.Response(200, json={**body, "message": said.get(parts[3], status)})
         return httpx.Response(200, json={"ok": True})
 
 
