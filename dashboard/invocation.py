@@ -186,7 +186,8 @@ def routes(d: Dashboard) -> list[Route]:
             return await _after_action(request, inv_id, Flash("error", e.message), e.status)
         if name == "purge":
             return redirect(request, "/invocations")
-        text = f"{ACTION_LABELS[name]}: {result['message']}."
+        said = result["message"]
+        text = f"{said[:1].upper()}{said[1:]}."
         return await _after_action(request, inv_id, Flash("ok", text), 200)
 
     async def restart(request: Request) -> Response:

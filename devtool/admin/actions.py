@@ -84,7 +84,7 @@ async def _journal(engine: Engine, inv_id: str) -> list[JournalEntry]:
 _SETTLE_S = 1.0  # how long a cancel waits for the handler to end before answering
 
 _DONE = {
-    "kill": "killed",
+    "kill": "killed: it stopped at once, without compensation",
     "pause": "paused: it runs again when resumed",
     "resume": "resumed",
 }

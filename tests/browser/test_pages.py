@@ -155,9 +155,19 @@ def test_kill_from_the_detail_page(page: Page, runtime) -> None:
     expect(page.locator(".waiting")).to_contain_text("timer")
     page.locator("summary", has_text="Kill").click()
     page.locator('button[data-action="kill"]').click()
-    expect(page.locator("#inv-live .flash.ok")).to_contain_text("killed")
+    expect(page.locator("#inv-live .flash.ok")).to_contain_text("Killed: it stopped at once")
     expect(page.locator(".head .chip").first).to_have_text("killed")
     assert runtime.invocation(inv_id)["status"] == "killed"
+
+
+def test_a_cancel_says_cancelled_not_the_status_before(page: Page, runtime) -> None:
+    inv_id = runtime.send("/Shop/slow", 6)
+    runtime.wait_status(inv_id, "suspended")
+    page.goto(runtime.admin_url + f"/invocations/{inv_id}")
+    page.locator("summary", has_text="Cancel").click()
+    page.locator('button[data-action="cancel"]').click()
+    expect(page.locator("#inv-live .flash.ok")).to_have_text("Cancelled.")
+    expect(page.locator(".head .chip").first).to_have_text("cancelled")
     # a finished invocation offers purge only
     expect(page.locator('summary:has-text("Purge")')).to_be_visible()
     expect(page.locator('summary:has-text("Kill")')).to_have_count(0)
