@@ -315,7 +315,7 @@ def show_invocation(
             "index": e.index,
             "kind": e.kind.value,
             "name": e.name,
-            "payload": parse_json(e.payload),
+            "payload": _shown_payload(e),
             "result": parse_json(e.result),
             "failure": (
                 {"code": e.failure.code, "message": e.failure.message} if e.failure else None
@@ -334,6 +334,30 @@ def show_invocation(
         journal.append(item)
     body["journal"] = journal
     return body
+
+
+def _shown_payload(e: JournalEntry) -> Any:
+    """An entry's payload as JSON; a sleep's wake-up time (stored as epoch ms) as an
+    ISO time, and its duration in words beside the milliseconds."""
+    value = parse_json(e.payload)
+    if e.kind is EntryKind.SLEEP and isinstance(value, dict):
+        if isinstance(value.get("wake_at"), (int, float)):
+            value["wake_at"] = iso(to_dt(value["wake_at"] / 1000))
+        if isinstance(value.get("duration_ms"), (int, float)):
+            value["duration"] = _words(value["duration_ms"] / 1000)
+    return value
+
+
+def _words(seconds: float) -> str:
+    """``1h 2m 3s``, ``250 ms``."""
+    if seconds < 1:
+        return f"{seconds * 1000:g} ms"
+    out, rest = [], round(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            out.append(f"{rest // size}{unit}")
+            rest %= size
+    return " ".join(out)
 
 
 def _state_timeline(

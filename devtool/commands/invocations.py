@@ -324,7 +324,8 @@ def _replay_line(r: dict[str, Any]) -> str:
             f"the code asks for {r['requested']}{where}"
         )
     if r["outcome"] == "match":
-        return f"{head}: matches ({r['entries_checked']} entries; {r['stopped']})"
+        n = r["entries_checked"]
+        return f"{head}: matches (entries 1-{n} as recorded; {r['stopped']})"
     return f"{head}: {r['outcome'].upper()}: {r['message']}"
 
 

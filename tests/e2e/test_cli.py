@@ -163,18 +163,18 @@ def test_actions_one_and_bulk_with_confirmation(srv):
     ]
     for i in ids:
         wait_status(srv, i, "suspended")
-    assert ok("invocations", "pause", ids[0], *u).strip() == f"{ids[0]}: paused"
-    assert ok("invocations", "resume", ids[0], *u).strip() == f"{ids[0]}: ready"
+    said = ok("invocations", "pause", ids[0], *u).strip()
+    assert said == f"{ids[0]}: paused: it runs again when resumed"
+    said = ok("invocations", "resume", ids[0], *u).strip()
+    assert said == f"{ids[0]}: resumed: it is ready now"
     wait_status(srv, ids[0], "suspended")
     refused("invocations", "resume", ids[0], *u, text="only paused or backing-off")
-    assert js("invocations", "cancel", ids[0], *u)["status"] in (
-        "running",
-        "ready",
-        "suspended",
-        "cancelled",
-    )
-    wait_status(srv, ids[0], "completed")  # the handler caught the cancellation and returned
-    assert ok("invocations", "kill", ids[1], *u).strip() == f"{ids[1]}: killed"
+    # the answer waits for the handler: it caught the cancellation and returned
+    cancel = js("invocations", "cancel", ids[0], *u)
+    assert cancel["status"] == "completed", cancel
+    assert cancel["message"] == "it ended completed (its handler handled the cancellation)"
+    said = ok("invocations", "kill", ids[1], *u).strip()
+    assert said == f"{ids[1]}: killed: it stopped at once, without compensation"
     refused("invocations", "kill", ids[1], *u, text="is killed: there is nothing to kill")
     refused("invocations", "kill", *u, text="give an invocation ID, or filters")
     refused("invocations", "kill", ids[2], "--status", "suspended", *u, text="not both")
