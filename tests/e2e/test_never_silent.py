@@ -95,6 +95,41 @@ def test_a_blocking_call_while_the_app_is_broken_is_explained_and_loses_nothing(
     assert httpx.get(srv.admin_url + "/api/services", timeout=5).json()["app_error"] is None
 
 
+FLAKY = """
+from durable import Context, Service
+
+flaky = Service("Flaky")
+tries = []
+
+@flaky.handler()
+async def go(ctx: Context) -> str:
+    tries.append(1)
+    if len(tries) < 3:
+        raise KeyError("missing")
+    return "ok"
+"""
+
+
+def test_a_blocking_call_whose_invocation_backs_off_is_explained_at_once(write_app, dev_server):
+    srv = dev_server(write_app(FLAKY))
+    answer: dict = {}
+
+    def call() -> None:
+        answer["r"] = httpx.post(srv.url + "/Flaky/go", timeout=60)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    # within a second of the failure the console names the invocation and the error
+    line = wait_for(
+        lambda: next((x for x in srv.log().splitlines() if "KeyError" in x), None),
+        timeout=1.5,
+        what="the console line",
+    )
+    assert "Flaky/go inv_" in line
+    caller.join(30)
+    assert answer["r"].status_code == 200 and answer["r"].json() == "ok"  # nothing lost
+
+
 def _dev(app: Path, port: int, admin_port: int, store: Path, cwd: Path):
     return subprocess.run(
         [sys.executable, "-m", "durable.devtool.cli", "dev", str(app), "--no-reload"]
