@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from durable.devtool.admin.views import app_error
 from durable.devtool.engine import Engine
 from durable.devtool.errors import RequestError, StoreDegraded
 from durable.devtool.hostguard import bind_host_of
@@ -19,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from . import awakeables, calltree, invocation, invocations, services, sql, state
 from ._core import Dashboard
 from ._reads import Reads
-from ._render import STATIC_DIR, Renderer
+from ._render import STATIC_DIR, Renderer, fingerprint
 from ._security import Guard
 
 __all__ = ["create_dashboard"]
@@ -36,7 +37,15 @@ NAV = [
 def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> Starlette:
     """The web dashboard over ``engine`` (mounted at ``/`` of the admin server)."""
     info = dict(info or {})
-    renderer = Renderer({"nav": NAV, "runtime": info, "store_health": engine.store})
+    renderer = Renderer(
+        {
+            "nav": NAV,
+            "runtime": info,
+            "store_health": engine.store,
+            "app_health": lambda: app_error(engine),
+            "fingerprint": fingerprint,
+        }
+    )
     d = Dashboard(engine, Reads(engine), renderer, info)
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -8,6 +8,7 @@ the store's reader threads, never on the event loop.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from durable import payloads
@@ -42,10 +43,14 @@ def _matching_ids(
     return ids, True
 
 
-def _status_counts(cur: Cursor, live: inspect.Live) -> dict[str, int]:
-    stored = queries.status_counts_except(cur, list(live.rows))
+def _status_counts(
+    cur: Cursor, live: inspect.Live, f: InvocationFilter | None = None
+) -> dict[str, int]:
+    stored = queries.status_counts_except(cur, list(live.rows), f)
+    anyhow = dataclasses.replace(f, statuses=()) if f is not None else None
     for row in live.rows.values():
-        stored[row.status] = stored.get(row.status, 0) + 1
+        if anyhow is None or anyhow.matches(row, row.status):
+            stored[row.status] = stored.get(row.status, 0) + 1
     return stored
 
 
@@ -87,9 +92,10 @@ class Reads:
         )
         return int(page["total"])
 
-    async def status_counts(self) -> dict[str, int]:
+    async def status_counts(self, f: InvocationFilter | None = None) -> dict[str, int]:
+        """Invocations per status; with ``f``, those its other fields match."""
         live = self.live()
-        return await self.store.read(_status_counts, live)
+        return await self.store.read(_status_counts, live, f)
 
     async def matching_ids(
         self, f: InvocationFilter, cap: int = MAX_BULK

@@ -199,7 +199,8 @@ def routes(d: Dashboard) -> list[Route]:
             return await _after_action(request, inv_id, Flash("error", e.message), e.status)
         if name == "purge":
             return redirect(request, "/invocations")
-        text = f"{ACTION_LABELS[name]}: the invocation is now {result['status']}."
+        said = result["message"]
+        text = f"{said[:1].upper()}{said[1:]}."
         return await _after_action(request, inv_id, Flash("ok", text), 200)
 
     async def restart(request: Request) -> Response:
@@ -226,7 +227,14 @@ def routes(d: Dashboard) -> list[Route]:
         outcome = result.get("outcome")
         checked = result.get("entries_checked", 0)
         if outcome == "match":
-            flash = Flash("ok", f"Replay matches: today's code makes the {checked} recorded steps.")
+            steps = f"entries 1–{checked}" if checked > 1 else f"entry {checked}"
+            flash = Flash(
+                "ok",
+                f"Replay matches: today's code makes {steps} of the journal as recorded "
+                "(entry 0 is the input)."
+                if checked
+                else "Replay matches: the journal holds no step past its input.",
+            )
         elif outcome == "divergence":
             where = f" ({result['location']})" if result.get("location") else ""
             flash = Flash(

@@ -152,10 +152,11 @@ def routes(d: Dashboard) -> list[Route]:
     async def count(request: Request) -> Response:
         filters = filters_of(request.query_params)
         try:
-            total: int | None = await d.reads.count(parse_filter(filters))
-        except RequestError:
-            total = None
-        counts = await d.reads.status_counts()
+            f = parse_filter(filters)
+            total: int | None = await d.reads.count(f)
+        except RequestError:  # a bad filter: the list says why; chips count everything
+            f, total = None, None
+        counts = await d.reads.status_counts(f)
         return d.render(
             request,
             "counts",

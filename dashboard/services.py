@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from durable.devtool.admin.views import parse_json
+from durable.devtool.admin.views import app_error, parse_json
 from durable.devtool.errors import BadRequest, NotFound, RequestError
 from durable.devtool.ingress import MAX_KEY
 from durable.devtool.parsing import parse_duration
@@ -66,6 +66,13 @@ def routes(d: Dashboard) -> list[Route]:
             },
         )
 
+    async def banner(request: Request) -> Response:
+        """The every-page banner while the app fails to load (polled; 204 if unchanged)."""
+        v = fingerprint(app_error(d.engine))
+        if is_fragment_request(request) and request.query_params.get("v") == v:
+            return Response(status_code=204)
+        return d.render(request, "app_banner", {})
+
     async def invoke(request: Request) -> Response:
         service, handler = request.path_params["service"], request.path_params["handler"]
         data = await form(request)
@@ -114,5 +121,6 @@ def routes(d: Dashboard) -> list[Route]:
 
     return [
         Route("/services", page),
+        Route("/app-banner", banner),
         Route("/services/{service}/{handler}", invoke, methods=["POST"]),
     ]

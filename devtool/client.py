@@ -1,7 +1,8 @@
 """How `durable` commands reach the data: a runtime's admin API, or the store file.
 
-:func:`connect` finds a runtime (``--url``, else the default URL, else the admin URL
-that the store's holder file names) and talks to its admin API over HTTP. With no
+:func:`connect` finds a runtime (``--url``; in a project folder, the one holding its
+store, named by the store's holder file; else the default URL) and talks to its admin
+API over HTTP, saying on stderr which runtime answered. With no
 runtime up, read commands open the store read-only and are served by the same admin
 API code in this process (:func:`durable.devtool.admin.routes.offline_app`), so both paths
 give the same answers. DuckDB lets one process hold a file: a store held by a runtime
@@ -20,7 +21,15 @@ from .errors import DevtoolError, StoreLockedError
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["Client", "CliError", "connect", "answer", "DEFAULT_URL", "DEFAULT_STORE"]
+__all__ = [
+    "Client",
+    "CliError",
+    "connect",
+    "answer",
+    "answered",
+    "DEFAULT_URL",
+    "DEFAULT_STORE",
+]
 
 DEFAULT_URL = "http://127.0.0.1:9070"
 DEFAULT_STORE = os.path.join(".durable", "durable.duckdb")
@@ -61,12 +70,35 @@ def _health(url: str) -> dict | None:
     return body if r.status_code == 200 and body.get("status") in ("ok", "degraded") else None
 
 
-def _holder_url(store: str) -> str | None:
+def _holder(store: str) -> dict:
+    """The holder file of a store: the PID and admin URL of the runtime holding it."""
     try:
         with open(os.path.abspath(store) + ".holder.json") as f:
-            return json.load(f).get("admin_url")
-    except (OSError, ValueError, AttributeError):
-        return None
+            info = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def _holder_url(store: str) -> str | None:
+    url = _holder(store).get("admin_url")
+    return url if isinstance(url, str) else None
+
+
+def _serves(health: dict, path: str, holder: dict) -> bool:
+    """Does the runtime whose /health this is hold the store at ``path``?"""
+    theirs = health.get("store")
+    if isinstance(theirs, str) and os.path.isabs(theirs):
+        return os.path.realpath(theirs) == os.path.realpath(path)
+    return holder.get("pid") is not None and holder.get("pid") == health.get("pid")
+
+
+def answered(url: str, health: dict) -> str:
+    """Which runtime answered, said on stderr before a command's output."""
+    parts = [f"store {health['store']}" if health.get("store") else None]
+    parts.append(f"PID {health['pid']}" if health.get("pid") else None)
+    extra = ", ".join(p for p in parts if p)
+    return f"runtime at {url}" + (f" ({extra})" if extra else "")
 
 
 class Client:
@@ -156,32 +188,58 @@ def connect(url: str | None, store: str | None, need_runtime: bool, what: str) -
     """A client of the runtime; or, for reads with none up, of the store file read-only.
 
     ``url``/``store`` are the options as given (None: not given); ``what`` names the
-    command for messages.
+    command for messages. ``--url`` names the one runtime to use. Otherwise, in a project
+    folder (one with a store, or with ``--store``), only the runtime holding that store
+    will do: a runtime on the default URL that serves another project's store is not
+    used silently. Elsewhere, the runtime on the default URL.
     """
-    candidates: list[str] = []
     if url is not None:
-        candidates.append(url)
-    else:
-        if store is None:
-            candidates.append(DEFAULT_URL)
-        held = _holder_url(store or DEFAULT_STORE)
-        if held:
-            candidates.append(held)
-    for u in dict.fromkeys(candidates):
-        health = _health(u)
+        health = _health(url)
         if health is not None:
-            return Client(u, health)
-    shown = url or DEFAULT_URL
-    if need_runtime or url is not None:
+            return Client(url, health, note=answered(url, health))
         raise CliError(
-            f"no runtime answers at {shown}: `durable {what}` needs a running runtime. "
+            f"no runtime answers at {url}: `durable {what}` needs a running runtime. "
             "Start one with `durable dev`, or point to it with --url."
         )
     path = os.path.abspath(store or DEFAULT_STORE)
+    holder = _holder(path)
+    in_project = store is not None or os.path.exists(path) or bool(holder)
+    if not in_project:
+        health = _health(DEFAULT_URL)
+        if health is not None:
+            return Client(DEFAULT_URL, health, note=answered(DEFAULT_URL, health))
+        if need_runtime:
+            raise CliError(
+                f"no runtime answers at {DEFAULT_URL}: `durable {what}` needs a running "
+                "runtime. Start one with `durable dev`, or point to it with --url."
+            )
+        raise CliError(
+            f"no runtime answers at {DEFAULT_URL}, and there is no store at {path}: start "
+            "a runtime with `durable dev`, or give --url or --store."
+        )
+    other = None  # a runtime that answers but serves another store
+    for u in dict.fromkeys(x for x in (_holder_url(path), DEFAULT_URL) if x):
+        health = _health(u)
+        if health is None:
+            continue
+        if _serves(health, path, holder):
+            return Client(u, health, note=answered(u, health))
+        other = other or (u, health.get("store") or "another store")
+    elsewhere = (
+        f"; the runtime at {other[0]} serves another store ({other[1]}): give --url "
+        f"{other[0]} to use it"
+        if other
+        else ""
+    )
+    if need_runtime:
+        raise CliError(
+            f"no runtime runs for the store {path}: `durable {what}` needs one. Start it "
+            f"with `durable dev` in this folder{elsewhere}."
+        )
     if not os.path.exists(path):
         raise CliError(
-            f"no runtime answers at {shown}, and there is no store at {path}: start a "
-            "runtime with `durable dev`, or give --url or --store."
+            f"there is no store at {path}, and no runtime runs for it: start a runtime "
+            f"with `durable dev`, or give --url or --store{elsewhere}."
         )
     from .store import Store
 
@@ -189,7 +247,8 @@ def connect(url: str | None, store: str | None, need_runtime: bool, what: str) -
         opened = Store.open(path, read_only=True)
     except StoreLockedError as e:
         raise CliError(
-            f"no runtime answers at {shown}, and {e} (its admin API did not answer either)"
+            f"no runtime answers for the store {path}, and {e} (its admin API did not "
+            "answer either)"
         ) from None
     except Exception as e:  # a file that is not a DuckDB store
         raise CliError(f"cannot open the store {path} read-only: {e}") from None
@@ -197,5 +256,5 @@ def connect(url: str | None, store: str | None, need_runtime: bool, what: str) -
         "store:" + path,
         {"status": "offline", "store": path},
         store=opened,
-        note=f"no runtime at {shown}: reading the store {path} read-only",
+        note=f"no runtime runs for the store {path}: reading the store read-only{elsewhere}",
     )

@@ -30,7 +30,7 @@ from .ingress import create_ingress
 from .store import Store, answer_now
 from .workers import InlineLink, ProcessWorkers
 
-__all__ = ["RuntimeOptions", "Runtime", "bind"]
+__all__ = ["RuntimeOptions", "Runtime", "bind", "bind_all"]
 
 
 @dataclass
@@ -51,6 +51,39 @@ class RuntimeOptions:
 
 def bind(host: str, port: int, what: str) -> socket.socket:
     """A listening socket, or a DevtoolError that says which port is taken."""
+    return bind_all(host, [(port, what)])[0]
+
+
+def bind_all(
+    host: str, wanted: list[tuple[int, str]], store: str | None = None
+) -> list[socket.socket]:
+    """Listening sockets for ``(port, what)`` pairs, or one DevtoolError naming every
+    taken port at once, and the durable runtime holding them when there is one."""
+    socks: list[socket.socket] = []
+    taken: list[tuple[int, str, str]] = []
+    for port, what in wanted:
+        try:
+            socks.append(_listen(host, port))
+        except OSError as e:
+            taken.append((port, what, e.strerror or str(e)))
+    if not taken:
+        return socks
+    for sock in socks:
+        sock.close()
+    where = " nor ".join(f"for the {what} on {host}:{port}" for port, what, _ in taken)
+    flags = " and ".join(f"--{'admin-' if what == 'admin API' else ''}port" for _, what, _ in taken)
+    holder = _durable_holder(host, [p for p, _, _ in taken], store)
+    if holder:
+        why = f"{holder} already runs here: stop it, use it (the CLI finds it), or pick "
+    else:
+        why = f"another program uses {'them' if len(taken) > 1 else 'it'}; pick "
+    raise DevtoolError(
+        f"cannot listen {where} ({taken[0][2]}): {why}"
+        f"{'other ports' if len(taken) > 1 else 'another port'} with {flags}"
+    )
+
+
+def _listen(host: str, port: int) -> socket.socket:
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
     # without it, a keep-alive request waits ~40 ms for a delayed ACK (Nagle)
     sock = socket.socket(
@@ -59,18 +92,43 @@ def bind(host: str, port: int, what: str) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError as e:
+    except OSError:
         sock.close()
-        raise DevtoolError(
-            f"cannot listen for the {what} on {host}:{port} ({e.strerror}): another "
-            f"program uses it; pick another port with --{'admin-' if what == 'admin API' else ''}port"
-        ) from None
+        raise
     # Accepted connections inherit TCP_NODELAY: a response written as headers + body must not
     # wait for the client's delayed ACK (40 ms).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.listen(2048)
     sock.set_inheritable(False)
     return sock
+
+
+def _durable_holder(host: str, ports: list[int], store: str | None) -> str | None:
+    """ "durable PID N (admin API at URL)" when a durable runtime holds one of ``ports``:
+    its admin API answers there, or the store's holder file names a live runtime."""
+    import json
+    import urllib.request
+
+    name = f"[{host}]" if ":" in host else host
+    for port in ports:
+        url = f"http://{name}:{port}"
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1) as r:
+                health = json.loads(r.read())
+        except (OSError, ValueError):
+            continue
+        if isinstance(health, dict) and health.get("pid"):
+            return f"durable PID {health['pid']} (admin API at {url})"
+    try:
+        with open(os.path.abspath(store or "") + ".holder.json") as f:
+            info = json.load(f)
+        pid = int(info["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return f"durable PID {pid}" + (
+        f" (admin API at {info['admin_url']})" if info.get("admin_url") else ""
+    )
 
 
 class _Server(uvicorn.Server):
@@ -139,8 +197,9 @@ class Runtime:
     async def run(self) -> None:
         o = self.opts
         t0 = time.perf_counter()
-        ingress_sock = bind(o.host, o.port, "ingress")
-        admin_sock = bind(o.host, o.admin_port, "admin API")
+        ingress_sock, admin_sock = bind_all(
+            o.host, [(o.port, "ingress"), (o.admin_port, "admin API")], o.store
+        )
         host = f"[{o.host}]" if ":" in o.host else o.host  # an IPv6 address in a URL
         admin_url = f"http://{host}:{admin_sock.getsockname()[1]}"
         ingress_url = f"http://{host}:{ingress_sock.getsockname()[1]}"
@@ -196,7 +255,7 @@ class Runtime:
         info = {
             "ingress_url": ingress_url,
             "admin_url": admin_url,
-            "store": store.path,
+            "store": os.path.abspath(store.path) if store.persistent else store.path,
             "app": o.app,
             "pid": os.getpid(),
         }
@@ -303,6 +362,14 @@ class Runtime:
             self._say_failure(row, data)
         elif kind == "log":
             self.say(data["line"], "log")
+        elif kind == "waits_for_app":
+            error = (self.engine.service_unavailable or "") if self.engine else ""
+            self.say(
+                f"{data['target']} {data['id']}: the caller waits, its request open: the app "
+                f"does not load ({error.splitlines()[0] if error else 'no worker'}); it runs "
+                "once the file is fixed",
+                "error",
+            )
         elif kind == "finished" and row is not None:
             self._told.discard(row.id)
             if self.opts.verbose:
@@ -366,9 +433,12 @@ class Runtime:
             before = set(self.engine.services)
             ok, error, took = await self.workers.reload()
             if not ok:
+                waiting = self.engine.waiting_clients()
                 self.say(
-                    f"reload failed ({', '.join(names)}); the services wait until the app "
-                    f"loads again:\n{error}",
+                    f"reload failed ({', '.join(names)}); no code runs until the app loads "
+                    "again: invocations wait (nothing is lost)"
+                    + (f", {waiting} caller(s) with them" if waiting else "")
+                    + f":\n{error}",
                     "error",
                 )
                 continue

@@ -241,7 +241,7 @@ class ProcessWorkers:
 
     def _unavailable(self, error: str | None) -> None:
         self.last_error = error
-        self.engine.service_unavailable = error
+        self.engine.app_failed(error)
 
     def _forward_output(self, proc: subprocess.Popen) -> None:
         loop = asyncio.get_running_loop()
@@ -263,7 +263,7 @@ class ProcessWorkers:
     def _install(self, link: ProcessLink, hello: Hello) -> None:
         self.current = link
         self.last_error = None
-        self.engine.service_unavailable = None
+        self.engine.app_failed(None)
         self.engine.set_link(link, {s.name: s for s in hello.services})
 
     async def reload(self) -> tuple[bool, str | None, float]:

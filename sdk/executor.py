@@ -535,7 +535,9 @@ class Executor:
         try:
             if self.hdef.arity == 2:
                 try:
-                    arg = _serde.deserialize(self.journal[0].payload, self.hdef.input_type)
+                    arg = _serde.deserialize(
+                        self.journal[0].payload, self.hdef.input_type, strict=True
+                    )
                 except (TypeError, ValueError) as e:
                     raise TerminalError(
                         f"invalid input for {self.hdef.service_name}/{self.hdef.name}: {e}", 400

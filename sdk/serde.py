@@ -37,6 +37,7 @@ __all__ = [
     "parse_strict",
     "check_text",
     "UnstorableValue",
+    "InputError",
     "MAX_DEPTH",
     "type_name",
     "json_schema",
@@ -185,11 +186,73 @@ def parse_strict(text: str) -> Any:
     return value
 
 
-def _from_jsonable(data: Any, tp: Any) -> Any:
+class InputError(TypeError, ValueError):
+    """A JSON value that does not fit its type hint, with every error's field path, in
+    the style of pydantic: ``2 validation errors for Order: id: field required;
+    items.0.qty: expected an integer, got str``. ``errors`` holds ``(path, message)``."""
+
+    def __init__(self, title: str, errors: list[tuple[str, str]]) -> None:
+        self.title = title
+        self.errors = errors
+        n = len(errors)
+        shown = "; ".join(f"{p}: {m}" if p else m for p, m in errors[:10])
+        more = f"; and {n - 10} more" if n > 10 else ""
+        super().__init__(f"{n} validation error{'s' if n != 1 else ''} for {title}: {shown}{more}")
+
+
+class _Invalid(Exception):
+    """Errors found under one value: ``(location, message)`` pairs, each location a
+    tuple of keys and indexes from that value down."""
+
+    def __init__(self, errors: list[tuple[tuple[Any, ...], str]]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+def _fail(message: str) -> _Invalid:
+    return _Invalid([((), message)])
+
+
+_KIND = {int: "an integer", str: "a string", bool: "a boolean", float: "a number"}
+
+
+def _json_kind(data: Any) -> str:
+    return {dict: "object", list: "array", type(None): "null"}.get(type(data), type(data).__name__)
+
+
+def _each(items: Any, convert: Any) -> list[Any]:
+    """Convert ``(location, data, type)`` items, gathering every item's errors."""
+    out, errors = [], []
+    for loc, data, tp in items:
+        try:
+            out.append(convert(data, tp))
+        except _Invalid as e:
+            errors += [((loc, *sub), m) for sub, m in e.errors]
+    if errors:
+        raise _Invalid(errors)
+    return out
+
+
+def _from_jsonable(data: Any, tp: Any, strict: bool = False) -> Any:
+    try:
+        return _convert(data, tp, strict)
+    except _Invalid as e:
+        raise InputError(
+            type_name(tp), [(".".join(str(x) for x in loc), m) for loc, m in e.errors]
+        ) from None
+
+
+def _convert(data: Any, tp: Any, strict: bool = False) -> Any:
     if tp is None or tp is Any or tp is typing.Any or tp is inspect_empty:
         return data
     if tp is _NONE_TYPE:
+        if data is not None:
+            raise _fail(f"expected null, got {_json_kind(data)}")
         return None
+
+    def conv(d: Any, t: Any) -> Any:
+        return _convert(d, t, strict)
+
     origin = typing.get_origin(tp)
     if origin is typing.Union or origin is types.UnionType:
         args = typing.get_args(tp)
@@ -199,53 +262,81 @@ def _from_jsonable(data: Any, tp: Any) -> Any:
             if arg is _NONE_TYPE:
                 continue
             try:
-                return _from_jsonable(data, arg)
-            except (TypeError, ValueError):
+                return conv(data, arg)
+            except (_Invalid, TypeError, ValueError):
                 continue
-        raise TypeError(f"value {data!r} matches none of {tp}")
+        raise _fail(f"{_json_kind(data)} matches none of {type_name(tp)}")
     if origin is typing.Annotated:
-        return _from_jsonable(data, typing.get_args(tp)[0])
+        return conv(data, typing.get_args(tp)[0])
     if origin is typing.Literal:
         if data not in typing.get_args(tp):
-            raise ValueError(f"value {data!r} is not one of {typing.get_args(tp)}")
+            raise _fail(f"value {data!r} is not one of {typing.get_args(tp)}")
         return data
     if origin in (list, tuple, set, frozenset) or tp in (list, tuple, set, frozenset):
         if not isinstance(data, list):
-            raise TypeError(f"expected a JSON array, got {type(data).__name__}")
+            raise _fail(f"expected a JSON array, got {_json_kind(data)}")
         args = typing.get_args(tp)
         container = origin or tp
         if container is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
-            return tuple(_from_jsonable(d, a) for d, a in zip(data, args, strict=False))
+            return tuple(_each(zip(range(len(args)), data, args, strict=False), conv))
         item = args[0] if args else Any
-        return container(_from_jsonable(d, item) for d in data)
+        return container(_each(((i, d, item) for i, d in enumerate(data)), conv))
     if origin is dict or tp is dict:
         if not isinstance(data, dict):
-            raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+            raise _fail(f"expected a JSON object, got {_json_kind(data)}")
         args = typing.get_args(tp)
         vt = args[1] if len(args) == 2 else Any
-        return {k: _from_jsonable(v, vt) for k, v in data.items()}
+        return dict(zip(data, _each(((k, v, vt) for k, v in data.items()), conv), strict=True))
     if _is_pydantic_model(tp):
-        return tp.model_validate(data)
+        try:
+            return tp.model_validate(data)
+        except ValueError as e:  # pydantic's ValidationError: keep its locations
+            if not hasattr(e, "errors"):
+                raise _fail(str(e)) from None
+            raise _Invalid([(tuple(x["loc"]), x["msg"].lower()) for x in e.errors()]) from None
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if not isinstance(data, dict):
-            raise TypeError(f"expected a JSON object for {tp.__name__}, got {type(data).__name__}")
-        hints = typing.get_type_hints(tp)
-        kwargs = {}
-        for f in dataclasses.fields(tp):
-            if f.name in data:
-                kwargs[f.name] = _from_jsonable(data[f.name], hints.get(f.name, Any))
-        return tp(**kwargs)
+        return _dataclass(data, tp, strict, conv)
     if tp is float and isinstance(data, (int, float)) and not isinstance(data, bool):
         return float(data)
     if tp in (int, str, bool, float):
         if not isinstance(data, tp) or (tp is int and isinstance(data, bool)):
-            raise TypeError(f"expected {tp.__name__}, got {type(data).__name__}")
+            raise _fail(f"expected {_KIND[tp]}, got {_json_kind(data)}")
         return data
     if tp in (_dt.datetime, _dt.date, _dt.time):  # serialize() wrote isoformat()
         if not isinstance(data, str):
-            raise TypeError(f"expected an ISO {tp.__name__} string, got {type(data).__name__}")
-        return tp.fromisoformat(data)
+            raise _fail(f"expected an ISO {tp.__name__} string, got {_json_kind(data)}")
+        try:
+            return tp.fromisoformat(data)
+        except ValueError as e:
+            raise _fail(str(e)) from None
     return data
+
+
+def _dataclass(data: Any, tp: type, strict: bool, conv: Any) -> Any:
+    if not isinstance(data, dict):
+        raise _fail(f"expected a JSON object, got {_json_kind(data)}")
+    hints = typing.get_type_hints(tp)
+    fields = [f for f in dataclasses.fields(tp) if f.init]
+    names = {f.name for f in fields}
+    errors: list[tuple[tuple[Any, ...], str]] = []
+    items = []
+    for f in fields:
+        if f.name in data:
+            items.append((f.name, data[f.name], hints.get(f.name, Any)))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            errors.append(((f.name,), "field required"))
+    if strict:
+        known = ", ".join(f.name for f in fields)
+        errors += [((k,), f"unknown field (fields: {known})") for k in data if k not in names]
+    try:
+        values = _each(items, conv)
+    except _Invalid as e:
+        errors += e.errors
+    if errors:
+        order = {f.name: i for i, f in enumerate(fields)}
+        errors.sort(key=lambda x: order.get(x[0][0], len(order)) if x[0] else -1)
+        raise _Invalid(errors)
+    return tp(**{name: v for (name, _d, _t), v in zip(items, values, strict=True)})
 
 
 class _Empty:
@@ -255,10 +346,14 @@ class _Empty:
 inspect_empty: Any = _Empty
 
 
-def deserialize(text: str | bytes | None, tp: Any = None) -> Any:
-    """Parse JSON text into a value of type ``tp`` (no type: plain JSON)."""
+def deserialize(text: str | bytes | None, tp: Any = None, strict: bool = False) -> Any:
+    """Parse JSON text into a value of type ``tp`` (no type: plain JSON).
+
+    A value that does not fit raises :class:`InputError` naming every field path;
+    ``strict`` (a handler's input) also refuses fields a dataclass does not have.
+    """
     data = None if text is None or text == "" or text == b"" else json.loads(text)
-    return _from_jsonable(data, tp)
+    return _from_jsonable(data, tp, strict)
 
 
 class Serde:

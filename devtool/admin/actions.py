@@ -81,8 +81,23 @@ async def _journal(engine: Engine, inv_id: str) -> list[JournalEntry]:
 
 
 # ---------------------------------------------------------------------------- lifecycle
-async def act(engine: Engine, action: str, inv_id: str) -> dict[str, Any]:
-    """cancel, kill, purge, pause or resume one invocation."""
+_SETTLE_S = 1.0  # how long a cancel waits for the handler to end before answering
+
+_DONE = {
+    "kill": "killed: it stopped at once, without compensation",
+    "pause": "paused: it runs again when resumed",
+    "resume": "resumed",
+}
+
+
+async def act(engine: Engine, action: str, inv_id: str, settle: bool = True) -> dict[str, Any]:
+    """cancel, kill, purge, pause or resume one invocation.
+
+    The answer's ``status`` is the invocation's status after the action and
+    ``message`` says what happened in words. A cancel reaches the handler at its next
+    await: with ``settle`` it waits up to a second for the invocation to end, so the
+    answer is usually ``cancelled``; else it says the cancel is on its way.
+    """
     if action not in ACTIONS:
         raise NotFound(f"unknown action {action!r} (actions: {', '.join(ACTIONS)})")
     _row, status = await live_row(engine, inv_id)
@@ -92,11 +107,30 @@ async def act(engine: Engine, action: str, inv_id: str) -> dict[str, Any]:
     try:
         if action == "purge":
             await engine.purge(inv_id)
-            return {"id": inv_id, "action": action, "status": "purged"}
+            return {"id": inv_id, "action": action, "status": "purged", "message": "purged"}
         new_status = await getattr(engine, action)(inv_id)
     except lc.IllegalTransition as e:
         raise Conflict(str(e)) from None
-    return {"id": inv_id, "action": action, "status": new_status}
+    if action == "cancel" and new_status not in lc.TERMINAL and settle:
+        try:
+            await asyncio.wait_for(engine.output(inv_id, True), _SETTLE_S)
+        except TimeoutError:
+            pass
+        new_status = engine.live_status(inv_id) or (await live_row(engine, inv_id))[1]
+    if action == "cancel":
+        message = (
+            "cancelled"
+            if new_status == "cancelled"
+            else f"it ended {new_status} (its handler handled the cancellation)"
+            if new_status in lc.TERMINAL
+            else "cancel delivered: the handler gets a CancelledError at its next await and "
+            f"ends cancelled (it may compensate first); it is {new_status} now"
+        )
+    else:
+        message = _DONE.get(action, action)
+        if action == "resume":
+            message = f"resumed: it is {new_status} now"
+    return {"id": inv_id, "action": action, "status": new_status, "message": message}
 
 
 async def bulk(engine: Engine, action: str, ids: list[str]) -> dict[str, Any]:
@@ -110,7 +144,7 @@ async def bulk(engine: Engine, action: str, ids: list[str]) -> dict[str, Any]:
     async def one(inv_id: str) -> None:
         async with sem:
             try:
-                done.append(await act(engine, action, inv_id))
+                done.append(await act(engine, action, inv_id, settle=False))
             except RequestError as e:
                 failed.append({"id": inv_id, "code": e.status, "message": e.message})
 

@@ -24,6 +24,7 @@ from ..events import EventLog
 from ..hostguard import HostGuard, bind_host_of
 from ..store import queries
 from . import routes
+from .views import app_error
 
 __all__ = ["create_admin", "jsonable"]
 
@@ -59,6 +60,7 @@ def create_admin(
                 **runtime_info,
                 "counts": engine.counts(),
                 "waiting_clients": engine.waiting_clients(),
+                "app_error": app_error(engine),
             }
         )
 

@@ -170,6 +170,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         return {
             "services": [dataclasses.asdict(s) for s in eng.services.values()],
             "error": eng.service_unavailable,
+            "app_error": views.app_error(eng),
             "ingress_url": info.get("ingress_url"),
         }
 

@@ -35,6 +35,7 @@ from ..store.queries import Cursor, InvocationFilter
 
 __all__ = [
     "Live",
+    "app_error",
     "iso",
     "parse_json",
     "promise_id",
@@ -131,8 +132,11 @@ def _waiting(
         return [{"kind": "key", "what": what, "owner": owner, "queue_position": pos}]
     if status == "scheduled":
         return [{"kind": "start", "what": f"its start time {iso(row.scheduled_at)}"}]
+    app = _app_wait(live) if status in ("ready", "backing-off") else []
     if status == "backing-off":
-        return [{"kind": "retry", "what": f"retry at {iso(row.next_retry_at)}"}]
+        return [{"kind": "retry", "what": f"retry at {iso(row.next_retry_at)}"}, *app]
+    if app:
+        return app
     if status == "paused":
         return [{"kind": "person", "what": "a person: resume, restart, cancel or kill it"}]
     entries = incomplete
@@ -140,6 +144,24 @@ def _waiting(
         on = set(json.loads(row.waiting_on))
         entries = [e for e in incomplete if e.index in on] or incomplete
     return [_entry_wait(e) for e in entries]
+
+
+def _app_wait(live: Live | None) -> list[dict[str, Any]]:
+    """No worker runs because the app fails to load: ready work waits for it."""
+    if live is None or not live.app_error:
+        return []
+    first = live.app_error.splitlines()[0]
+    return [{"kind": "app", "what": f"the app to load ({first}); fix the file and it reloads"}]
+
+
+def app_error(engine: Any) -> dict[str, Any] | None:
+    """Why the app does not load (``error``, its first line ``summary``, ``since``), or
+    None: what the dashboard's banner, the TUI's header and the CLI show."""
+    error = engine.service_unavailable
+    if not error:
+        return None
+    since = engine.service_unavailable_since
+    return {"error": error, "summary": error.splitlines()[0], "since": iso(since)}
 
 
 def _summary(row: InvocationRow, status: str, waiting: list[dict[str, Any]]) -> dict[str, Any]:
@@ -346,7 +368,7 @@ def show_invocation(
             "index": e.index,
             "kind": e.kind.value,
             "name": e.name,
-            "payload": parse_json(e.payload),
+            "payload": _shown_payload(e),
             "result": parse_json(e.result),
             "failure": (
                 {"code": e.failure.code, "message": e.failure.message} if e.failure else None
@@ -379,6 +401,30 @@ def show_invocation(
     ]
     body["logs"] = [{**g, "at": iso(g["at"])} for g in queries.logs(cur, inv_id)]
     return body
+
+
+def _shown_payload(e: JournalEntry) -> Any:
+    """An entry's payload as JSON; a sleep's wake-up time (stored as epoch ms) as an
+    ISO time, and its duration in words beside the milliseconds."""
+    value = parse_json(e.payload)
+    if e.kind is EntryKind.SLEEP and isinstance(value, dict):
+        if isinstance(value.get("wake_at"), (int, float)):
+            value["wake_at"] = iso(to_dt(value["wake_at"] / 1000))
+        if isinstance(value.get("duration_ms"), (int, float)):
+            value["duration"] = _words(value["duration_ms"] / 1000)
+    return value
+
+
+def _words(seconds: float) -> str:
+    """``1h 2m 3s``, ``250 ms``."""
+    if seconds < 1:
+        return f"{seconds * 1000:g} ms"
+    out, rest = [], round(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            out.append(f"{rest // size}{unit}")
+            rest %= size
+    return " ".join(out)
 
 
 def _state_timeline(

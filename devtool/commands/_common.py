@@ -73,6 +73,13 @@ def session(url: str | None, store: str | None, need_runtime: bool, what: str) -
         fail(e.message)
     if client.note:
         err.print(f"[durable] {client.note}", markup=False)
+    broken = client.health.get("app_error")
+    if isinstance(broken, dict):
+        err.print(
+            f"[durable] the app does not load (since {when(broken.get('since'), ms=False)} "
+            f"UTC): {broken.get('summary')}; its invocations wait until the file is fixed",
+            markup=False,
+        )
     try:
         yield client
     except CliError as e:

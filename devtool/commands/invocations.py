@@ -367,7 +367,7 @@ def _act(
     with session(url, None, True, f"invocations {name}") as c:
         if inv_id is not None:
             r = c.post(f"/api/invocations/{seg(inv_id)}/{name}")
-            emit_json(r) if json_ else out.print(f"{r['id']}: {r['status']}")
+            emit_json(r) if json_ else out.print(f"{r['id']}: {r.get('message') or r['status']}")
             return
         if not filtered and not all_:
             fail(
@@ -416,7 +416,8 @@ def _replay_line(r: dict[str, Any]) -> str:
             f"the code asks for {r['requested']}{where}"
         )
     if r["outcome"] == "match":
-        return f"{head}: matches ({r['entries_checked']} entries; {r['stopped']})"
+        n = r["entries_checked"]
+        return f"{head}: matches (entries 1-{n} as recorded; {r['stopped']})"
     return f"{head}: {r['outcome'].upper()}: {r['message']}"
 
 

@@ -25,12 +25,11 @@ def tui(
 
 
 def _find_url(url: str | None) -> str:
-    """``--url``; else the default URL or the one the store's holder file names, whichever
-    answers; else the default (the TUI then waits for a runtime to come up)."""
+    """``--url``; else the runtime holding this folder's store (its holder file names
+    it), if it answers; else the default (the TUI then waits for a runtime to come up)."""
     if url:
         return url
-    if _health(DEFAULT_URL) is None:
-        held = _holder_url(DEFAULT_STORE)
-        if held and _health(held) is not None:
-            return held
+    held = _holder_url(DEFAULT_STORE)
+    if held and _health(held) is not None:
+        return held
     return DEFAULT_URL

@@ -21,6 +21,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from durable.definitions import RetryPolicy
@@ -87,6 +88,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.services: dict[str, ServiceInfo] = {}
         self.service_unavailable: str | None = None  # the import error when the worker fails
+        self.service_unavailable_since: datetime | None = None  # when the app first failed
         self.link: WorkerLink | None = None
         self.on_event = on_event or (lambda kind, data: None)
         #: called with the worker link when a running invocation is killed (the worker
@@ -177,6 +179,20 @@ class Engine:
                 a = self._inv.get(inv_id)
                 if a is not None and a.row.status == Status.READY.value:
                     self._dispatch_soon(a)
+
+    def app_failed(self, error: str | None) -> None:
+        """The worker could not load the app (``error``), or it loads again (None): the
+        services stay listed and new invocations wait for a worker."""
+        if error is None:
+            self.service_unavailable = self.service_unavailable_since = None
+            return
+        if self.service_unavailable is None:
+            self.service_unavailable_since = self._now()
+        self.service_unavailable = error
+
+    def waits_for_app(self) -> bool:
+        """True while no worker runs because the app fails to load."""
+        return self.link is None and self.service_unavailable is not None
 
     def link_lost(self, link: WorkerLink, reason: str) -> None:
         """A worker died: every attempt running on it failed."""
@@ -517,6 +533,8 @@ class Engine:
             key_owner=dict(self.keys.owner),
             journals=journals,
             queue_position=self.queue_position,
+            app_error=self.service_unavailable,
+            app_error_since=self.service_unavailable_since,
         )
 
     def live_row(self, inv_id: str) -> InvocationRow | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from durable.messages import JournalEntry
@@ -31,6 +32,8 @@ class Snapshot:
     key_owner: Mapping[tuple[str, str], str] = field(default_factory=dict)
     journals: Mapping[str, list[JournalEntry]] = field(default_factory=dict)
     queue_position: Callable[[str], int | None] | None = None
+    app_error: str | None = None  # why no worker runs: the app fails to load
+    app_error_since: datetime | None = None
 
     @classmethod
     def of(cls, engine: Engine, journal_of: str | None = None) -> Snapshot:

@@ -6,6 +6,7 @@ them writes. Callers run them off the event loop (``Store.read``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -664,16 +665,22 @@ def entry_status(cur: Cursor, invocation_id: str, index: int) -> tuple[bool, str
 # Dashboard reads.
 
 
-def status_counts_except(cur: Cursor, exclude_ids: list[str]) -> dict[str, int]:
+def status_counts_except(
+    cur: Cursor, exclude_ids: list[str], f: InvocationFilter | None = None
+) -> dict[str, int]:
     """Stored invocations per stored status, leaving out some ids (those whose live
-    status the engine holds in memory: the caller counts them)."""
-    if not exclude_ids:
+    status the engine holds in memory: the caller counts them); with ``f``, only those
+    its other fields match (its statuses are ignored: one count per status)."""
+    conds, params = _where(dataclasses.replace(f, statuses=()), []) if f else ([], [])
+    if not exclude_ids and not conds:
         return status_counts(cur)
+    if exclude_ids:
+        conds.append("id NOT IN (SELECT unnest(?))")
+        params.append(exclude_ids)
     return dict(
         cur.execute(
-            "SELECT status, count(*) FROM invocations WHERE id NOT IN (SELECT unnest(?)) "
-            "GROUP BY status",
-            [exclude_ids],
+            f"SELECT status, count(*) FROM invocations WHERE {' AND '.join(conds)} GROUP BY status",
+            params,
         ).fetchall()
     )
 

@@ -71,6 +71,8 @@ class TuiApp(App[None]):
     connected: reactive[bool] = reactive(False)
     outage: reactive[Outage | None] = reactive(None)
     services_error: reactive[str | None] = reactive(None)
+    #: why the app does not load: ``error``, ``summary``, ``since`` (the admin API's)
+    app_error: reactive[dict[str, Any] | None] = reactive(None)
     store_degraded: reactive[str | None] = reactive(None)  # the runtime's console says
 
     def __init__(
@@ -179,6 +181,9 @@ class TuiApp(App[None]):
         if error != self.services_error and error and not self._events_endpoint:
             self.add_log(f"the app failed to load: {error}", "error")
         self.services_error = error
+        self.app_error = body.get("app_error") or (
+            {"error": error, "summary": error.splitlines()[0], "since": None} if error else None
+        )
 
     def lost(self, error: str, count: bool = True) -> None:
         """A call found no runtime (``count``: the app's own poll, one attempt)."""

@@ -18,6 +18,7 @@ __all__ = [
     "stamp",
     "one_line",
     "json_view",
+    "count",
 ]
 
 # Hex colours: valid in Rich (table cells) and in Textual markup (chips), any theme.
@@ -84,3 +85,8 @@ def one_line(value: Any, width: int = 60) -> str:
 def json_view(value: Any) -> RenderableType:
     """A JSON value pretty-printed and highlighted."""
     return JSON.from_data(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """``1 awakeable``, ``2 awakeables``."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -154,9 +155,19 @@ def test_kill_from_the_detail_page(page: Page, runtime) -> None:
     expect(page.locator(".waiting")).to_contain_text("timer")
     page.locator("summary", has_text="Kill").click()
     page.locator('button[data-action="kill"]').click()
-    expect(page.locator("#inv-live .flash.ok")).to_contain_text("killed")
+    expect(page.locator("#inv-live .flash.ok")).to_contain_text("Killed: it stopped at once")
     expect(page.locator(".head .chip").first).to_have_text("killed")
     assert runtime.invocation(inv_id)["status"] == "killed"
+
+
+def test_a_cancel_says_cancelled_not_the_status_before(page: Page, runtime) -> None:
+    inv_id = runtime.send("/Shop/slow", 6)
+    runtime.wait_status(inv_id, "suspended")
+    page.goto(runtime.admin_url + f"/invocations/{inv_id}")
+    page.locator("summary", has_text="Cancel").click()
+    page.locator('button[data-action="cancel"]').click()
+    expect(page.locator("#inv-live .flash.ok")).to_have_text("Cancelled.")
+    expect(page.locator(".head .chip").first).to_have_text("cancelled")
     # a finished invocation offers purge only
     expect(page.locator('summary:has-text("Purge")')).to_be_visible()
     expect(page.locator('summary:has-text("Kill")')).to_have_count(0)
@@ -371,3 +382,40 @@ def test_failed_status_attempts_and_logs(page: Page, runtime, artifacts: Path) -
     expect(logs.nth(1)).to_contain_text("shop: low stock of pears")
     assert page.locator("#logs b").count() == 0
     shot(page, artifacts, "invocation-logs")
+
+
+def test_every_page_shows_a_banner_while_the_app_does_not_load(
+    page: Page, write_app, dev_server, artifacts: Path
+) -> None:
+    good = """
+        from durable import Context, Service
+
+        hello = Service("Hello")
+
+        @hello.handler()
+        async def hi(ctx: Context, name: str) -> str:
+            return "hi " + name
+    """
+    path = write_app(good, name="banner_app.py")
+    srv = dev_server(path)
+    page.goto(srv.admin_url + "/invocations")
+    banner = page.locator("#app-banner")
+    expect(banner).to_be_empty()
+    write_app(good.replace("name: str) -> str:", "name: str) -> str"), name="banner_app.py")
+    # the open page learns it without a reload
+    expect(banner).to_contain_text("The app does not load", timeout=20_000)
+    expect(banner).to_contain_text(f"syntax error in {path}, line 7")
+    inv = httpx.post(f"{srv.url}/Hello/hi/send", json="Ann", timeout=10).json()["invocationId"]
+    row = page.locator(f'tr[data-id="{inv}"]')
+    expect(row).to_contain_text("the app to load (syntax error in", timeout=10_000)
+    shot(page, artifacts, "app-does-not-load")
+    for where in ("/awakeables", "/state", "/services", "/sql", f"/invocations/{inv}"):
+        page.goto(srv.admin_url + where)
+        expect(page.locator("#app-banner")).to_contain_text("The app does not load")
+    expect(page.locator("body")).to_contain_text("the app to load")  # the invocation waits
+    page.goto(srv.admin_url + "/services")
+    expect(page.locator("#load-error")).to_contain_text("no code runs until the app loads")
+    write_app(good, name="banner_app.py")
+    expect(page.locator("#app-banner")).to_be_empty(timeout=20_000)
+    page.goto(srv.admin_url + f"/invocations/{inv}")
+    expect(page.locator("body")).to_contain_text("hi Ann", timeout=10_000)

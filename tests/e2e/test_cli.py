@@ -163,18 +163,18 @@ def test_actions_one_and_bulk_with_confirmation(srv):
     ]
     for i in ids:
         wait_status(srv, i, "suspended")
-    assert ok("invocations", "pause", ids[0], *u).strip() == f"{ids[0]}: paused"
-    assert ok("invocations", "resume", ids[0], *u).strip() == f"{ids[0]}: ready"
+    said = ok("invocations", "pause", ids[0], *u).strip()
+    assert said == f"{ids[0]}: paused: it runs again when resumed"
+    said = ok("invocations", "resume", ids[0], *u).strip()
+    assert said == f"{ids[0]}: resumed: it is ready now"
     wait_status(srv, ids[0], "suspended")
     refused("invocations", "resume", ids[0], *u, text="only paused or backing-off")
-    assert js("invocations", "cancel", ids[0], *u)["status"] in (
-        "running",
-        "ready",
-        "suspended",
-        "cancelled",
-    )
-    wait_status(srv, ids[0], "completed")  # the handler caught the cancellation and returned
-    assert ok("invocations", "kill", ids[1], *u).strip() == f"{ids[1]}: killed"
+    # the answer waits for the handler: it caught the cancellation and returned
+    cancel = js("invocations", "cancel", ids[0], *u)
+    assert cancel["status"] == "completed", cancel
+    assert cancel["message"] == "it ended completed (its handler handled the cancellation)"
+    said = ok("invocations", "kill", ids[1], *u).strip()
+    assert said == f"{ids[1]}: killed: it stopped at once, without compensation"
     refused("invocations", "kill", ids[1], *u, text="is killed: there is nothing to kill")
     refused("invocations", "kill", *u, text="give an invocation ID, or filters")
     refused("invocations", "kill", ids[2], "--status", "suspended", *u, text="not both")
@@ -311,6 +311,33 @@ def test_reads_open_the_store_read_only_when_no_runtime_runs(srv, tmp_path: Path
     assert js("invocations", "show", o, "--url", srv.admin_url)["status"] == "suspended"
 
 
+def test_in_a_project_folder_the_cli_uses_that_folders_runtime_only(
+    srv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from durable.devtool import client
+    from durable.devtool.store import Store
+
+    o = js("invoke", "Order/process", "4", "--key", "o1", "--send", "--url", srv.admin_url)
+    # another project's runtime answers on the default URL ...
+    monkeypatch.setattr(client, "DEFAULT_URL", srv.admin_url)
+    r = durable("invocations", "ls")  # ... used from a folder with no store of its own
+    assert r.exit_code == 0 and o["invocationId"] in r.stdout
+    assert f"runtime at {srv.admin_url} (store {srv.store}, PID" in r.stderr
+    # a project folder whose runtime is stopped: its own store, read-only, never srv's
+    project = tmp_path / "project"
+    (project / ".durable").mkdir(parents=True)
+    Store.open(str(project / ".durable" / "durable.duckdb")).close()
+    monkeypatch.chdir(project)
+    r = durable("invocations", "ls")
+    assert r.exit_code == 0 and o["invocationId"] not in r.stdout, r.stdout
+    said = " ".join(r.stderr.split())
+    assert f"no runtime runs for the store {project / '.durable' / 'durable.duckdb'}" in said
+    assert f"the runtime at {srv.admin_url} serves another store ({srv.store})" in said
+    refused("invocations", "kill", o["invocationId"], text="no runtime runs for the store")
+    # --url still reaches any runtime
+    assert js("invocations", "ls", "--url", srv.admin_url)["total"] == 1
+
+
 def test_the_real_executable_exits_non_zero_with_a_clear_message(srv):
     env = {**os.environ, "DURABLE_URL": srv.admin_url}
     r = subprocess.run(
@@ -327,9 +354,10 @@ def test_the_real_executable_exits_non_zero_with_a_clear_message(srv):
         timeout=60,
         env=env,
     )
-    assert r.returncode == 1 and r.stderr.strip() == (
+    assert r.returncode == 1 and r.stderr.strip().splitlines()[-1] == (
         "error: unknown invocation inv_00000000000000000000000000"
     )
+    assert r.stderr.startswith(f"[durable] runtime at {srv.admin_url} (store {srv.store}")
     r = subprocess.run(
         [sys.executable, "-m", "durable.devtool.cli", "invoke", "Greeter/greet", '"Ann"'],
         capture_output=True,

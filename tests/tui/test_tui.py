@@ -214,6 +214,8 @@ async def test_paused_invocation_error_and_resume(stub: StubRuntime):
         await pilot.press("escape", "r", "y")
         await wait_for(pilot, lambda: len(stub.posts) == 1)
         assert stub.posts[0].url.path == f"/api/invocations/{inv_id(8)}/resume"
+        said = f"resume {inv_id(8)}: resumed: it is ready now"  # the answer's words
+        await wait_for(pilot, lambda: any(line.message == said for line in app.log_lines))
 
 
 async def test_app_load_error_from_a_runtime_without_events():
@@ -225,8 +227,31 @@ async def test_app_load_error_from_a_runtime_without_events():
         errors = [line.message for line in app.log_lines if line.level == "error"]
         assert errors == ["the app failed to load: ImportError: No module named 'stripe'"]
         assert app.outage is None and app.connected
-        assert "⚠ app error" in screen_text(app)
+        text = screen_text(app)
+        assert "⚠ app does not load" in text
+        assert "The app does not load: ImportError: No module named 'stripe'" in text
         assert any(r.url.path == "/health" for r in stub.requests)
+
+
+async def test_app_load_error_shows_in_the_header_with_its_file_line_and_since():
+    error = "syntax error in /p/app.py, line 3: invalid syntax\n    def ping(ctx"
+    stub = StubRuntime(services_error=error)
+    app = stub.app(interval=0.2)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.app_error is not None)
+        await pilot.pause(0.1)
+        text = screen_text(app)
+        assert "⚠ app does not load" in text
+        assert (
+            "The app does not load since 09:26:00: syntax error in /p/app.py, line 3: "
+            "invalid syntax" in " ".join(text.split())
+        )
+        assert "nothing is lost" in text
+        stub.services_error = None  # fixed: the banner goes
+        await app.load_services()
+        await wait_for(pilot, lambda: app.app_error is None)
+        await pilot.pause(0.1)
+        assert "does not load" not in screen_text(app)
 
 
 async def test_not_an_admin_api_is_said_once():

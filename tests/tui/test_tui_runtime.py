@@ -253,3 +253,37 @@ async def test_banner_while_the_runtime_is_down_then_recovers(srv):
         assert any(m.startswith("lost the runtime") for m in messages)
         assert any("answers again" in m for m in messages)
         assert "the runtime restarted" in messages
+
+
+async def test_the_app_error_banner_and_a_cancel_that_says_cancelled(write_app, dev_server):
+    path = write_app(APP)
+    srv = dev_server(path, extra=["--suspend-after", "0.1"])
+    waiting = await send(srv, "/Order/o1/process", 1)
+    await wait_status(srv, waiting, "suspended")
+    app = TuiApp(srv.admin_url, interval=0.3)
+    async with app.run_test(size=(120, 30)) as pilot:
+        banner = app.screen.query_one(ConnectionBanner)
+        table = app.screen.query_one(InvocationTable)
+        await wait_for(pilot, lambda: table.selected and table.selected["id"] == waiting)
+        # a cancel answers with the status it ends in, not the one before
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        said = f"cancel {waiting}: cancelled"
+        await wait_for(pilot, lambda: any(x.message == said for x in app.log_lines), what=said)
+        # the app stops loading: the header and a banner say so, with file, line and since
+        path.write_text(APP.replace("-> dict:", "-> dict"))
+        await wait_for(pilot, lambda: banner.has_class("-visible"), timeout=20, what="banner")
+        text = " ".join(screen_text(app).split())
+        assert "⚠ app does not load" in text
+        assert "The app does not load since " in text and f"{path.name}, line 7" in text
+        ready = await send(srv, "/Order/o2/process", 2)
+        await wait_for(pilot, lambda: ready in rows(app), what="the new invocation")
+        await wait_for(
+            pilot,
+            lambda: (rows(app)[ready].get("waits_on") or "").startswith("the app to load"),
+            what="waiting on the app",
+        )
+        path.write_text(APP)
+        await wait_for(pilot, lambda: not banner.has_class("-visible"), timeout=20)
+        await wait_status(srv, ready, "suspended")

@@ -329,7 +329,11 @@ class StubRuntime:
             ]
             return httpx.Response(200, json={"boot": "stub", "last": len(EVENTS), "events": events})
         if path == "/api/services":
-            return httpx.Response(200, json={"services": SERVICES, "error": self.services_error})
+            body: dict[str, Any] = {"services": SERVICES, "error": self.services_error}
+            if self.services_error and self.events:  # a runtime of today says since when
+                first = self.services_error.splitlines()[0]
+                body["app_error"] = {"error": self.services_error, "summary": first, "since": at(0)}
+            return httpx.Response(200, json=body)
         if path == "/api/invocations":
             items = self.invocations
             statuses = [s for s in q.get("status", "").split(",") if s]
@@ -382,9 +386,13 @@ class StubRuntime:
                 new = {"id": inv_id(10), "restarted_from": parts[2], "from": body["from"]}
                 return httpx.Response(200, json={**new, "status": "ready"})
             done = {"cancel": "cancelled", "kill": "killed", "pause": "paused", "resume": "ready"}
-            return httpx.Response(
-                200, json={"id": parts[2], "action": parts[3], "status": done.get(parts[3])}
-            )
+            said = {
+                "resume": "resumed: it is ready now",
+                "pause": "paused: it runs again when resumed",
+            }
+            status = done.get(parts[3])
+            body = {"id": parts[2], "action": parts[3], "status": status}
+            return httpx.Response(200, json={**body, "message": said.get(parts[3], status)})
         return httpx.Response(200, json={"ok": True})
 
 

@@ -4,6 +4,7 @@ engine (httpx over ASGI; the browser suite in tests/browser drives a real one)."
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -200,7 +201,7 @@ async def test_actions_need_the_same_origin(dash) -> None:
     assert (await client.get(url)).status_code == 405
     assert await rt.status(inv) != "killed"
     r = await client.post(url, headers={**SAME, **HX})
-    assert r.status_code == 200 and "now killed" in r.text
+    assert r.status_code == 200 and "Killed: it stopped at once" in r.text
     assert await rt.status(inv) == "killed"
     again = await client.post(url, headers={**SAME, **HX})
     assert "nothing to kill" in again.text
@@ -279,3 +280,40 @@ async def test_state_as_of_an_entry(dash) -> None:
     job_id = await rt.send(job, 1)
     r = await client.get(f"/invocations/{job_id}/state", params={"entry": 0})
     assert r.status_code == 404 and "it has no state" in r.text
+
+
+@pytest.mark.timeout(30)
+async def test_count_chips_follow_the_filters(dash) -> None:
+    rt, client = dash
+    await rt.call(job, 1)
+    await rt.send(nap, 1)
+    await rt.send(nap, 2)
+    await rt.settle()
+
+    async def chips(**params: str) -> str:
+        r = await client.get("/invocations/count", params=params, headers=HX)
+        return " ".join(r.text.split())
+
+    every = await chips()
+    assert "completed 1</a>" in every and "suspended 2</a>" in every
+    assert "<b>3</b> invocations" in every
+    only_job = await chips(handler="job")
+    assert "completed 1</a>" in only_job and "suspended" not in only_job, only_job
+    assert "<b>1</b> matching" in only_job
+    # a status filter does not hide the other statuses' chips: they switch to them
+    naps = await chips(handler="nap", status="completed")
+    assert "suspended 2</a>" in naps and "completed" not in naps.split("</span>", 1)[1]
+    one = await chips(service="Nobody")
+    assert "<b>0</b> matching" in one
+
+
+@pytest.mark.timeout(30)
+async def test_a_sleep_shows_its_wake_up_time_not_epoch_ms(dash) -> None:
+    rt, client = dash
+    inv = await rt.send(nap, 1)
+    await rt.settle()
+    page = " ".join((await client.get(f"/invocations/{inv}")).text.split())
+    assert "1d" in page and "86400000" in page  # the duration, in words and in ms
+    wake = re.search(r"wake_at.{0,80}?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)", page)
+    assert wake is not None, page
+    assert not re.search(r"wake_at\W+\d{13}", page)

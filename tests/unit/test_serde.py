@@ -6,6 +6,7 @@ the origin rule, SQL limits), tested without a runtime.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from datetime import datetime
@@ -251,3 +252,53 @@ def test_sql_time_limit_cannot_be_switched_off(
     monkeypatch.setattr(readonly, "MAX_TIMEOUT_S", 0.3)
     with pytest.raises(TimeoutError, match="0.3 s"):
         readonly.run_query(con, "SELECT count(*) FROM range(1000000000000)", 10, timeout)
+
+
+@dataclasses.dataclass
+class Line:
+    sku: str
+    qty: int = 1
+
+
+@dataclasses.dataclass
+class Basket:
+    owner: str
+    lines: list[Line]
+    tags: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def test_input_errors_name_every_field_path_like_pydantic():
+    from durable.serde import InputError, deserialize
+
+    text = '{"lines": [{"sku": "a"}, {"qty": "x"}], "tags": {"t": "no"}, "extra": 1}'
+    with pytest.raises(InputError) as e:
+        deserialize(text, Basket, strict=True)
+    assert str(e.value) == (
+        "5 validation errors for Basket: owner: field required; lines.1.sku: field required; "
+        "lines.1.qty: expected an integer, got str; tags.t: expected an integer, got str; "
+        "extra: unknown field (fields: owner, lines, tags)"
+    )
+    assert isinstance(e.value, TypeError) and isinstance(e.value, ValueError)
+    # stored values (state, results) keep fields a newer dataclass dropped: not strict
+    assert deserialize('{"owner": "o", "lines": [], "gone": 1}', Basket).owner == "o"
+    with pytest.raises(
+        InputError, match=r"1 validation error for int: expected an integer, got str"
+    ):
+        deserialize('"7"', int)
+    with pytest.raises(InputError, match=r"0: expected a JSON object, got array"):
+        deserialize("[[1]]", list[Line])
+
+
+def test_pydantic_input_errors_keep_their_locations():
+    pydantic = pytest.importorskip("pydantic")
+    from durable.serde import InputError, deserialize
+
+    class Item(pydantic.BaseModel):
+        qty: int
+
+    class Cart(pydantic.BaseModel):
+        items: list[Item]
+
+    with pytest.raises(InputError) as e:
+        deserialize('{"items": [{"qty": "many"}]}', Cart)
+    assert str(e.value).startswith("1 validation error for Cart: items.0.qty: input should be")

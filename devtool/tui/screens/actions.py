@@ -37,9 +37,9 @@ def confirm_action(screen: LiveScreen, invocation: dict[str, Any], action: str) 
     def done(result: Any) -> None:
         if result is None:
             return
-        status = result.get("status", "")
-        app.add_log(f"{action} {inv_id}: {status}", "tui")
-        screen.notify(f"{action}: {inv_id} is {status}", title=action.capitalize(), markup=False)
+        said = result.get("message") or result.get("status", "")
+        app.add_log(f"{action} {inv_id}: {said}", "tui")
+        screen.notify(f"{inv_id}: {said}", title=action.capitalize(), markup=False)
         screen.reload()
 
     app.push_screen(

@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer
 
+from ..format import count
 from ..widgets import ConnectionBanner, PendingTable, TopBar
 from .base import LiveScreen
 from .dialogs import RejectDialog, ResolveDialog
@@ -45,7 +46,7 @@ class AwakeablesScreen(LiveScreen):
         table = self.query_one(PendingTable)
         table.show(items)
         n_awk, n_prom = len(body.get("awakeables", [])), len(body.get("promises", []))
-        table.border_subtitle = f"{n_awk} awakeables · {n_prom} promises"
+        table.border_subtitle = f"{count(n_awk, 'awakeable')} · {count(n_prom, 'promise')}"
         self._selection_changed()
 
     @property

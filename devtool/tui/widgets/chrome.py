@@ -11,7 +11,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from ..app import Outage, TuiApp
+    from ..app import TuiApp
 
 __all__ = ["TopBar", "ConnectionBanner", "VIEWS"]
 
@@ -63,27 +63,38 @@ class TopBar(Horizontal):
         else:
             conn = f"[$warning]○[/] {escape(host)}"
         if app.services_error:
-            conn = "[b $error @click=app.switch_mode('log')]⚠ app error[/] " + conn
+            conn = "[b $error @click=app.switch_mode('log')]⚠ app does not load[/] " + conn
         if getattr(app, "store_degraded", None):
             conn = "[b $error @click=app.switch_mode('log')]⚠ store degraded[/] " + conn
         self.query_one("#conn", Static).update(conn)
 
 
 class ConnectionBanner(Static):
-    """Shown while the runtime does not answer; the app retries on its own."""
+    """Shown while the runtime does not answer (the app retries on its own), or while
+    the runtime's app does not load (its error, since when)."""
 
     if TYPE_CHECKING:
         app = getters.app(TuiApp)
 
     def on_mount(self) -> None:
         self.watch(self.app, "outage", self._update, init=True)
+        self.watch(self.app, "app_error", self._update, init=False)
 
-    def _update(self, outage: Outage | None) -> None:
-        self.set_class(outage is not None, "-visible")
-        if outage is None:
-            self.update("")
-            return
+    def _update(self, _value: object = None) -> None:
         app = self.app
+        outage, broken = app.outage, app.app_error
+        self.set_class(outage is not None or broken is not None, "-visible")
+        if outage is None:
+            if broken is None:
+                self.update("")
+                return
+            since = broken.get("since") or ""
+            when = f" since {since.partition('T')[2][:8]}" if "T" in since else ""
+            self.update(
+                f"[b]The app does not load{when}[/b]: {escape(broken['summary'])}. "
+                "Invocations wait (nothing is lost); fix the file and it reloads."
+            )
+            return
         self.update(
             f"[b]The runtime at {escape(app.api.url)} does not answer[/b] "
             f"({escape(outage.error)}). Reconnecting every "
