@@ -8,6 +8,7 @@ named after what they show; module-level dicts count attempts (one process per s
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import restate
 from pydantic import BaseModel
@@ -36,7 +37,7 @@ class Person(BaseModel):
 
 
 @echo.handler()
-async def same(ctx: Context, value: dict) -> dict:
+async def same(ctx: Context, value: Any) -> Any:
     return value
 
 
@@ -66,11 +67,11 @@ async def journaled(ctx: Context, value: int) -> int:
     return doubled + 1
 
 
-def _flaky(name: str, fail_times: int) -> int:
-    ATTEMPTS[name] = ATTEMPTS.get(name, 0) + 1
-    if ATTEMPTS[name] <= fail_times:
-        raise RuntimeError(f"attempt {ATTEMPTS[name]} failed")
-    return ATTEMPTS[name]
+def _flaky(label: str, fail_times: int) -> int:
+    ATTEMPTS[label] = ATTEMPTS.get(label, 0) + 1
+    if ATTEMPTS[label] <= fail_times:
+        raise RuntimeError(f"attempt {ATTEMPTS[label]} failed")
+    return ATTEMPTS[label]
 
 
 @echo.handler()
@@ -78,7 +79,7 @@ async def retried(ctx: Context, name: str) -> int:
     opts: restate.RunOptions[int] = restate.RunOptions(
         max_attempts=5, initial_retry_interval=timedelta(milliseconds=10)
     )
-    return await ctx.run_typed("flaky", _flaky, opts, name=name, fail_times=2)
+    return await ctx.run_typed("flaky", _flaky, opts, label=name, fail_times=2)
 
 
 @echo.handler()
@@ -87,7 +88,7 @@ async def gives_up(ctx: Context, name: str) -> int:
         max_attempts=2, initial_retry_interval=timedelta(milliseconds=10)
     )
     try:
-        return await ctx.run_typed("always", _flaky, opts, name=name, fail_times=100)
+        return await ctx.run_typed("always", _flaky, opts, label=name, fail_times=100)
     except TerminalError as e:
         raise TerminalError(f"gave up after {ATTEMPTS[name]} attempts", status_code=503) from e
 
@@ -99,7 +100,7 @@ async def naps(ctx: Context, ms: int) -> str:
 
 
 @echo.handler()
-async def calls(ctx: Context, value: dict) -> dict:
+async def calls(ctx: Context, value: Any) -> dict[str, Any]:
     got = await ctx.service_call(same, arg=value)
     return {"got": got}
 
@@ -122,6 +123,7 @@ async def sends_later(ctx: Context, key: str) -> str:
 @echo.handler()
 async def cancels_its_callee(ctx: Context, key: str) -> str:
     handle = ctx.object_send(wait_for_signal, key=key, arg=None)
+    await ctx.sleep(timedelta(milliseconds=300))  # until the callee waits on its awakeable
     ctx.cancel_invocation(await handle.invocation_id())
     return "cancel sent"
 
