@@ -44,7 +44,10 @@ INSTALL_HINT = (
 def restate_server_binary() -> Path:
     """The restate-server binary: $RESTATE_SERVER_BIN, else the one npm installed."""
     if os.environ.get("RESTATE_SERVER_BIN"):
-        return Path(os.environ["RESTATE_SERVER_BIN"])
+        given = Path(os.environ["RESTATE_SERVER_BIN"])
+        if not given.is_file():
+            pytest.fail(f"RESTATE_SERVER_BIN={given} is not a file: {INSTALL_HINT}", False)
+        return given
     found = sorted(
         glob.glob(str(RESTATE_DIR / "node_modules/@restatedev/restate-server-*/bin/restate-server"))
     )
