@@ -394,6 +394,16 @@ SCENARIOS: list[Scenario] = [
         ),
     ),
     Scenario(
+        "delayed_send_iso_8601",
+        "delayed sends",
+        (
+            post("/Echo/same/send?delay=PT0.5S", accepted(delayed=True), json="iso"),
+            get("/restate/invocation/{inv}/attach", ok("iso")),
+            post("/Echo/same/send?delay=soon", error(400, "ingress"), json="x"),
+            post("/Echo/same?delay=1s", error(400, "ingress"), json="x"),
+        ),
+    ),
+    Scenario(
         "delayed_send_from_a_handler",
         "delayed sends",
         (
