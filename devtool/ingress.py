@@ -258,7 +258,7 @@ def create_ingress(
         if method != "POST":
             return error_response(405, f"use POST to invoke a handler (got {method})")
         if len(parts) < 2:
-            raise NotFound("unknown path: call /{Service}/{handler} or /{Object}/{key}/{handler}")
+            raise BadRequest("bad path: call /{Service}/{handler} or /{Object}/{key}/{handler}")
         service = parts[0]
         info = engine.services.get(service)
         send = parts[-1] == "send"
@@ -318,7 +318,7 @@ def create_ingress(
         if send:
             status = "PreviouslyAccepted" if existing else "Accepted"
             answer: dict[str, str] = {"invocationId": inv_id}
-            if delay and not existing:
+            if "delay" in request.query_params and not existing:
                 answer["executionTime"] = _execution_time(engine.clock.now() + delay)
             answer["status"] = status
             return JSONResponse(answer, status_code=202, headers={"x-restate-id": inv_id})

@@ -59,7 +59,15 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "service_json_in_json_out",
         "services",
-        (post("/Echo/same", ok({"a": [1, 2]}), json={"a": [1, 2]}),),
+        (
+            post("/Echo/same", ok({"a": [1, 2]}), json={"a": [1, 2]}),
+            post(
+                "/Echo/same",
+                ok(2),
+                raw=b"2",
+                headers={"content-type": "application/json; charset=utf-8"},
+            ),
+        ),
     ),
     Scenario(
         "service_returning_none_is_an_empty_200",
@@ -90,6 +98,13 @@ SCENARIOS: list[Scenario] = [
                 durable=ok({"a": 1}),
                 why="durable reads a JSON body whatever its content type (curl -d habits)",
             ),
+            post(
+                "/Echo/hello",
+                error(400, "ingress"),
+                headers={"content-type": "application/json"},
+                durable=ok("hello"),
+                why="durable ignores the content type of an empty body",
+            ),
         ),
     ),
     Scenario(
@@ -119,6 +134,7 @@ SCENARIOS: list[Scenario] = [
             post("/Echo/nope", error(404, "ingress")),
             post("/Nope/nope", error(404, "ingress")),
             post("/Echo/k/same", error(400, "ingress"), json=1),
+            post("/Echo", error(400, "ingress"), json=1),
         ),
     ),
     Scenario(
@@ -370,6 +386,13 @@ SCENARIOS: list[Scenario] = [
             ),
             get("/restate/invocation/Echo/same/a-{u}/output", ok("v")),
             get("/restate/invocation/Echo/same/missing-{u}/output", error(404, "ingress")),
+            get(
+                "/restate/invocation/Echo/same/missing-{u}/attach",
+                error(404, "invocation"),
+                durable=error(404, "ingress"),
+                why="durable refuses at the ingress (no invocation has the key); Restate "
+                "creates an attach invocation that finds nothing",
+            ),
         ),
     ),
     Scenario(
@@ -399,6 +422,7 @@ SCENARIOS: list[Scenario] = [
         (
             post("/Echo/same/send?delay=PT0.5S", accepted(delayed=True), json="iso"),
             get("/restate/invocation/{inv}/attach", ok("iso")),
+            post("/Echo/same/send?delay=0s", accepted(delayed=True), json="now"),
             post("/Echo/same/send?delay=soon", error(400, "ingress"), json="x"),
             post("/Echo/same?delay=1s", error(400, "ingress"), json="x"),
         ),
