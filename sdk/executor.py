@@ -21,6 +21,7 @@ its public journal methods (``local_entry``, ``remote_entry``, ``run_step``, ``s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -536,6 +537,17 @@ class Executor:
             raise err
 
     # -- the attempt
+    async def _call_handler(self, *arg: Any) -> Any:
+        """The handler, inside restate's ``invocation_context_managers`` if any."""
+        hdef = self.hdef
+        managers = hdef.service.context_managers + hdef.context_managers
+        if not managers:
+            return await hdef.fn(self.ctx, *arg)
+        async with contextlib.AsyncExitStack() as stack:
+            for make in managers:
+                await stack.enter_async_context(make())
+            return await hdef.fn(self.ctx, *arg)
+
     async def run(self) -> None:
         """Run the handler to its end, suspension, failure or abort."""
         self._task = asyncio.current_task()
@@ -553,9 +565,9 @@ class Executor:
                     raise TerminalError(
                         f"invalid input for {self.hdef.service_name}/{self.hdef.name}: {e}", 400
                     ) from e
-                result = await self.hdef.fn(self.ctx, arg)
+                result = await self._call_handler(arg)
             else:
-                result = await self.hdef.fn(self.ctx)
+                result = await self._call_handler()
             if self._nondeterminism is not None:
                 raise self._nondeterminism
             self._check_journal_consumed()

@@ -139,7 +139,10 @@ class StepRunner:
             return
         try:
             if ok:
-                entry = run_entry(index, name, _serde.encode_with(s, value))
+                try:
+                    entry = run_entry(index, name, _serde.encode_with(s, value))
+                except TerminalError as e:  # the serde refused the value: for good
+                    entry = run_entry(index, name, failure=Failure(e.status_code, e.message))
             elif isinstance(value, TerminalError):
                 entry = run_entry(index, name, failure=Failure(value.status_code, value.message))
             else:
