@@ -3,9 +3,12 @@
 ``POST /{Service}/{handler}``, ``POST /{Object}/{key}/{handler}``,
 ``POST /{Workflow}/{id}/run``, each with a ``/send`` suffix for one-way calls
 (``?delay=10s``), the ``Idempotency-Key`` header, ``GET /restate/invocation/{id}/attach``
-and ``/output``, ``GET /restate/workflow/{name}/{id}/attach`` and ``/output``,
-``POST /restate/awakeables/{id}/resolve`` and ``/reject``. Errors are JSON
-``{"code", "message"}`` with the status that says what went wrong.
+and ``/output`` (or ``/restate/invocation/{service}[/{key}]/{handler}/{idempotency-key}/...``),
+``GET /restate/workflow/{name}/{id}/attach`` and ``/output``,
+``POST /restate/awakeables/{id}/resolve`` and ``/reject``. Answers carry
+``x-restate-id``; errors are JSON ``{"code", "message", "source"}`` with the status that
+says what went wrong. Where Restate 1.7 answers differently, ``docs/restate-compat.md``
+says how and why.
 
 Paths are split on the raw (still percent-encoded) path, so object keys may hold
 slashes, spaces and any unicode when URL-encoded.
@@ -31,9 +34,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+from durable.ids import idempotency_scope
 from durable.messages import Failure
 from durable.serde import UnstorableValue, parse_strict
 from starlette.requests import Request
@@ -63,8 +68,20 @@ MAX_KEY = 4096
 _SKIP_HEADERS = {"content-length", "host", "connection", "transfer-encoding", "keep-alive"}
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"code": status, "message": message}, status_code=status)
+def error_response(
+    status: int, message: str, source: str = "ingress", inv_id: str | None = None
+) -> JSONResponse:
+    """An error as Restate's ingress words it: ``{"code", "message", "source"}``, where
+    ``source`` is ``ingress`` (the request was refused) or ``invocation`` (the handler
+    failed), also sent as the ``x-restate-error-source`` header."""
+    headers = {"x-restate-error-source": source}
+    if inv_id is not None:
+        headers["x-restate-id"] = inv_id
+    return JSONResponse(
+        {"code": status, "message": message, "source": source},
+        status_code=status,
+        headers=headers,
+    )
 
 
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -154,11 +171,26 @@ def _refused(request: Request, bind_host: str) -> Response | None:
 
 
 def outcome_response(outcome: Outcome) -> Response:
+    """The answer of a finished invocation, as Restate gives it: its output with the
+    ``x-restate-id`` header; ``None`` is a 200 with an empty body and no content type."""
+    inv_id = outcome.invocation_id
     if outcome.failure is not None:
         f = outcome.failure
         status = f.code if 400 <= f.code <= 599 else 500
-        return JSONResponse({"code": f.code, "message": f.message}, status_code=status)
-    return Response(outcome.output or "null", media_type="application/json")
+        return JSONResponse(
+            {"code": f.code, "message": f.message, "source": "invocation"},
+            status_code=status,
+            headers={"x-restate-id": inv_id, "x-restate-error-source": "invocation"},
+        )
+    if outcome.output is None or outcome.output == "null":
+        return Response(b"", headers={"x-restate-id": inv_id})
+    return Response(outcome.output, media_type="application/json", headers={"x-restate-id": inv_id})
+
+
+def _execution_time(epoch_s: float) -> str:
+    """A time as Restate's 202 writes ``executionTime``: RFC 3339, UTC, nanoseconds."""
+    t = datetime.fromtimestamp(epoch_s, tz=UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond * 1000:09d}Z"
 
 
 async def _unless_gone(request: Request, engine: Engine, inv_id: str, wait: bool) -> Outcome | None:
@@ -226,7 +258,7 @@ def create_ingress(
         if method != "POST":
             return error_response(405, f"use POST to invoke a handler (got {method})")
         if len(parts) < 2:
-            raise NotFound("unknown path: call /{Service}/{handler} or /{Object}/{key}/{handler}")
+            raise BadRequest("bad path: call /{Service}/{handler} or /{Object}/{key}/{handler}")
         service = parts[0]
         info = engine.services.get(service)
         send = parts[-1] == "send"
@@ -269,16 +301,33 @@ def create_ingress(
                 raise BadRequest("?delay only applies to one-way calls: add /send to the path")
             delay = parse_duration(request.query_params["delay"])
         hinfo = info.handler(handler) if info else None
+        if hinfo is not None:
+            if hinfo.input_type == "none" and body.strip():
+                raise BadRequest(
+                    f"{service}/{handler} takes no input: send an empty body (got "
+                    f"{len(body)} bytes)"
+                )
+            if hinfo.kind == "workflow" and idem is not None:
+                raise BadRequest(
+                    "cannot use the idempotency key with a workflow's main handler: the "
+                    f"workflow id ({key!r}) already makes it run once"
+                )
         inv_id, existing = await engine.submit(
             service, handler, key, input_json, headers, idem, delay, durable_ack=send
         )
         if send:
-            if existing and hinfo is not None and hinfo.kind == "workflow":
-                return error_response(
-                    409, f"workflow {service} with id {key!r} already ran (invocation {inv_id})"
-                )
             status = "PreviouslyAccepted" if existing else "Accepted"
-            return JSONResponse({"invocationId": inv_id, "status": status}, status_code=202)
+            answer: dict[str, str] = {"invocationId": inv_id}
+            if "delay" in request.query_params and not existing:
+                answer["executionTime"] = _execution_time(engine.clock.now() + delay)
+            answer["status"] = status
+            return JSONResponse(answer, status_code=202, headers={"x-restate-id": inv_id})
+        if existing and hinfo is not None and hinfo.kind == "workflow":
+            # as Restate: a second call of the main handler is refused, not attached
+            # (GET /restate/workflow/{name}/{id}/attach waits for the first one's result)
+            return error_response(
+                409, "the workflow method was already invoked", "invocation", inv_id
+            )
         if engine.waits_for_app():
             # Restate keeps the request open while it cannot run: so do we, and the
             # console says why at once (see docs/architecture.md, "Never hang in silence")
@@ -318,20 +367,50 @@ def create_ingress(
                     message = value
                 await engine.resolve_awakeable(parts[1], None, Failure(500, message or "rejected"))
             return Response(status_code=202)
-        if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("attach", "output"):
+        if 3 <= len(parts) <= 6 and parts[0] == "invocation" and parts[-1] in ("attach", "output"):
             if method != "GET":
                 return error_response(405, "use GET")
-            outcome = await _unless_gone(request, engine, parts[1], parts[2] == "attach")
+            inv_id = parts[1] if len(parts) == 3 else await _by_idempotency_key(parts[1:-1])
+            outcome = await _unless_gone(request, engine, inv_id, parts[-1] == "attach")
             if outcome is None:
-                return error_response(470, f"invocation {parts[1]} has not completed yet")
+                return error_response(
+                    470, f"invocation {inv_id} exists but has not completed yet", inv_id=inv_id
+                )
             return outcome_response(outcome)
         if len(parts) == 4 and parts[0] == "workflow" and parts[3] in ("attach", "output"):
             inv_id = await engine.workflow_invocation(parts[1], parts[2])
             outcome = await _unless_gone(request, engine, inv_id, parts[3] == "attach")
             if outcome is None:
-                return error_response(470, f"workflow {parts[1]}/{parts[2]} has not completed yet")
+                return error_response(
+                    470, f"workflow {parts[1]}/{parts[2]} has not completed yet", inv_id=inv_id
+                )
             return outcome_response(outcome)
         raise NotFound(f"unknown path /restate/{'/'.join(parts)}")
+
+    async def _by_idempotency_key(parts: list[str]) -> str:
+        """The invocation ``[service, key?, handler, idempotency key]`` names (as the
+        attach and output paths by idempotency key give them)."""
+        service, handler, idem = parts[0], parts[-2], parts[-1]
+        key = parts[1] if len(parts) == 4 else None
+        info = engine.services.get(service)
+        if info is not None and (info.kind == "service") != (key is None):
+            raise BadRequest(
+                f"{service} is a {info.kind}: its invocations are named as "
+                + (
+                    f"/restate/invocation/{service}/{{handler}}/{{idempotency-key}}"
+                    if key is not None
+                    else f"/restate/invocation/{service}/{{key}}/{{handler}}/{{idempotency-key}}"
+                )
+            )
+        found = await engine.idempotency.lookup(
+            idempotency_scope(service, handler, key, False), idem
+        )
+        if found is None:
+            raise NotFound(
+                f"no invocation of {service}/{key + '/' if key else ''}{handler} has the "
+                f"idempotency key {idem!r}"
+            )
+        return found
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         # One handler for every path: starlette's Request and Response without its router

@@ -14,7 +14,11 @@ __all__ = ["openapi"]
 
 _ERROR = {
     "type": "object",
-    "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
+    "properties": {
+        "code": {"type": "integer"},
+        "message": {"type": "string"},
+        "source": {"type": "string", "enum": ["ingress", "invocation"]},
+    },
     "required": ["code", "message"],
 }
 _SEND = {
@@ -22,6 +26,7 @@ _SEND = {
     "properties": {
         "invocationId": {"type": "string"},
         "status": {"type": "string", "enum": ["Accepted", "PreviouslyAccepted"]},
+        "executionTime": {"type": "string", "format": "date-time"},
     },
 }
 
@@ -31,6 +36,7 @@ def _errors() -> dict[str, Any]:
     return {
         "400": {"description": "Bad JSON or input that does not fit the handler", **err},
         "404": {"description": "Unknown service, handler or key", **err},
+        "409": {"description": "Cancelled, or a workflow main handler run again", **err},
         "413": {"description": "Request body over the limit", **err},
         "500": {"description": "The handler failed with a terminal error", **err},
     }
@@ -82,7 +88,7 @@ def _operation(s: ServiceInfo, h: HandlerInfo, send: bool) -> dict[str, Any]:
                 if send
                 else {
                     "200": {
-                        "description": "The handler's output",
+                        "description": "The handler's output (None: an empty body)",
                         "content": {"application/json": {"schema": h.output_schema or {}}},
                     }
                 }

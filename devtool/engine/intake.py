@@ -90,18 +90,10 @@ async def submit(
         raise BadRequest(f"{service} is a service, it takes no key: call /{service}/{handler}")
     idem = engine.idempotency
     scope = f"{service}/{key or ''}/{handler}"
-    if info.kind == "workflow":
-        wf_scope = f"workflow:{service}/{key}"
-        if hinfo.kind == "workflow":
-            scope, idempotency_key = wf_scope, "run"
-        else:
-            existing = await idem.lookup(wf_scope, "run")
-            if existing is None:
-                main = next((h.name for h in info.handlers if h.kind == "workflow"), "run")
-                raise NotFound(
-                    f"workflow {service} with id {key!r} has not run: start it with "
-                    f"POST /{service}/{key}/{main} first"
-                )
+    if info.kind == "workflow" and hinfo.kind == "workflow":
+        # the main handler runs once per id; shared handlers run whether or not it did
+        # (as on Restate: one may resolve a promise before the run starts)
+        scope, idempotency_key = f"workflow:{service}/{key}", "run"
     if idempotency_key:
         existing = await idem.lookup(scope, idempotency_key)
         if existing is not None:

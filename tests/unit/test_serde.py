@@ -176,6 +176,17 @@ def test_durations_are_bounded() -> None:
             parse_duration(text)
 
 
+def test_durations_in_iso_8601_as_restate_takes_them() -> None:
+    assert parse_duration("PT1S") == 1.0
+    assert parse_duration("pt0.5s") == 0.5
+    assert parse_duration("PT1H30M") == 5400.0
+    assert parse_duration("P1DT2H") == 93600.0
+    assert parse_duration("P1W") == 7 * 86400.0
+    for text in ("P", "PT", "PT1", "P1H", "PTS", "P3651D", "PT1S1"):
+        with pytest.raises(BadRequest):
+            parse_duration(text)
+
+
 def test_ages_never_overflow() -> None:
     now = datetime(2026, 1, 1)
     assert parse_time("1d", now) == datetime(2025, 12, 31)

@@ -1,0 +1,223 @@
+"""The app every conformance scenario calls, written the Restate way (``import restate``).
+
+The same file is served by ``durable dev`` (through its ``restate`` alias) and by the real
+restate-sdk under hypercorn, registered with a real Restate server. Handlers are small and
+named after what they show; module-level dicts count attempts (one process per side).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import restate
+from pydantic import BaseModel
+from restate import (
+    Context,
+    ObjectContext,
+    ObjectSharedContext,
+    Service,
+    TerminalError,
+    VirtualObject,
+    Workflow,
+    WorkflowContext,
+    WorkflowSharedContext,
+)
+
+ATTEMPTS: dict[str, int] = {}
+
+# --------------------------------------------------------------------- a service
+
+echo = Service("Echo")
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+@echo.handler()
+async def same(ctx: Context, value: Any) -> Any:
+    return value
+
+
+@echo.handler()
+async def nothing(ctx: Context) -> None:
+    return None
+
+
+@echo.handler()
+async def hello(ctx: Context) -> str:
+    return "hello"
+
+
+@echo.handler()
+async def greet(ctx: Context, person: Person) -> str:
+    return f"{person.name} is {person.age}"
+
+
+@echo.handler()
+async def fail(ctx: Context, message: str) -> str:
+    raise TerminalError(message, status_code=418)
+
+
+@echo.handler()
+async def journaled(ctx: Context, value: int) -> int:
+    doubled = await ctx.run("double", lambda: value * 2)
+    return doubled + 1
+
+
+def _flaky(label: str, fail_times: int) -> int:
+    ATTEMPTS[label] = ATTEMPTS.get(label, 0) + 1
+    if ATTEMPTS[label] <= fail_times:
+        raise RuntimeError(f"attempt {ATTEMPTS[label]} failed")
+    return ATTEMPTS[label]
+
+
+@echo.handler()
+async def retried(ctx: Context, name: str) -> int:
+    opts: restate.RunOptions[int] = restate.RunOptions(
+        max_attempts=5, initial_retry_interval=timedelta(milliseconds=10)
+    )
+    return await ctx.run_typed("flaky", _flaky, opts, label=name, fail_times=2)
+
+
+@echo.handler()
+async def gives_up(ctx: Context, name: str) -> int:
+    opts: restate.RunOptions[int] = restate.RunOptions(
+        max_attempts=2, initial_retry_interval=timedelta(milliseconds=10)
+    )
+    try:
+        return await ctx.run_typed("always", _flaky, opts, label=name, fail_times=100)
+    except TerminalError as e:
+        raise TerminalError(f"gave up after {ATTEMPTS[name]} attempts", status_code=503) from e
+
+
+@echo.handler()
+async def naps(ctx: Context, ms: int) -> str:
+    await ctx.sleep(timedelta(milliseconds=ms))
+    return f"slept {ms} ms"
+
+
+@echo.handler()
+async def calls(ctx: Context, value: Any) -> dict[str, Any]:
+    got = await ctx.service_call(same, arg=value)
+    return {"got": got}
+
+
+@echo.handler()
+async def catches(ctx: Context, message: str) -> str:
+    try:
+        await ctx.service_call(fail, arg=message)
+    except TerminalError as e:
+        return f"caught {e.status_code}: {e.message}"
+    return "not failed"
+
+
+@echo.handler()
+async def sends_later(ctx: Context, key: str) -> str:
+    ctx.object_send(add, key=key, arg=5, send_delay=timedelta(milliseconds=300))
+    return "sent"
+
+
+@echo.handler()
+async def cancels_its_callee(ctx: Context, key: str) -> str:
+    handle = ctx.object_send(wait_for_signal, key=key, arg=None)
+    await ctx.sleep(timedelta(milliseconds=300))  # until the callee waits on its awakeable
+    ctx.cancel_invocation(await handle.invocation_id())
+    return "cancel sent"
+
+
+# ------------------------------------------------------------ a virtual object
+
+counter = VirtualObject("Counter")
+
+
+@counter.handler()
+async def add(ctx: ObjectContext, delta: int) -> int:
+    total = (await ctx.get("total", type_hint=int) or 0) + delta
+    ctx.set("total", total)
+    return total
+
+
+@counter.handler(kind="shared")
+async def total(ctx: ObjectSharedContext) -> int:
+    return await ctx.get("total", type_hint=int) or 0
+
+
+@counter.handler()
+async def reset(ctx: ObjectContext) -> None:
+    ctx.clear("total")
+
+
+@counter.handler()
+async def keys(ctx: ObjectContext) -> list[str]:
+    ctx.set("a", 1)
+    ctx.set("b", 2)
+    return sorted(await ctx.state_keys())
+
+
+@counter.handler()
+async def clear_everything(ctx: ObjectContext) -> list[str]:
+    ctx.clear_all()
+    return sorted(await ctx.state_keys())
+
+
+@counter.handler()
+async def wait_for_signal(ctx: ObjectContext) -> str:
+    """Hold the key until its awakeable is resolved; the id is kept in state."""
+    awk_id, promise = ctx.awakeable(type_hint=str)
+    ctx.set("awakeable", awk_id)
+    try:
+        got = await promise
+    except TerminalError as e:
+        ctx.set("compensated", True)  # a saga's undo step, then fail as asked
+        raise e
+    ctx.clear("awakeable")
+    return f"signal: {got}"
+
+
+@counter.handler(kind="shared")
+async def awakeable_id(ctx: ObjectSharedContext) -> str | None:
+    return await ctx.get("awakeable", type_hint=str)
+
+
+@counter.handler(kind="shared")
+async def compensated(ctx: ObjectSharedContext) -> bool:
+    return await ctx.get("compensated", type_hint=bool) or False
+
+
+# ------------------------------------------------------------------ a workflow
+
+signup = Workflow("Signup")
+
+
+@signup.main()
+async def run(ctx: WorkflowContext, email: str) -> str:
+    ctx.set("stage", "waiting")
+    code = await ctx.promise("code", type_hint=str).value()
+    ctx.set("stage", "done")
+    return f"{email} confirmed with {code}"
+
+
+@signup.handler()
+async def confirm(ctx: WorkflowSharedContext, code: str) -> None:
+    await ctx.promise("code", type_hint=str).resolve(code)
+
+
+@signup.handler()
+async def deny(ctx: WorkflowSharedContext, why: str) -> None:
+    await ctx.promise("code", type_hint=str).reject(why)
+
+
+@signup.handler()
+async def peek(ctx: WorkflowSharedContext) -> str | None:
+    return await ctx.promise("code", type_hint=str).peek()
+
+
+@signup.handler()
+async def stage(ctx: WorkflowSharedContext) -> str | None:
+    return await ctx.get("stage", type_hint=str)
+
+
+app = restate.app([echo, counter, signup])
