@@ -100,6 +100,14 @@ def find_services(obj: Any) -> list[ServiceDef]:
     raise AppLoadError(f"{obj!r} is not a module, a service or a list of services")
 
 
+def _real_restate_services(obj: Any) -> bool:
+    values = vars(obj).values() if isinstance(obj, ModuleType) else [obj]
+    return any(
+        type(v).__module__ in ("restate.service", "restate.object", "restate.workflow")
+        for v in values
+    )
+
+
 def load_app(spec: str) -> dict[str, ServiceDef]:
     """Import the app and return its services by name; AppLoadError says what is wrong."""
     try:
@@ -117,7 +125,18 @@ def load_app(spec: str) -> dict[str, ServiceDef]:
         tb = traceback.extract_tb(e.__traceback__)
         where = f"{tb[-1].filename}, line {tb[-1].lineno}" if tb else spec
         raise AppLoadError(f"importing {spec} failed at {where}: {type(e).__name__}: {e}") from None
-    services = find_services(obj)
+    try:
+        services = find_services(obj)
+    except AppLoadError:
+        if not _real_restate_services(module):
+            raise
+        services = []
+    if not services and _real_restate_services(module):
+        raise AppLoadError(
+            f"{spec} defines restate-sdk services, and the real restate-sdk was loaded "
+            "(durable dev --no-restate-alias): durable serves a Restate app through its own "
+            "`restate` modules, so drop --no-restate-alias"
+        )
     if not services:
         raise AppLoadError(f"{spec} defines no Service, VirtualObject or Workflow at module level")
     out: dict[str, ServiceDef] = {}
