@@ -198,7 +198,15 @@ class ContextImpl(WorkflowContext):
     def request(self) -> Request:
         s = self._j.start
         body = (s.journal[0].payload or "").encode()
-        return Request(id=s.invocation_id, headers=dict(s.headers), body=body, attempt=s.attempt)
+        headers = dict(s.headers)
+        return Request(
+            id=s.invocation_id,
+            headers=headers,
+            body=body,
+            attempt=s.attempt,
+            attempt_headers=headers,
+            idempotency_key=headers.get("idempotency-key"),
+        )
 
     def key(self) -> str:
         key = self._j.start.key
