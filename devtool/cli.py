@@ -85,6 +85,13 @@ def dev(
     tui: Annotated[
         bool, typer.Option("--tui", help="Show the terminal UI here; console lines go to its log.")
     ] = False,
+    no_restate_alias: Annotated[
+        bool,
+        typer.Option(
+            "--no-restate-alias",
+            help="Let `import restate` in the app load the real restate-sdk, not durable's.",
+        ),
+    ] = False,
 ) -> None:
     """Run the runtime, a worker with your app, the ingress and the admin API."""
     cfg = _project_config(os.getcwd())
@@ -94,7 +101,7 @@ def dev(
         # runtime and opens the store, instead of after
         from .workers import prespawn_worker
 
-        prespawn_worker(spec, suspend_after)
+        prespawn_worker(spec, suspend_after, not no_restate_alias)
     from .runtime import RuntimeOptions, run_dev
 
     if tui:  # the runtime on a thread, the TUI in this terminal
@@ -120,6 +127,7 @@ def dev(
             verbose=verbose,
             watch=[os.path.abspath(w) for w in watch] if watch else None,
             hang_deadline=hang_deadline,
+            restate_alias=not no_restate_alias,
         )
     )
     raise typer.Exit(code)

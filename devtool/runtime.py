@@ -47,6 +47,9 @@ class RuntimeOptions:
     verbose: bool = False
     watch: list[str] | None = None  # paths to watch; default: the app's folder
     hang_deadline: float = 10.0  # seconds a worker may miss heartbeats before it is killed
+    restate_alias: bool = (
+        True  # `import restate` in the app gives durable's (durable.restate_alias)
+    )
 
 
 def bind(host: str, port: int, what: str) -> socket.socket:
@@ -224,6 +227,10 @@ class Runtime:
         self.engine = engine = Engine(store, on_event=self._on_event)
         worker_started = None
         if o.inline:
+            if o.restate_alias:  # --inline: the app's process is this one
+                from durable.restate_alias import install
+
+                install(lambda line: self.say(line.removeprefix("[durable] ")))
             services = load_app(o.app)
             self.inline = InlineLink(engine, services, o.suspend_after)
         else:
@@ -235,6 +242,7 @@ class Runtime:
                 on_console=lambda line: self.say(line, "error"),
                 on_output=(lambda line: self.say(line, "output")) if self.embedded else None,
                 hang_deadline_s=o.hang_deadline,
+                restate_alias=o.restate_alias,
             )
             worker_started = asyncio.create_task(self.workers.start())
         await engine.start()

@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from durable.host import ExecutorHost
+from durable.restate_alias import install as install_restate_alias
 
 from .discovery import load_app
 from .errors import AppLoadError
@@ -54,9 +55,11 @@ class _Worker:
             self.host.receive(msg)
 
 
-async def _serve(fd: int, app: str, suspend_after: float) -> None:
+async def _serve(fd: int, app: str, suspend_after: float, restate_alias: bool = True) -> None:
     sock = socket.socket(fileno=fd)
     reader, writer = await asyncio.open_unix_connection(sock=sock)
+    if restate_alias:  # before the app's imports; this process is the app's alone
+        install_restate_alias()
     try:
         services = load_app(app)
     except AppLoadError as e:
@@ -81,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="durable-worker")
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--suspend-after", type=float, default=1.0)
+    parser.add_argument("--no-restate-alias", action="store_true")
     parser.add_argument("app")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     # the worker stops (it closes the socket), so the worker ignores SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        asyncio.run(_serve(args.fd, args.app, args.suspend_after))
+        asyncio.run(_serve(args.fd, args.app, args.suspend_after, not args.no_restate_alias))
     except KeyboardInterrupt:
         pass
 

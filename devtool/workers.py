@@ -37,7 +37,7 @@ log = logging.getLogger("durable.workers")
 
 
 def _spawn_worker(
-    app: str, suspend_after: float, capture: bool
+    app: str, suspend_after: float, capture: bool, restate_alias: bool = True
 ) -> tuple[subprocess.Popen, socket.socket]:
     """Start ``python -m durable.devtool.worker_main`` on one end of a socketpair;
     returns the process and the runtime's end."""
@@ -53,6 +53,7 @@ def _spawn_worker(
             str(child.fileno()),
             "--suspend-after",
             str(suspend_after),
+            *([] if restate_alias else ["--no-restate-alias"]),
             app,
         ],
         pass_fds=(child.fileno(),),
@@ -67,24 +68,26 @@ def _spawn_worker(
 
 # The first worker, started by `durable dev` before the runtime imports its modules and
 # opens the store: its own start (interpreter, imports, the app) overlaps theirs.
-_early: tuple[str, float, subprocess.Popen, socket.socket] | None = None
+_early: tuple[str, float, bool, subprocess.Popen, socket.socket] | None = None
 
 
-def prespawn_worker(app: str, suspend_after: float) -> None:
+def prespawn_worker(app: str, suspend_after: float, restate_alias: bool = True) -> None:
     """Start the first worker now; the first :class:`ProcessWorkers` with the same app
     and settings (and no output capture) takes it. An unclaimed one is killed at exit."""
     global _early
     if _early is None:
-        proc, parent = _spawn_worker(app, suspend_after, capture=False)
-        _early = (app, suspend_after, proc, parent)
+        proc, parent = _spawn_worker(app, suspend_after, False, restate_alias)
+        _early = (app, suspend_after, restate_alias, proc, parent)
         atexit.register(_drop_early)
 
 
-def _take_early(app: str, suspend_after: float) -> tuple[subprocess.Popen, socket.socket] | None:
+def _take_early(
+    app: str, suspend_after: float, restate_alias: bool
+) -> tuple[subprocess.Popen, socket.socket] | None:
     global _early
-    if _early is None or _early[:2] != (app, suspend_after):
+    if _early is None or _early[:3] != (app, suspend_after, restate_alias):
         return None
-    _, _, proc, parent = _early
+    _, _, _, proc, parent = _early
     _early = None
     return proc, parent
 
@@ -93,7 +96,7 @@ def _drop_early() -> None:
     """The runtime stopped before it used the prespawned worker (a start-up error)."""
     global _early
     if _early is not None:
-        _, _, proc, parent = _early
+        _, _, _, proc, parent = _early
         _early = None
         if proc.poll() is None:
             proc.kill()
@@ -181,9 +184,11 @@ class ProcessWorkers:
         heartbeat_s: float = 1.0,
         hang_deadline_s: float = 10.0,
         on_output: Callable[[str], None] | None = None,
+        restate_alias: bool = True,
     ) -> None:
         self.engine = engine
         self.app = app
+        self.restate_alias = restate_alias
         self.suspend_after = suspend_after
         self.console = on_console or (lambda line: None)
         self.heartbeat_s = heartbeat_s
@@ -209,8 +214,10 @@ class ProcessWorkers:
         """Start a worker and wait for its Hello (its services or its import error)."""
         self.generation += 1
         capture = self.on_output is not None
-        early = None if capture else _take_early(self.app, self.suspend_after)
-        proc, parent = early or _spawn_worker(self.app, self.suspend_after, capture)
+        early = None if capture else _take_early(self.app, self.suspend_after, self.restate_alias)
+        proc, parent = early or _spawn_worker(
+            self.app, self.suspend_after, capture, self.restate_alias
+        )
         if capture:
             self._forward_output(proc)
         reader, writer = await asyncio.open_unix_connection(sock=parent)

@@ -13,7 +13,7 @@ import abc
 import random as _random
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
@@ -30,6 +30,11 @@ __all__ = [
     "SendHandle",
     "DurablePromise",
     "Request",
+    "CallFuture",
+    "SleepFuture",
+    "AttemptFinishedEvent",
+    "KeyValueStore",
+    "ScopedContext",
 ]
 
 T = TypeVar("T")
@@ -37,40 +42,76 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RunOptions(Generic[T]):
-    """Retry policy and serialization of one ``ctx.run_typed`` action.
+    """Retry policy and serialization of one ``ctx.run_typed`` action (restate's fields).
 
-    Without ``max_attempts`` and ``max_retry_duration``, a failing body fails the whole
+    Without ``max_attempts`` and ``max_duration``, a failing body fails the whole
     attempt, and the invocation is retried by its retry policy (replaying what was
     recorded). With either set, the body is retried in place; when they are used up
     the failure is recorded and raised as a :class:`TerminalError`.
 
     Args:
-        max_attempts: Attempts of the body before it fails for good.
-        max_retry_duration: Time budget for retries before it fails for good.
-        initial_retry_interval: First delay between attempts.
-        retry_interval_factor: Multiplier of the delay after each attempt.
-        max_retry_interval: Upper bound of the delay.
-        serde: Serializer of the result (JSON by default).
-        type_hint: Type of the result, for deserialization on replay.
+        serde: Serializer of the result (JSON by the type, by default).
+        type_hint: Type of the result; default: the action's return annotation.
+        max_attempts: Attempts of the body (the first included) before it fails for good.
+        max_duration: Time budget for retries before it fails for good.
+        initial_retry_interval: First delay between attempts (50 ms).
+        max_retry_interval: Upper bound of the delay (10 s).
+        retry_interval_factor: Multiplier of the delay after each attempt (2).
+        max_retry_duration: Deprecated name of ``max_duration`` (as in restate).
     """
 
-    max_attempts: int | None = None
-    max_retry_duration: timedelta | None = None
-    initial_retry_interval: timedelta | None = None
-    retry_interval_factor: float | None = None
-    max_retry_interval: timedelta | None = None
-    serde: Serde | None = None
+    serde: Serde[Any] | None = None
     type_hint: Any = None
+    max_attempts: int | None = None
+    max_duration: timedelta | None = None
+    initial_retry_interval: timedelta | None = None
+    max_retry_interval: timedelta | None = None
+    retry_interval_factor: float | None = None
+    max_retry_duration: timedelta | None = None
+
+    @property
+    def retry_budget(self) -> timedelta | None:
+        """``max_duration``, or the deprecated ``max_retry_duration``."""
+        return self.max_duration if self.max_duration is not None else self.max_retry_duration
+
+
+class AttemptFinishedEvent(abc.ABC):
+    """Set when the current attempt ends (restate's name): release attempt resources."""
+
+    @abc.abstractmethod
+    def is_set(self) -> bool:
+        """Whether the attempt has finished."""
+
+    @abc.abstractmethod
+    async def wait(self) -> None:
+        """Wait until the attempt has finished."""
 
 
 @dataclass(frozen=True)
 class Request:
-    """The invocation's request: its id, headers and raw JSON body."""
+    """The invocation's request: its id, headers and raw JSON body.
+
+    Attributes:
+        id: The invocation id.
+        headers: The request's headers.
+        body: The input as sent (JSON).
+        attempt: The attempt number (1 for the first).
+        attempt_headers: restate's per-attempt headers (the same as ``headers`` here).
+        attempt_finished_event: Set when this attempt ends.
+        idempotency_key: The idempotency key it was submitted with, if any.
+        scope: restate's scope (always None: scopes are not supported).
+        limit_key: restate's limit key (always None).
+    """
 
     id: str
     headers: dict[str, str]
     body: bytes
-    attempt: int
+    attempt: int = 1
+    attempt_headers: dict[str, str] = field(default_factory=dict)
+    attempt_finished_event: AttemptFinishedEvent | None = None
+    idempotency_key: str | None = None
+    scope: str | None = None
+    limit_key: str | None = None
 
 
 class DurableFuture(abc.ABC, Generic[T]):
@@ -107,6 +148,17 @@ class CallFuture(DurableFuture[T]):
     async def invocation_id(self) -> str:
         """The invocation id of the call."""
 
+    @abc.abstractmethod
+    async def cancel_invocation(self) -> None:
+        """Cancel the called invocation (``ctx.cancel_invocation(await f.invocation_id())``).
+
+        Awaiting the call afterwards raises the callee's ``CancelledError``.
+        """
+
+
+class SleepFuture(DurableFuture[None]):
+    """A durable timer (``ctx.sleep``)."""
+
 
 class SendHandle(abc.ABC):
     """Handle of a one-way send."""
@@ -116,8 +168,8 @@ class SendHandle(abc.ABC):
         """The invocation id of the sent request."""
 
     @abc.abstractmethod
-    def cancel_invocation(self) -> None:
-        """Cancel the sent invocation."""
+    async def cancel_invocation(self) -> None:
+        """Cancel the sent invocation (await it, as in restate-sdk-python 1.3)."""
 
 
 class DurablePromise(abc.ABC, Generic[T]):
@@ -139,6 +191,41 @@ class DurablePromise(abc.ABC, Generic[T]):
     def peek(self) -> Awaitable[T | None]:
         """The value if the promise is resolved, None if it is not yet."""
 
+    def __await__(self) -> Generator[Any, None, T]:
+        """``await promise`` is ``await promise.value()`` (as in restate)."""
+        return self.value().__await__()
+
+
+class ScopedContext(abc.ABC):  # noqa: B024 (a type: no method is supported)
+    """restate 1.3's ``ctx.scope(...)`` (a preview of Restate's flow control): durable
+    does not support scopes, and ``ctx.scope()`` says so."""
+
+
+class KeyValueStore(abc.ABC):
+    """A key's durable state: what object and workflow contexts read and write."""
+
+    @abc.abstractmethod
+    def get(
+        self, name: str, serde: Serde[Any] | None = None, type_hint: Any = None
+    ) -> Awaitable[Any]:
+        """The value of state entry ``name`` (None when unset)."""
+
+    @abc.abstractmethod
+    def state_keys(self) -> Awaitable[list[str]]:
+        """The names of the state entries set for this key."""
+
+    @abc.abstractmethod
+    def set(self, name: str, value: Any, serde: Serde[Any] | None = None) -> None:
+        """Set state entry ``name``; committed with the journal entry that made it."""
+
+    @abc.abstractmethod
+    def clear(self, name: str) -> None:
+        """Remove state entry ``name``."""
+
+    @abc.abstractmethod
+    def clear_all(self) -> None:
+        """Remove every state entry of this key."""
+
 
 class Context(abc.ABC):
     """What every handler can do: journaled actions, timers, calls, awakeables."""
@@ -153,7 +240,7 @@ class Context(abc.ABC):
         name: str,
         action: Callable[..., T] | Callable[..., Awaitable[T]],
         *args: Any,
-        serde: Serde | None = None,
+        serde: Serde[Any] | None = None,
         max_attempts: int | None = None,
         max_retry_duration: timedelta | None = None,
         type_hint: Any = None,
@@ -184,6 +271,7 @@ class Context(abc.ABC):
         name: str,
         action: Callable[..., T] | Callable[..., Awaitable[T]],
         options: RunOptions[T] | None = None,
+        /,
         *args: Any,
         **kwargs: Any,
     ) -> DurableFuture[T]:
@@ -284,6 +372,8 @@ class Context(abc.ABC):
         key: str | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFuture[Any]:
         """Call a handler by name (``arg`` as a value, or JSON ``bytes``)."""
 
@@ -297,12 +387,14 @@ class Context(abc.ABC):
         send_delay: timedelta | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle:
         """Send to a handler by name."""
 
     @abc.abstractmethod
     def awakeable(
-        self, serde: Serde | None = None, type_hint: Any = None
+        self, serde: Serde[Any] | None = None, type_hint: Any = None
     ) -> tuple[str, DurableFuture[Any]]:
         """A durable promise resolved from outside: ``(id, awaitable)``.
 
@@ -311,7 +403,7 @@ class Context(abc.ABC):
         """
 
     @abc.abstractmethod
-    def resolve_awakeable(self, name: str, value: Any, serde: Serde | None = None) -> None:
+    def resolve_awakeable(self, name: str, value: Any, serde: Serde[Any] | None = None) -> None:
         """Resolve another invocation's awakeable."""
 
     @abc.abstractmethod
@@ -324,9 +416,29 @@ class Context(abc.ABC):
 
     @abc.abstractmethod
     def attach_invocation(
-        self, invocation_id: str, serde: Serde | None = None, type_hint: Any = None
+        self, invocation_id: str, serde: Serde[Any] | None = None, type_hint: Any = None
     ) -> DurableFuture[Any]:
         """Wait for another invocation's result."""
+
+    @abc.abstractmethod
+    def scope(self, scope: str) -> ScopedContext:
+        """restate 1.3's flow-control scopes: not supported (raises TerminalError)."""
+
+    @abc.abstractmethod
+    def signal(self, name: str, serde: Serde[Any] | None = None, type_hint: Any = None) -> Any:
+        """restate 1.3's named signals (a preview): not supported (raises TerminalError)."""
+
+    @abc.abstractmethod
+    def resolve_signal(
+        self, invocation_id: str, name: str, value: Any, serde: Serde[Any] | None = None
+    ) -> None:
+        """restate 1.3's named signals (a preview): not supported (raises TerminalError)."""
+
+    @abc.abstractmethod
+    def reject_signal(
+        self, invocation_id: str, name: str, failure_message: str, failure_code: int = 500
+    ) -> None:
+        """restate 1.3's named signals (a preview): not supported (raises TerminalError)."""
 
 
 class ObjectSharedContext(Context):
@@ -337,7 +449,9 @@ class ObjectSharedContext(Context):
         """The object's key."""
 
     @abc.abstractmethod
-    def get(self, name: str, serde: Serde | None = None, type_hint: Any = None) -> Awaitable[Any]:
+    def get(
+        self, name: str, serde: Serde[Any] | None = None, type_hint: Any = None
+    ) -> Awaitable[Any]:
         """The value of state entry ``name`` (None when unset)."""
 
     @abc.abstractmethod
@@ -345,11 +459,11 @@ class ObjectSharedContext(Context):
         """The names of the state entries set for this key."""
 
 
-class ObjectContext(ObjectSharedContext):
+class ObjectContext(ObjectSharedContext, KeyValueStore):
     """Context of an exclusive virtual-object handler: reads and writes state."""
 
     @abc.abstractmethod
-    def set(self, name: str, value: Any, serde: Serde | None = None) -> None:
+    def set(self, name: str, value: Any, serde: Serde[Any] | None = None) -> None:
         """Set state entry ``name``; committed with the journal entry that made it."""
 
     @abc.abstractmethod
@@ -366,7 +480,7 @@ class WorkflowSharedContext(ObjectSharedContext):
 
     @abc.abstractmethod
     def promise(
-        self, name: str, serde: Serde | None = None, type_hint: Any = None
+        self, name: str, serde: Serde[Any] | None = None, type_hint: Any = None
     ) -> DurablePromise[Any]:
         """The workflow's durable promise ``name``."""
 

@@ -20,15 +20,19 @@ from typing import Any, Protocol, TypeVar, cast
 from . import serde as _serde
 from .context import (
     CallFuture,
+    Context,
     DurableFuture,
     DurablePromise,
     Request,
     RunOptions,
+    ScopedContext,
     SendHandle,
     WorkflowContext,
 )
 from .definitions import HandlerDef, handler_of
 from .exceptions import InvalidUsageError, TerminalError
+from .futures import Done
+from .logging import current_executor
 from .messages import EntryKind, Failure, Start
 from .payloads import (
     AttachPayload,
@@ -42,7 +46,7 @@ from .payloads import (
     SetStatePayload,
 )
 
-__all__ = ["ContextImpl", "Journal"]
+__all__ = ["ContextImpl", "Journal", "current_context"]
 
 T = TypeVar("T")
 
@@ -101,8 +105,9 @@ class _SendHandle(SendHandle):
     async def invocation_id(self) -> str:
         return self._target_id
 
-    def cancel_invocation(self) -> None:
+    def cancel_invocation(self) -> Done:  # type: ignore[override]  # awaitable, eager
         self._ctx.cancel_invocation(self._target_id)
+        return Done()
 
 
 def _none(_raw: str | None) -> None:
@@ -111,11 +116,11 @@ def _none(_raw: str | None) -> None:
 
 class _Promise(DurablePromise[Any]):
     def __init__(
-        self, journal: Journal, name: str, serde: _serde.Serde | None, type_hint: Any
+        self, journal: Journal, name: str, serde: _serde.Serde[Any] | None, type_hint: Any
     ) -> None:
         self._j = journal
         self._name = name
-        self._serde = serde or _serde.JsonSerde(type_hint)
+        self._serde = _serde.check_serde(serde, "promise serde") or _serde.JsonSerde(type_hint)
         self._schema = _expected_schema(type_hint)
 
     def value(self) -> DurableFuture[Any]:
@@ -125,11 +130,14 @@ class _Promise(DurablePromise[Any]):
             EntryKind.GET_PROMISE,
             self._name,
             GetPromisePayload(self._schema),
-            self._serde.deserialize,
+            self._decode,
         )
 
+    def _decode(self, raw: str | None) -> Any:
+        return _serde.decode_with(self._serde, raw)
+
     def resolve(self, value: Any) -> DurableFuture[None]:
-        payload = CompletePromisePayload(result=self._serde.serialize(value))
+        payload = CompletePromisePayload(result=_serde.encode_with(self._serde, value))
         return self._j.remote_entry(EntryKind.COMPLETE_PROMISE, self._name, payload, _none)
 
     def reject(self, message: str, code: int = 500) -> DurableFuture[None]:
@@ -141,7 +149,7 @@ class _Promise(DurablePromise[Any]):
             EntryKind.PEEK_PROMISE,
             self._name,
             None,
-            lambda r: None if r is None else self._serde.deserialize(r),
+            lambda r: None if r is None else self._decode(r),
         )
 
 
@@ -160,7 +168,9 @@ def _clock_reading(raw: str | None) -> float:
     return float(json.loads(cast(str, raw)))
 
 
-def _arg_json(arg: Any) -> str:
+def _arg_json(arg: Any, hdef: HandlerDef | None = None) -> str:
+    if hdef is not None and hdef.input_serde is not None:
+        return _serde.encode_with(hdef.input_serde, arg)
     if isinstance(arg, (bytes, bytearray)):
         return bytes(arg).decode() or "null"
     return _serde.serialize(arg)
@@ -168,7 +178,14 @@ def _arg_json(arg: Any) -> str:
 
 def _out(tpe: Any) -> Callable[[str | None], Any]:
     hdef = handler_of(tpe)
+    if hdef.output_serde is not None:
+        serde = hdef.output_serde
+        return lambda r: _serde.decode_with(serde, r)
     return lambda r: _serde.deserialize(r, hdef.output_type)
+
+
+def _raw_bytes(raw: str | None) -> bytes:
+    return b"" if raw is None else raw.encode()
 
 
 class ContextImpl(WorkflowContext):
@@ -181,7 +198,15 @@ class ContextImpl(WorkflowContext):
     def request(self) -> Request:
         s = self._j.start
         body = (s.journal[0].payload or "").encode()
-        return Request(id=s.invocation_id, headers=dict(s.headers), body=body, attempt=s.attempt)
+        headers = dict(s.headers)
+        return Request(
+            id=s.invocation_id,
+            headers=headers,
+            body=body,
+            attempt=s.attempt,
+            attempt_headers=headers,
+            idempotency_key=headers.get("idempotency-key"),
+        )
 
     def key(self) -> str:
         key = self._j.start.key
@@ -204,7 +229,7 @@ class ContextImpl(WorkflowContext):
         name: str,
         action: Callable[..., Any],
         *args: Any,
-        serde: _serde.Serde | None = None,
+        serde: _serde.Serde[Any] | None = None,
         max_attempts: int | None = None,
         max_retry_duration: timedelta | None = None,
         type_hint: Any = None,
@@ -224,6 +249,7 @@ class ContextImpl(WorkflowContext):
         name: str,
         action: Callable[..., Any],
         options: RunOptions[Any] | None = None,
+        /,
         *args: Any,
         **kwargs: Any,
     ) -> DurableFuture[Any]:
@@ -247,14 +273,20 @@ class ContextImpl(WorkflowContext):
                 500,
             )
 
-    async def get(self, name: str, serde: _serde.Serde | None = None, type_hint: Any = None) -> Any:
+    async def get(
+        self,
+        name: str,
+        serde: _serde.Serde[Any] | None = None,
+        type_hint: Any = None,
+        entry_name: str | None = None,
+    ) -> Any:
         self._check_state(False, "get")
-        s = serde or _serde.JsonSerde(type_hint)
+        s = _serde.check_serde(serde, "ctx.get serde") or _serde.JsonSerde(type_hint)
         state = self._j.state
         raw = self._j.local_entry(EntryKind.GET_STATE, name, None, lambda: state.get(name))
-        return None if raw is None else s.deserialize(raw)
+        return None if raw is None else _serde.decode_with(s, raw)
 
-    async def state_keys(self) -> list[str]:
+    async def state_keys(self, entry_name: str | None = None) -> list[str]:
         self._check_state(False, "state_keys")
         state = self._j.state
         raw = self._j.local_entry(
@@ -263,24 +295,31 @@ class ContextImpl(WorkflowContext):
         keys: list[str] = json.loads(cast(str, raw))  # recorded, or made just above
         return keys
 
-    def set(self, name: str, value: Any, serde: _serde.Serde | None = None) -> None:
+    def set(
+        self,
+        name: str,
+        value: Any,
+        serde: _serde.Serde[Any] | None = None,
+        entry_name: str | None = None,
+    ) -> None:
         self._check_state(True, "set")
-        text = (serde or _serde.JsonSerde()).serialize(value)
+        s = _serde.check_serde(serde, "ctx.set serde")
+        text = _serde.serialize(value) if s is None else _serde.encode_with(s, value)
         self._j.local_entry(EntryKind.SET_STATE, name, SetStatePayload(text))
         self._j.state[name] = text
 
-    def clear(self, name: str) -> None:
+    def clear(self, name: str, entry_name: str | None = None) -> None:
         self._check_state(True, "clear")
         self._j.local_entry(EntryKind.CLEAR_STATE, name)
         self._j.state.pop(name, None)
 
-    def clear_all(self) -> None:
+    def clear_all(self, entry_name: str | None = None) -> None:
         self._check_state(True, "clear_all")
         self._j.local_entry(EntryKind.CLEAR_ALL_STATE, None)
         self._j.state.clear()
 
     def promise(
-        self, name: str, serde: _serde.Serde | None = None, type_hint: Any = None
+        self, name: str, serde: _serde.Serde[Any] | None = None, type_hint: Any = None
     ) -> DurablePromise[Any]:
         if self._j.hdef.service.kind != "workflow":
             raise InvalidUsageError("ctx.promise() is only available in workflows")
@@ -298,7 +337,7 @@ class ContextImpl(WorkflowContext):
         convert: Callable[[str | None], Any],
         workflow_main: bool = False,
     ) -> CallFuture[Any]:
-        payload = CallPayload(service, handler, key, _arg_json(arg), headers or {}, idem)
+        payload = CallPayload(service, handler, key, arg, headers or {}, idem)
         return self._j.call(payload, workflow_main, convert)
 
     def _send(
@@ -313,9 +352,7 @@ class ContextImpl(WorkflowContext):
         workflow_main: bool = False,
     ) -> SendHandle:
         delay_ms = int(delay.total_seconds() * 1000) if delay else 0
-        payload = SendPayload(
-            service, handler, key, _arg_json(arg), headers or {}, idem, "", delay_ms
-        )
+        payload = SendPayload(service, handler, key, arg, headers or {}, idem, "", delay_ms)
         return _SendHandle(self, self._j.send(payload, workflow_main))
 
     def service_call(
@@ -326,7 +363,9 @@ class ContextImpl(WorkflowContext):
         headers: dict[str, str] | None = None,
     ) -> CallFuture[Any]:
         h = handler_of(tpe)
-        return self._call(h.service_name, h.name, None, arg, idempotency_key, headers, _out(tpe))
+        return self._call(
+            h.service_name, h.name, None, _arg_json(arg, h), idempotency_key, headers, _out(tpe)
+        )
 
     def object_call(
         self,
@@ -341,7 +380,7 @@ class ContextImpl(WorkflowContext):
             h.service_name,
             h.name,
             key,
-            arg,
+            _arg_json(arg, h),
             idempotency_key,
             headers,
             _out(tpe),
@@ -359,7 +398,9 @@ class ContextImpl(WorkflowContext):
         headers: dict[str, str] | None = None,
     ) -> SendHandle:
         h = handler_of(tpe)
-        return self._send(h.service_name, h.name, None, arg, send_delay, idempotency_key, headers)
+        return self._send(
+            h.service_name, h.name, None, _arg_json(arg, h), send_delay, idempotency_key, headers
+        )
 
     def object_send(
         self,
@@ -375,7 +416,7 @@ class ContextImpl(WorkflowContext):
             h.service_name,
             h.name,
             key,
-            arg,
+            _arg_json(arg, h),
             send_delay,
             idempotency_key,
             headers,
@@ -392,8 +433,14 @@ class ContextImpl(WorkflowContext):
         key: str | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFuture[Any]:
-        return self._call(service, handler, key, arg, idempotency_key, headers, _serde.deserialize)
+        if scope is not None or limit_key is not None:
+            raise TerminalError(_preview("generic_call(scope=, limit_key=)", "scopes"), 501)
+        # restate's generic_call takes and gives bytes: bytes in, bytes out
+        convert = _raw_bytes if isinstance(arg, (bytes, bytearray)) else _serde.deserialize
+        return self._call(service, handler, key, _arg_json(arg), idempotency_key, headers, convert)
 
     def generic_send(
         self,
@@ -404,18 +451,27 @@ class ContextImpl(WorkflowContext):
         send_delay: timedelta | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle:
-        return self._send(service, handler, key, arg, send_delay, idempotency_key, headers)
+        if scope is not None or limit_key is not None:
+            raise TerminalError(_preview("generic_send(scope=, limit_key=)", "scopes"), 501)
+        return self._send(
+            service, handler, key, _arg_json(arg), send_delay, idempotency_key, headers
+        )
 
     # -- awakeables, cancellation, attach
     def awakeable(
-        self, serde: _serde.Serde | None = None, type_hint: Any = None
+        self, serde: _serde.Serde[Any] | None = None, type_hint: Any = None
     ) -> tuple[str, DurableFuture[Any]]:
-        s = serde or _serde.JsonSerde(type_hint)
-        return self._j.awakeable(s.deserialize, _expected_schema(type_hint))
+        s = _serde.check_serde(serde, "ctx.awakeable serde") or _serde.JsonSerde(type_hint)
+        return self._j.awakeable(lambda r: _serde.decode_with(s, r), _expected_schema(type_hint))
 
-    def resolve_awakeable(self, name: str, value: Any, serde: _serde.Serde | None = None) -> None:
-        text = (serde or _serde.JsonSerde()).serialize(value)
+    def resolve_awakeable(
+        self, name: str, value: Any, serde: _serde.Serde[Any] | None = None
+    ) -> None:
+        s = _serde.check_serde(serde, "ctx.resolve_awakeable serde")
+        text = _serde.serialize(value) if s is None else _serde.encode_with(s, value)
         payload = CompleteAwakeablePayload(name, result=text)
         self._j.local_entry(EntryKind.COMPLETE_AWAKEABLE, name, payload)
 
@@ -428,9 +484,45 @@ class ContextImpl(WorkflowContext):
         self._j.local_entry(EntryKind.CANCEL_INVOCATION, invocation_id, payload)
 
     def attach_invocation(
-        self, invocation_id: str, serde: _serde.Serde | None = None, type_hint: Any = None
+        self, invocation_id: str, serde: _serde.Serde[Any] | None = None, type_hint: Any = None
     ) -> DurableFuture[Any]:
-        s = serde or _serde.JsonSerde(type_hint)
+        s = _serde.check_serde(serde, "ctx.attach_invocation serde") or _serde.JsonSerde(type_hint)
         return self._j.remote_entry(
-            EntryKind.ATTACH_INVOCATION, invocation_id, AttachPayload(invocation_id), s.deserialize
+            EntryKind.ATTACH_INVOCATION,
+            invocation_id,
+            AttachPayload(invocation_id),
+            lambda r: _serde.decode_with(s, r),
         )
+
+    # -- restate 1.3 previews that durable does not support
+    def scope(self, scope: str) -> ScopedContext:
+        raise TerminalError(_preview("ctx.scope()", "flow-control scopes"), 501)
+
+    def signal(
+        self, name: str, serde: _serde.Serde[Any] | None = None, type_hint: Any = None
+    ) -> Any:
+        raise TerminalError(_preview("ctx.signal()", "named signals"), 501)
+
+    def resolve_signal(
+        self, invocation_id: str, name: str, value: Any, serde: _serde.Serde[Any] | None = None
+    ) -> None:
+        raise TerminalError(_preview("ctx.resolve_signal()", "named signals"), 501)
+
+    def reject_signal(
+        self, invocation_id: str, name: str, failure_message: str, failure_code: int = 500
+    ) -> None:
+        raise TerminalError(_preview("ctx.reject_signal()", "named signals"), 501)
+
+
+def _preview(call: str, what: str) -> str:
+    return (
+        f"{call} is not supported by durable: {what} are a preview of Restate 1.7 that "
+        "needs experimental server features; use awakeables or workflow promises instead"
+    )
+
+
+def current_context() -> Context | None:
+    """The context of the handler running in this task (None outside handlers)."""
+    ex = current_executor.get()
+    ctx = getattr(ex, "ctx", None)
+    return ctx if isinstance(ctx, Context) else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import typing
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,7 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from .exceptions import InvalidUsageError
 from .messages import HandlerInfo, ServiceInfo
-from .serde import inspect_empty, json_schema, type_name
+from .serde import check_serde, inspect_empty, json_schema, type_name
 
 __all__ = [
     "Service",
@@ -24,6 +25,7 @@ __all__ = [
     "Workflow",
     "HandlerDef",
     "RetryPolicy",
+    "InvocationRetryPolicy",
     "ServiceDef",
     "find_handler",
 ]
@@ -77,6 +79,89 @@ class RetryPolicy:
         )
 
 
+@dataclass
+class InvocationRetryPolicy:
+    """restate-sdk-python's retry policy (``invocation_retry_policy=``), as a
+    :class:`RetryPolicy`: unset fields take RetryPolicy's defaults.
+
+    Args:
+        initial_interval: Delay before the first retry.
+        exponentiation_factor: Multiplier of the delay after each failed attempt.
+        max_interval: Upper bound of the delay.
+        max_attempts: Attempts (the first included) before giving up.
+        on_max_attempts: ``"pause"`` (durable's and Restate's default) or ``"kill"``;
+            durable pauses in both cases (a paused invocation can be killed by hand).
+    """
+
+    initial_interval: timedelta | None = None
+    exponentiation_factor: float | None = None
+    max_interval: timedelta | None = None
+    max_attempts: int | None = None
+    on_max_attempts: Literal["pause", "kill"] | None = None
+
+    def to_retry_policy(self) -> RetryPolicy:
+        d = RetryPolicy()
+        return RetryPolicy(
+            initial_interval=self.initial_interval or d.initial_interval,
+            factor=self.exponentiation_factor or d.factor,
+            max_interval=self.max_interval or d.max_interval,
+            max_attempts=self.max_attempts if self.max_attempts is not None else d.max_attempts,
+        )
+
+
+def _policy(
+    retry_policy: RetryPolicy | None, invocation_retry_policy: InvocationRetryPolicy | None
+) -> RetryPolicy | None:
+    if invocation_retry_policy is not None:
+        if retry_policy is not None:
+            raise InvalidUsageError("give retry_policy= or invocation_retry_policy=, not both")
+        return invocation_retry_policy.to_retry_policy()
+    return retry_policy
+
+
+#: restate's service and handler keywords that concern a Restate server's operation
+#: (timeouts, retention, lazy state, ingress visibility, metadata, content types): kept
+#: on the definition (``restate_options``), not applied by durable dev; see
+#: docs/restate-compat.md.
+RESTATE_OPTIONS = frozenset(
+    {
+        "metadata",
+        "inactivity_timeout",
+        "abort_timeout",
+        "journal_retention",
+        "idempotency_retention",
+        "enable_lazy_state",
+        "state_preload",
+        "ingress_private",
+        "accept",
+        "content_type",
+    }
+)
+
+
+def _restate_options(where: str, options: dict[str, Any], depth: int = 3) -> dict[str, Any]:
+    """restate's server keywords, checked; ``depth``: the user's frame, for warnings."""
+    unknown = sorted(set(options) - RESTATE_OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"{where} got unexpected keyword argument(s) {', '.join(unknown)}: durable takes "
+            f"restate-sdk-python's keywords ({', '.join(sorted(RESTATE_OPTIONS))}) and its own"
+        )
+    for k in ("accept", "content_type"):
+        v = options.get(k)
+        if v is not None and "json" not in v and v != "*/*":
+            # said, not refused: the handler still works for JSON bodies (an app with one
+            # such handler among many still runs)
+            warnings.warn(
+                f"{where}: {k}={v!r} is not applied: durable's ingress and journal carry "
+                "JSON only, so this handler takes and gives JSON (a body that is not JSON "
+                "answers 400)",
+                RuntimeWarning,
+                stacklevel=depth,
+            )
+    return {k: v for k, v in options.items() if v is not None}
+
+
 HandlerKind = Literal["exclusive", "shared", "workflow", "service"]
 
 
@@ -93,6 +178,10 @@ class HandlerDef:
     output_type: Any
     retry_policy: RetryPolicy | None = None
     workflow_retention: timedelta | None = None
+    input_serde: Any = None
+    output_serde: Any = None
+    context_managers: list[Callable[[], Any]] = field(default_factory=list)
+    restate_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def service_name(self) -> str:
@@ -124,6 +213,8 @@ class ServiceDef:
     retry_policy: RetryPolicy | None = None
     description: str | None = None
     handlers: dict[str, HandlerDef] = field(default_factory=dict)
+    context_managers: list[Callable[[], Any]] = field(default_factory=list)
+    restate_options: dict[str, Any] = field(default_factory=dict)
 
     def _register(
         self,
@@ -131,6 +222,7 @@ class ServiceDef:
         name: str | None,
         kind: HandlerKind,
         retry_policy: RetryPolicy | None,
+        options: dict[str, Any] | None = None,
     ) -> H:
         handler = fn  # the check below narrows fn to a coroutine function, not H
         if not inspect.iscoroutinefunction(fn):
@@ -164,6 +256,8 @@ class ServiceDef:
             output_type=output_type,
             retry_policy=retry_policy,
         )
+        if options:
+            _handler_options(hdef, dict(options))
         self.handlers[hname] = hdef
         # a function takes attributes; its type (H) does not say so
         handler.__durable_handler__ = hdef  # type: ignore[attr-defined]
@@ -194,17 +288,34 @@ class Service(ServiceDef):
         *,
         retry_policy: RetryPolicy | None = None,
         description: str | None = None,
-        **_restate_options: Any,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        invocation_context_managers: list[Callable[[], Any]] | None = None,
+        **restate_options: Any,
     ) -> None:
         super().__init__(
-            name=name, kind="service", retry_policy=retry_policy, description=description
+            name=name,
+            kind="service",
+            retry_policy=_policy(retry_policy, invocation_retry_policy),
+            description=description,
+            context_managers=list(invocation_context_managers or []),
+            restate_options=_restate_options(f"Service({name!r})", restate_options),
         )
 
     def handler(
-        self, name: str | None = None, *, retry_policy: RetryPolicy | None = None, **_options: Any
+        self,
+        name: str | None = None,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        **options: Any,
     ) -> Callable[[H], H]:
-        """Register an ``async def handler(ctx)`` or ``(ctx, arg)`` function."""
-        return lambda fn: self._register(fn, name, "service", retry_policy)
+        """Register an ``async def handler(ctx)`` or ``(ctx, arg)`` function.
+
+        Also takes restate's handler keywords: ``input_serde=``/``output_serde=``,
+        ``invocation_context_managers=`` and the server options it records.
+        """
+        policy = _policy(retry_policy, invocation_retry_policy)
+        return lambda fn: self._register(fn, name, "service", policy, options)
 
 
 class VirtualObject(ServiceDef):
@@ -228,10 +339,17 @@ class VirtualObject(ServiceDef):
         *,
         retry_policy: RetryPolicy | None = None,
         description: str | None = None,
-        **_restate_options: Any,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        invocation_context_managers: list[Callable[[], Any]] | None = None,
+        **restate_options: Any,
     ) -> None:
         super().__init__(
-            name=name, kind="object", retry_policy=retry_policy, description=description
+            name=name,
+            kind="object",
+            retry_policy=_policy(retry_policy, invocation_retry_policy),
+            description=description,
+            context_managers=list(invocation_context_managers or []),
+            restate_options=_restate_options(f"VirtualObject({name!r})", restate_options),
         )
 
     def handler(
@@ -240,12 +358,17 @@ class VirtualObject(ServiceDef):
         *,
         kind: Literal["exclusive", "shared"] = "exclusive",
         retry_policy: RetryPolicy | None = None,
-        **_options: Any,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        **options: Any,
     ) -> Callable[[H], H]:
-        """Register a handler; ``kind="shared"`` for a concurrent read-only one."""
+        """Register a handler; ``kind="shared"`` for a concurrent read-only one.
+
+        Also takes restate's handler keywords (see :meth:`Service.handler`).
+        """
         if kind not in ("exclusive", "shared"):
             raise InvalidUsageError(f"handler kind must be 'exclusive' or 'shared', not {kind!r}")
-        return lambda fn: self._register(fn, name, kind, retry_policy)
+        policy = _policy(retry_policy, invocation_retry_policy)
+        return lambda fn: self._register(fn, name, kind, policy, options)
 
 
 class Workflow(ServiceDef):
@@ -264,10 +387,17 @@ class Workflow(ServiceDef):
         *,
         retry_policy: RetryPolicy | None = None,
         description: str | None = None,
-        **_restate_options: Any,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        invocation_context_managers: list[Callable[[], Any]] | None = None,
+        **restate_options: Any,
     ) -> None:
         super().__init__(
-            name=name, kind="workflow", retry_policy=retry_policy, description=description
+            name=name,
+            kind="workflow",
+            retry_policy=_policy(retry_policy, invocation_retry_policy),
+            description=description,
+            context_managers=list(invocation_context_managers or []),
+            restate_options=_restate_options(f"Workflow({name!r})", restate_options),
         )
 
     def main(
@@ -276,7 +406,8 @@ class Workflow(ServiceDef):
         *,
         retry_policy: RetryPolicy | None = None,
         workflow_retention: timedelta | None = None,
-        **_options: Any,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        **options: Any,
     ) -> Callable[[H], H]:
         """Register the workflow's main handler (runs once per workflow id).
 
@@ -295,21 +426,39 @@ class Workflow(ServiceDef):
         def deco(fn: H) -> H:
             if any(h.kind == "workflow" for h in self.handlers.values()):
                 raise InvalidUsageError(f"workflow {self.name} has more than one main handler")
-            out = self._register(fn, name, "workflow", retry_policy)
+            policy = _policy(retry_policy, invocation_retry_policy)
+            out = self._register(fn, name, "workflow", policy, options)
             handler_of(out).workflow_retention = workflow_retention
             return out
 
         return deco
 
     def handler(
-        self, name: str | None = None, *, retry_policy: RetryPolicy | None = None, **_options: Any
+        self,
+        name: str | None = None,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        invocation_retry_policy: InvocationRetryPolicy | None = None,
+        **options: Any,
     ) -> Callable[[H], H]:
         """Register a shared handler of the workflow (reads state, resolves promises)."""
-        return lambda fn: self._register(fn, name, "shared", retry_policy)
+        policy = _policy(retry_policy, invocation_retry_policy)
+        return lambda fn: self._register(fn, name, "shared", policy, options)
 
     @property
     def main_handler(self) -> HandlerDef | None:
         return next((h for h in self.handlers.values() if h.kind == "workflow"), None)
+
+
+def _handler_options(hdef: HandlerDef, options: dict[str, Any]) -> None:
+    """restate's handler keywords: serdes and context managers honoured, the rest kept."""
+    where = f"handler {hdef.service_name}.{hdef.name}"
+    hdef.input_serde = check_serde(options.pop("input_serde", None), f"{where} input_serde")
+    hdef.output_serde = check_serde(options.pop("output_serde", None), f"{where} output_serde")
+    managers = options.pop("invocation_context_managers", None)
+    if managers:
+        hdef.context_managers = list(managers)
+    hdef.restate_options = _restate_options(where, options, depth=5)
 
 
 def handler_of(target: Any) -> HandlerDef:

@@ -42,10 +42,13 @@ class TerminalError(Exception):
         >>> raise TerminalError("order 42 does not exist", status_code=404)
     """
 
-    def __init__(self, message: str, status_code: int = 500) -> None:
+    def __init__(
+        self, message: str, status_code: int = 500, metadata: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
+        self.metadata = metadata  # restate's; kept on the error, not journaled
 
     def __repr__(self) -> str:
         return f"TerminalError({self.message!r}, status_code={self.status_code})"

@@ -21,6 +21,7 @@ its public journal methods (``local_entry``, ``remote_entry``, ``run_step``, ``s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -47,7 +48,7 @@ from .exceptions import (
     SuspendedError,
     TerminalError,
 )
-from .futures import EntryFuture, JournalCallFuture, JournalFuture
+from .futures import EntryFuture, JournalCallFuture, JournalFuture, JournalSleepFuture
 from .ids import idempotency_scope, idempotent_invocation_id, new_invocation_id
 from .messages import (
     Abort,
@@ -307,7 +308,9 @@ class Executor:
         kwargs: dict[str, Any],
     ) -> JournalFuture:
         """``ctx.run``: the recorded outcome on replay, else the body runs."""
-        s = opts.serde or _serde.JsonSerde(opts.type_hint)
+        s = _serde.check_serde(opts.serde, f"ctx.run({name!r}) serde") or _serde.JsonSerde(
+            opts.type_hint if opts.type_hint is not None else _serde.return_type(action)
+        )
         index, rec = self._next_entry(EntryKind.RUN, name)
         fut: EntryFuture = self._loop.create_future()
         fut.add_done_callback(_retrieve)
@@ -317,7 +320,9 @@ class Executor:
         else:
             self._reserve(index)
             self._steps.start(index, name, action, opts, s, args, kwargs, fut)
-        return JournalFuture(self, fut, index, remote=False, convert=s.deserialize)
+        return JournalFuture(
+            self, fut, index, remote=False, convert=lambda r: _serde.decode_with(s, r)
+        )
 
     def record_step(self, index: int, fut: EntryFuture, entry: JournalEntry) -> None:
         """A body's outcome: emit its entry; the Ack completes ``fut`` (in deliver), so
@@ -340,7 +345,8 @@ class Executor:
     def sleep(self, delta: timedelta, name: str | None = None) -> JournalFuture:
         """``ctx.sleep``: a durable timer the runtime fires."""
         ms = max(int(delta.total_seconds() * 1000), 0)
-        fut = self.remote_entry(EntryKind.SLEEP, name, SleepPayload(ms), _none)
+        timer = self.remote_entry(EntryKind.SLEEP, name, SleepPayload(ms), _none)
+        fut = JournalSleepFuture(self, timer.inner, timer.index, remote=True, convert=_none)
         self._timer_started(fut, ms)
         return fut
 
@@ -470,6 +476,10 @@ class Executor:
         depend on the order in which they complete."""
         await self._block_on(futures, asyncio.ALL_COMPLETED)
 
+    def cancel_target(self, invocation_id: str) -> None:
+        """``cancel_invocation()`` of a call future: a cancel entry for its callee."""
+        self.ctx.cancel_invocation(invocation_id)
+
     # -- suspension (the policy is durable.suspension's)
     def begin_await(self, index: int | None) -> None:
         """The handler awaits entry ``index`` (which the runtime completes)."""
@@ -527,6 +537,17 @@ class Executor:
             raise err
 
     # -- the attempt
+    async def _call_handler(self, *arg: Any) -> Any:
+        """The handler, inside restate's ``invocation_context_managers`` if any."""
+        hdef = self.hdef
+        managers = hdef.service.context_managers + hdef.context_managers
+        if not managers:
+            return await hdef.fn(self.ctx, *arg)
+        async with contextlib.AsyncExitStack() as stack:
+            for make in managers:
+                await stack.enter_async_context(make())
+            return await hdef.fn(self.ctx, *arg)
+
     async def run(self) -> None:
         """Run the handler to its end, suspension, failure or abort."""
         self._task = asyncio.current_task()
@@ -535,16 +556,18 @@ class Executor:
         try:
             if self.hdef.arity == 2:
                 try:
-                    arg = _serde.deserialize(
-                        self.journal[0].payload, self.hdef.input_type, strict=True
-                    )
+                    raw = self.journal[0].payload
+                    if self.hdef.input_serde is not None:
+                        arg = _serde.decode_with(self.hdef.input_serde, raw)
+                    else:
+                        arg = _serde.deserialize(raw, self.hdef.input_type, strict=True)
                 except (TypeError, ValueError) as e:
                     raise TerminalError(
                         f"invalid input for {self.hdef.service_name}/{self.hdef.name}: {e}", 400
                     ) from e
-                result = await self.hdef.fn(self.ctx, arg)
+                result = await self._call_handler(arg)
             else:
-                result = await self.hdef.fn(self.ctx)
+                result = await self._call_handler()
             if self._nondeterminism is not None:
                 raise self._nondeterminism
             self._check_journal_consumed()
@@ -552,7 +575,10 @@ class Executor:
             if self._run_error is not None:
                 raise self._run_error
             try:
-                out = _serde.serialize(result)
+                if self.hdef.output_serde is not None:
+                    out = _serde.encode_with(self.hdef.output_serde, result)
+                else:
+                    out = _serde.serialize(result)
             except TypeError as e:
                 raise TerminalError(f"cannot serialize the result: {e}", 500) from e
             self._emit(Output(s.invocation_id, s.epoch, result=out))

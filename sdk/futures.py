@@ -13,9 +13,16 @@ import asyncio
 from collections.abc import Callable, Generator
 from typing import Any, Protocol, TypeAlias
 
-from .context import CallFuture, DurableFuture
+from .context import CallFuture, DurableFuture, SleepFuture
 
-__all__ = ["AwaitTracker", "EntryFuture", "JournalFuture", "JournalCallFuture"]
+__all__ = [
+    "AwaitTracker",
+    "Done",
+    "EntryFuture",
+    "JournalFuture",
+    "JournalCallFuture",
+    "JournalSleepFuture",
+]
 
 #: The asyncio future of a journal entry: its result as JSON text (None: no value), or
 #: its failure as the exception.
@@ -28,6 +35,19 @@ class AwaitTracker(Protocol):
     def begin_await(self, index: int | None) -> None: ...
 
     def end_await(self, index: int | None) -> None: ...
+
+    def cancel_target(self, invocation_id: str) -> None: ...
+
+
+class Done:
+    """An awaitable that is already done: what an eager action returns, so that both
+    ``h.cancel_invocation()`` and ``await h.cancel_invocation()`` (restate 1.3) work."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # a generator: await gives None at once
 
 
 class JournalFuture(DurableFuture[Any]):
@@ -93,3 +113,13 @@ class JournalCallFuture(JournalFuture, CallFuture[Any]):
 
     async def invocation_id(self) -> str:
         return self._target_id
+
+    def cancel_invocation(self) -> Done:  # type: ignore[override]  # awaitable, eager
+        self.owner.cancel_target(self._target_id)
+        return Done()
+
+
+class JournalSleepFuture(JournalFuture, SleepFuture):
+    """A durable timer's future (``ctx.sleep``)."""
+
+    __slots__ = ()

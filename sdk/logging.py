@@ -10,7 +10,7 @@ import contextvars
 import logging
 from typing import Protocol
 
-__all__ = ["getLogger", "current_executor"]
+__all__ = ["getLogger", "current_executor", "ReplayFilter", "restate_context_is_replaying"]
 
 
 class _Replaying(Protocol):
@@ -25,7 +25,9 @@ current_executor: contextvars.ContextVar[_Replaying | None] = contextvars.Contex
 )
 
 
-class _ReplayFilter(logging.Filter):
+class ReplayFilter(logging.Filter):
+    """Drops records emitted while the handler replays (restate's RestateLoggingFilter)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         ex = current_executor.get()
         return ex is None or not ex.replaying
@@ -34,6 +36,17 @@ class _ReplayFilter(logging.Filter):
 def getLogger(name: str | None = None) -> logging.Logger:  # restate's name
     """A logger that drops records while the handler is replaying."""
     logger = logging.getLogger(name or "durable.handler")
-    if not any(isinstance(f, _ReplayFilter) for f in logger.filters):
-        logger.addFilter(_ReplayFilter())
+    if not any(isinstance(f, ReplayFilter) for f in logger.filters):
+        logger.addFilter(ReplayFilter())
     return logger
+
+
+class _IsReplaying:
+    """restate's ``restate_context_is_replaying`` context variable, read-only: ``.get()``."""
+
+    def get(self) -> bool:
+        ex = current_executor.get()
+        return ex is not None and ex.replaying
+
+
+restate_context_is_replaying = _IsReplaying()

@@ -1,7 +1,7 @@
 """JSON (de)serialization driven by type hints.
 
-Plain JSON types, dataclasses (nested, with lists/dicts/optionals) and Pydantic models
-(when Pydantic is installed) round-trip with the same JSON shapes as restate-sdk-python.
+Plain JSON types, dataclasses (nested, with lists/dicts/optionals), Pydantic models and
+msgspec Structs (when those are installed) round-trip with the same JSON shapes as restate-sdk-python.
 Values travel as JSON text (``str``).
 
 Whatever the serde writes, or accepts with :func:`parse_strict`, DuckDB can store and
@@ -19,19 +19,30 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import inspect
 import json
 import math
 import re
+import sys
 import types
 import typing
 from itertools import accumulate
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .exceptions import TerminalError
 
 __all__ = [
     "Serde",
     "JsonSerde",
+    "DefaultSerde",
+    "BytesSerde",
+    "PydanticJsonSerde",
+    "MsgspecJsonSerde",
+    "check_serde",
+    "encode_with",
+    "decode_with",
+    "is_pydantic",
+    "return_type",
     "serialize",
     "deserialize",
     "parse_strict",
@@ -113,11 +124,28 @@ def _is_pydantic_model(tp: Any) -> bool:
     return isinstance(tp, type) and hasattr(tp, "model_validate") and hasattr(tp, "model_dump")
 
 
+def _msgspec_struct(tp: Any) -> Any:
+    """msgspec, if ``tp`` is one of its Structs (msgspec is optional and never imported
+    here: a Struct's module imported it already)."""
+    msgspec = sys.modules.get("msgspec")
+    if msgspec is not None and isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return msgspec
+    return None
+
+
+def is_pydantic(tp: Any) -> bool:
+    """Whether ``tp`` is a Pydantic model class (restate's name)."""
+    return _is_pydantic_model(tp)
+
+
 def _to_jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     if hasattr(value, "model_dump") and not isinstance(value, type):
         return value.model_dump(mode="json")
+    msgspec = _msgspec_struct(type(value))
+    if msgspec is not None:
+        return _to_jsonable(msgspec.to_builtins(value))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
@@ -294,6 +322,12 @@ def _convert(data: Any, tp: Any, strict: bool = False) -> Any:
             if not hasattr(e, "errors"):
                 raise _fail(str(e)) from None
             raise _Invalid([(tuple(x["loc"]), x["msg"].lower()) for x in e.errors()]) from None
+    msgspec = _msgspec_struct(tp)
+    if msgspec is not None:
+        try:
+            return msgspec.convert(data, tp)
+        except msgspec.ValidationError as e:
+            raise _fail(str(e)) from None
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return _dataclass(data, tp, strict, conv)
     if tp is float and isinstance(data, (int, float)) and not isinstance(data, bool):
@@ -356,18 +390,29 @@ def deserialize(text: str | bytes | None, tp: Any = None, strict: bool = False) 
     return _from_jsonable(data, tp, strict)
 
 
-class Serde:
-    """Interface of a serializer, for ``ctx.run(..., serde=)`` (restate-sdk-python name)."""
+T = TypeVar("T")
 
-    def serialize(self, value: Any) -> str:
+
+class Serde(Generic[T]):
+    """A serializer (restate-sdk-python's interface): ``serialize`` gives JSON text, as
+    ``str`` or UTF-8 ``bytes``; ``deserialize`` gets what was stored.
+
+    Give one as ``serde=`` (``ctx.run``, state, promises, awakeables) or as a handler's
+    ``input_serde=``/``output_serde=``. durable's journal holds JSON text, so a serde must
+    write JSON (a custom one is checked, and a TerminalError says so when it does not).
+    Serdes of this module get ``str``; other ones get ``bytes``, as in restate.
+    """
+
+    def serialize(self, value: T | None) -> str | bytes:
         raise NotImplementedError
 
-    def deserialize(self, text: str | None) -> Any:
+    def deserialize(self, text: Any) -> T | None:
         raise NotImplementedError
 
 
-class JsonSerde(Serde):
-    """JSON serde for a type hint (the default)."""
+class JsonSerde(Serde[T]):
+    """JSON serde for a type hint (the default): dataclasses, Pydantic models and msgspec
+    Structs to and from their JSON shapes."""
 
     def __init__(self, type_hint: Any = None) -> None:
         self.type_hint = type_hint
@@ -375,8 +420,136 @@ class JsonSerde(Serde):
     def serialize(self, value: Any) -> str:
         return serialize(value)
 
-    def deserialize(self, text: str | None) -> Any:
+    def deserialize(self, text: str | bytes | None) -> Any:
         return deserialize(text, self.type_hint)
+
+    def with_maybe_type(self, type_hint: Any = None) -> JsonSerde[Any]:
+        """This serde for ``type_hint`` (restate's DefaultSerde API)."""
+        return type(self)(type_hint) if type_hint is not None else self
+
+
+class DefaultSerde(JsonSerde[T]):
+    """restate's default: JSON by the type hint (as :class:`JsonSerde`)."""
+
+
+class PydanticJsonSerde(JsonSerde[T]):
+    """JSON for a Pydantic model (restate's name)."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__(model)
+
+
+class MsgspecJsonSerde(JsonSerde[T]):
+    """JSON for a msgspec Struct (restate's name; needs ``durable[msgspec]``)."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__(model)
+
+
+class BytesSerde(Serde[bytes]):
+    """Bytes as they are: the handler gets the request body's bytes, and its bytes are
+    the response (durable's journal holds JSON, so they must be JSON text)."""
+
+    def serialize(self, value: bytes | None) -> bytes:
+        return b"" if value is None else bytes(value)
+
+    def deserialize(self, text: str | bytes | None) -> bytes:
+        if text is None:
+            return b""
+        return text.encode() if isinstance(text, str) else bytes(text)
+
+
+_NATIVE = (JsonSerde, BytesSerde)
+
+
+def check_serde(serde: Any, what: str) -> Serde[Any] | None:
+    """A serde given as ``what``: None for the default, else it must have
+    ``serialize`` and ``deserialize`` (InvalidUsageError naming ``what`` if not)."""
+    if serde is None or type(serde) in (DefaultSerde, JsonSerde) and serde.type_hint is None:
+        return None
+    if not (
+        callable(getattr(serde, "serialize", None))
+        and callable(getattr(serde, "deserialize", None))
+    ):
+        from .exceptions import InvalidUsageError
+
+        raise InvalidUsageError(
+            f"{what}={serde!r} is not a serde: give an object with serialize(value) -> bytes "
+            "and deserialize(bytes) -> value (a restate.serde.Serde)"
+        )
+    return serde  # type: ignore[no-any-return]
+
+
+def encode_with(serde: Any, value: Any) -> str:
+    """``value`` as JSON text through ``serde``; TerminalError when it is not JSON."""
+    out = serde.serialize(value)
+    if isinstance(out, str) and isinstance(serde, JsonSerde):
+        return out
+    name = type(serde).__name__
+    if isinstance(out, (bytes, bytearray)):
+        try:
+            out = bytes(out).decode("utf-8")
+        except UnicodeDecodeError:
+            raise TerminalError(
+                f"{name} wrote bytes that are not UTF-8 text: durable's journal holds JSON "
+                "only; serialize to JSON (or run this handler on Restate)"
+            ) from None
+    if not isinstance(out, str):
+        raise TerminalError(f"{name}.serialize returned {type(out).__name__}, not bytes")
+    if out == "":
+        return out
+    try:
+        parse_strict(out)
+    except ValueError as e:
+        raise TerminalError(
+            f"{name} wrote {out[:40]!r}, which is not JSON ({e}): durable's journal holds "
+            "JSON only; serialize to JSON (or run this handler on Restate)"
+        ) from None
+    return out
+
+
+def decode_with(serde: Any, text: str | None) -> Any:
+    """What ``serde`` makes of stored JSON text (bytes for serdes not of this module)."""
+    if isinstance(serde, _NATIVE):
+        return serde.deserialize(text)
+    return serde.deserialize(b"" if text is None else text.encode())
+
+
+_RETURN_TYPES: dict[Any, Any] = {}
+
+
+def _structured(tp: Any) -> bool:
+    """Whether ``tp`` is (or holds) a dataclass, Pydantic model or msgspec Struct."""
+    if tp is None:
+        return False
+    if _is_pydantic_model(tp) or _msgspec_struct(tp) is not None:
+        return True
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return True
+    return any(_structured(a) for a in typing.get_args(tp) if a is not Ellipsis)
+
+
+def return_type(fn: Any) -> Any:
+    """The return annotation of ``fn`` (coroutine functions: what they return), or None;
+    how ``ctx.run`` types its result when no ``type_hint`` is given (as restate)."""
+    while hasattr(fn, "func") and hasattr(fn, "args"):  # functools.partial
+        fn = fn.func
+    annotations = getattr(fn, "__annotations__", None)
+    if not annotations or "return" not in annotations:
+        return None  # lambdas and unannotated functions: the fast path
+    key = getattr(fn, "__code__", fn)
+    if key in _RETURN_TYPES:
+        return _RETURN_TYPES[key]
+    try:
+        tp = typing.get_type_hints(inspect.unwrap(fn)).get("return")
+    except Exception:  # an unresolvable forward reference: plain JSON
+        tp = None
+    if not _structured(tp):
+        tp = None  # plain JSON, as restate (its DefaultSerde converts only these)
+    if len(_RETURN_TYPES) > 4096:
+        _RETURN_TYPES.clear()
+    _RETURN_TYPES[key] = tp
+    return tp
 
 
 def type_name(tp: Any) -> str:
@@ -412,6 +585,9 @@ def json_schema(tp: Any) -> dict[str, Any]:
     if _is_pydantic_model(tp):
         schema: dict[str, Any] = tp.model_json_schema()
         return schema
+    msgspec = _msgspec_struct(tp)
+    if msgspec is not None:
+        return _inline_refs(msgspec.json.schema(tp))
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         hints = typing.get_type_hints(tp)
         props = {f.name: json_schema(hints.get(f.name)) for f in dataclasses.fields(tp)}
@@ -431,3 +607,16 @@ def json_schema(tp: Any) -> dict[str, Any]:
         ]
         return {"type": "object", "title": tp.__name__, "properties": props, "required": required}
     return {}
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """msgspec's schema puts the Struct under ``$defs`` with a ``$ref``: one object."""
+    ref = schema.get("$ref", "")
+    defs = schema.get("$defs", {})
+    name = ref.rsplit("/", 1)[-1]
+    if name in defs:
+        out = dict(defs[name])
+        if len(defs) > 1:
+            out["$defs"] = defs
+        return out
+    return schema

@@ -71,7 +71,7 @@ class StepRunner:
         name: str,
         action: Callable[..., Any],
         opts: RunOptions[Any],
-        serde: _serde.Serde,
+        serde: _serde.Serde[Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         fut: EntryFuture,
@@ -79,7 +79,7 @@ class StepRunner:
         """Run the body of step ``index``; its outcome completes ``fut`` (via the host)."""
         if (
             opts.max_attempts is None
-            and opts.max_retry_duration is None
+            and opts.retry_budget is None
             and not inspect.iscoroutinefunction(action)
         ):
             # A plain synchronous body: straight to a body thread, no task (two loop turns
@@ -115,7 +115,7 @@ class StepRunner:
         self,
         index: int,
         name: str,
-        s: _serde.Serde,
+        s: _serde.Serde[Any],
         fut: EntryFuture,
         landed: asyncio.Future[None],
         ok: bool,
@@ -139,7 +139,10 @@ class StepRunner:
             return
         try:
             if ok:
-                entry = run_entry(index, name, s.serialize(value))
+                try:
+                    entry = run_entry(index, name, _serde.encode_with(s, value))
+                except TerminalError as e:  # the serde refused the value: for good
+                    entry = run_entry(index, name, failure=Failure(e.status_code, e.message))
             elif isinstance(value, TerminalError):
                 entry = run_entry(index, name, failure=Failure(value.status_code, value.message))
             else:
@@ -156,7 +159,7 @@ class StepRunner:
         name: str,
         action: Callable[..., Any],
         opts: RunOptions[Any],
-        s: _serde.Serde,
+        s: _serde.Serde[Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         fut: EntryFuture,
@@ -180,7 +183,7 @@ async def _with_retry(
     name: str,
     action: Callable[..., Any],
     opts: RunOptions[Any],
-    s: _serde.Serde,
+    s: _serde.Serde[Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> JournalEntry:
@@ -189,7 +192,7 @@ async def _with_retry(
     attempt = 0
     started = _time.monotonic()
     delay = (opts.initial_retry_interval or timedelta(milliseconds=50)).total_seconds()
-    retry_in_place = opts.max_attempts is not None or opts.max_retry_duration is not None
+    retry_in_place = opts.max_attempts is not None or opts.retry_budget is not None
     while True:
         attempt += 1
         try:
@@ -199,7 +202,7 @@ async def _with_retry(
                 value = await run_in_thread(action, *args, **kwargs)
                 if inspect.isawaitable(value):
                     value = await value
-            return run_entry(index, name, s.serialize(value))
+            return run_entry(index, name, _serde.encode_with(s, value))
         except TerminalError as e:
             return run_entry(index, name, failure=Failure(e.status_code, e.message))
         except Exception as e:
@@ -207,7 +210,7 @@ async def _with_retry(
                 raise
             spent = timedelta(seconds=_time.monotonic() - started)
             out_of_attempts = opts.max_attempts is not None and attempt >= opts.max_attempts
-            out_of_time = opts.max_retry_duration is not None and spent >= opts.max_retry_duration
+            out_of_time = opts.retry_budget is not None and spent >= opts.retry_budget
             if out_of_attempts or out_of_time:
                 msg = f"ctx.run({name!r}) failed after {attempt} attempts: {type(e).__name__}: {e}"
                 return run_entry(index, name, failure=Failure(500, msg))

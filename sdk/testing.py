@@ -96,13 +96,18 @@ class Runtime:
 
         ``handler`` is a decorated handler function or ``"Service/handler"``.
         """
-        service, name, _ = self._target(handler)
+        service, name, hdef = self._target(handler)
+        text = (
+            _serde.encode_with(hdef.input_serde, arg)
+            if hdef is not None and hdef.input_serde is not None
+            else _serde.serialize(arg)
+        )
         inv_id: str
         inv_id, _existing = await self.engine.submit(
             service,
             name,
             key,
-            _serde.serialize(arg),
+            text,
             {},
             idempotency_key,
             delay.total_seconds() if delay else 0.0,
@@ -128,12 +133,10 @@ class Runtime:
             raise TerminalError(f"unknown invocation {invocation_id}", 404)
         if outcome.failure is not None:
             raise failure_to_exception(outcome.failure)
-        tp = (
-            handler_of(handler).output_type
-            if handler is not None and not isinstance(handler, str)
-            else None
-        )
-        return _serde.deserialize(outcome.output, tp)
+        hdef = handler_of(handler) if handler is not None and not isinstance(handler, str) else None
+        if hdef is not None and hdef.output_serde is not None:
+            return _serde.decode_with(hdef.output_serde, outcome.output)
+        return _serde.deserialize(outcome.output, hdef.output_type if hdef else None)
 
     async def status(self, invocation_id: str) -> str:
         """The invocation's lifecycle status."""

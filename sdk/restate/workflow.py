@@ -1,0 +1,7 @@
+"""restate.workflow: :class:`Workflow`."""
+
+from __future__ import annotations
+
+from durable.definitions import Workflow
+
+__all__ = ["Workflow"]
