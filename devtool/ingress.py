@@ -279,7 +279,7 @@ def create_ingress(
                 )
             status = "PreviouslyAccepted" if existing else "Accepted"
             return JSONResponse({"invocationId": inv_id, "status": status}, status_code=202)
-        if engine.waits_for_app():
+        if engine.waits_for_app() and engine.live_status(inv_id) is not None:
             # Restate keeps the request open while it cannot run: so do we, and the
             # console says why at once (see docs/architecture.md, "Never hang in silence")
             engine.on_event("waits_for_app", {"id": inv_id, "target": f"{service}/{handler}"})
