@@ -10,6 +10,7 @@ journal cursor, replay matching and suspension stay in :mod:`durable.executor`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random as _random
 import uuid as _uuid
@@ -19,6 +20,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from . import serde as _serde
 from .context import (
+    AttemptFinishedEvent,
     CallFuture,
     Context,
     DurableFuture,
@@ -95,6 +97,19 @@ class Journal(Protocol):
     def awakeable(
         self, convert: Callable[[str | None], T], schema: dict[str, Any] | None
     ) -> tuple[str, DurableFuture[T]]: ...
+
+    def attempt_event(self) -> asyncio.Event: ...
+
+
+class _AttemptFinished(AttemptFinishedEvent):
+    def __init__(self, event: asyncio.Event) -> None:
+        self._event = event
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
 
 
 class _SendHandle(SendHandle):
@@ -205,6 +220,7 @@ class ContextImpl(WorkflowContext):
             body=body,
             attempt=s.attempt,
             attempt_headers=headers,
+            attempt_finished_event=_AttemptFinished(self._j.attempt_event()),
             idempotency_key=headers.get("idempotency-key"),
         )
 
