@@ -328,7 +328,7 @@ def create_ingress(
             return error_response(
                 409, "the workflow method was already invoked", "invocation", inv_id
             )
-        if engine.waits_for_app():
+        if engine.waits_for_app() and engine.live_status(inv_id) is not None:
             # Restate keeps the request open while it cannot run: so do we, and the
             # console says why at once (see docs/architecture.md, "Never hang in silence")
             engine.on_event("waits_for_app", {"id": inv_id, "target": f"{service}/{handler}"})

@@ -10,6 +10,7 @@ journal cursor, replay matching and suspension stay in :mod:`durable.executor`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random as _random
 import uuid as _uuid
@@ -19,6 +20,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from . import serde as _serde
 from .context import (
+    AttemptFinishedEvent,
     CallFuture,
     Context,
     DurableFuture,
@@ -95,6 +97,19 @@ class Journal(Protocol):
     def awakeable(
         self, convert: Callable[[str | None], T], schema: dict[str, Any] | None
     ) -> tuple[str, DurableFuture[T]]: ...
+
+    def attempt_event(self) -> asyncio.Event: ...
+
+
+class _AttemptFinished(AttemptFinishedEvent):
+    def __init__(self, event: asyncio.Event) -> None:
+        self._event = event
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
 
 
 class _SendHandle(SendHandle):
@@ -198,7 +213,16 @@ class ContextImpl(WorkflowContext):
     def request(self) -> Request:
         s = self._j.start
         body = (s.journal[0].payload or "").encode()
-        return Request(id=s.invocation_id, headers=dict(s.headers), body=body, attempt=s.attempt)
+        headers = dict(s.headers)
+        return Request(
+            id=s.invocation_id,
+            headers=headers,
+            body=body,
+            attempt=s.attempt,
+            attempt_headers=headers,
+            attempt_finished_event=_AttemptFinished(self._j.attempt_event()),
+            idempotency_key=headers.get("idempotency-key"),
+        )
 
     def key(self) -> str:
         key = self._j.start.key
@@ -425,7 +449,11 @@ class ContextImpl(WorkflowContext):
         key: str | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFuture[Any]:
+        if scope is not None or limit_key is not None:
+            raise TerminalError(_preview("generic_call(scope=, limit_key=)", "scopes"), 501)
         # restate's generic_call takes and gives bytes: bytes in, bytes out
         convert = _raw_bytes if isinstance(arg, (bytes, bytearray)) else _serde.deserialize
         return self._call(service, handler, key, _arg_json(arg), idempotency_key, headers, convert)
@@ -439,7 +467,11 @@ class ContextImpl(WorkflowContext):
         send_delay: timedelta | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle:
+        if scope is not None or limit_key is not None:
+            raise TerminalError(_preview("generic_send(scope=, limit_key=)", "scopes"), 501)
         return self._send(
             service, handler, key, _arg_json(arg), send_delay, idempotency_key, headers
         )

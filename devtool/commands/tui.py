@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
-from ..client import DEFAULT_STORE, DEFAULT_URL, _health, _holder_url
-from ._common import UrlOpt
+from ..client import DEFAULT_STORE, DEFAULT_URL, _health, _holder, _holder_url, _serves
+from ._common import UrlOpt, fail
 
 __all__ = ["tui"]
 
@@ -26,10 +27,21 @@ def tui(
 
 def _find_url(url: str | None) -> str:
     """``--url``; else the runtime holding this folder's store (its holder file names
-    it), if it answers; else the default (the TUI then waits for a runtime to come up)."""
+    it), if it answers; else the default URL, unless a runtime there serves another
+    project's store (then say so and exit); with none up the TUI waits for one."""
     if url:
         return url
-    held = _holder_url(DEFAULT_STORE)
+    path = os.path.abspath(DEFAULT_STORE)
+    holder = _holder(path)
+    held = _holder_url(path)
     if held and _health(held) is not None:
         return held
+    health = _health(DEFAULT_URL)
+    in_project = os.path.exists(path) or bool(holder)
+    if health is not None and in_project and not _serves(health, path, holder):
+        fail(
+            f"no runtime runs for this folder's store {path}; the runtime at {DEFAULT_URL} "
+            f"serves another store ({health.get('store')}): start `durable dev` here, or "
+            f"watch that one with --url {DEFAULT_URL}"
+        )
     return DEFAULT_URL

@@ -413,6 +413,7 @@ def test_every_page_shows_a_banner_while_the_app_does_not_load(
         page.goto(srv.admin_url + where)
         expect(page.locator("#app-banner")).to_contain_text("The app does not load")
     expect(page.locator("body")).to_contain_text("the app to load")  # the invocation waits
+    shot(page, artifacts, "app-does-not-load-invocation")
     page.goto(srv.admin_url + "/services")
     expect(page.locator("#load-error")).to_contain_text("no code runs until the app loads")
     write_app(good, name="banner_app.py")

@@ -334,6 +334,10 @@ def test_in_a_project_folder_the_cli_uses_that_folders_runtime_only(
     assert f"no runtime runs for the store {project / '.durable' / 'durable.duckdb'}" in said
     assert f"the runtime at {srv.admin_url} serves another store ({srv.store})" in said
     refused("invocations", "kill", o["invocationId"], text="no runtime runs for the store")
+    from durable.devtool.commands import tui as tui_command
+
+    monkeypatch.setattr(tui_command, "DEFAULT_URL", srv.admin_url)
+    refused("tui", text=f"the runtime at {srv.admin_url} serves another store ({srv.store})")
     # --url still reaches any runtime
     assert js("invocations", "ls", "--url", srv.admin_url)["total"] == 1
 
