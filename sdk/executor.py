@@ -45,6 +45,7 @@ from .definitions import HandlerDef
 from .exceptions import (
     CancelledError,
     NonDeterminismError,
+    RetryableError,
     SuspendedError,
     TerminalError,
 )
@@ -631,7 +632,16 @@ class Executor:
         """The attempt failed with ``e``: the runtime retries it."""
         s = self.start
         stack = "".join(traceback.format_exception(e))
-        self._emit(AttemptFailed(s.invocation_id, s.epoch, f"{type(e).__name__}: {e}", stack))
+        after = e.retry_after if isinstance(e, RetryableError) else None
+        self._emit(
+            AttemptFailed(
+                s.invocation_id,
+                s.epoch,
+                f"{type(e).__name__}: {e}",
+                stack,
+                retry_after_s=after.total_seconds() if after is not None else None,
+            )
+        )
 
     def _diverged(self, e: NonDeterminismError) -> None:
         s = self.start
