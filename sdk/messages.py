@@ -192,6 +192,7 @@ class AttemptFailed:
     nondeterminism: bool = False
     pause: bool = False
     location: str = ""
+    retry_after_s: float | None = None  # RetryableError(retry_after=): the next delay
 
 
 def missing_handler_message(service: str, handler: str) -> str:
