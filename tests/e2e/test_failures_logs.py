@@ -175,3 +175,14 @@ def test_failures_and_logs_end_to_end(write_app, dev_server, tmp_path):
     r = runner.invoke(app, ["invocations", "ls", "--status", "failed", "--url", server.admin_url])
     assert r.exit_code == 0, r.stdout
     assert "failed" in r.stdout and "out of tomatoes" in r.stdout and "1 of 1" in r.stdout
+
+    # purging a failed invocation takes its attempts and logs too
+    tomato_id = failed[0]["id"]
+    r = runner.invoke(app, ["invocations", "purge", tomato_id, "--yes", "--url", server.admin_url])
+    assert r.exit_code == 0, r.stdout
+    sql = (
+        "SELECT (SELECT count(*) FROM attempts WHERE invocation_id = '{0}'), "
+        "(SELECT count(*) FROM logs WHERE invocation_id = '{0}')"
+    ).format(tomato_id)
+    with httpx.Client(base_url=server.admin_url, timeout=30) as admin:
+        assert admin.post("/api/sql", json={"sql": sql}).json()["rows"] == [[0, 0]]
