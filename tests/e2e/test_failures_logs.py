@@ -181,8 +181,8 @@ def test_failures_and_logs_end_to_end(write_app, dev_server, tmp_path):
     r = runner.invoke(app, ["invocations", "purge", tomato_id, "--yes", "--url", server.admin_url])
     assert r.exit_code == 0, r.stdout
     sql = (
-        "SELECT (SELECT count(*) FROM attempts WHERE invocation_id = '{0}'), "
-        "(SELECT count(*) FROM logs WHERE invocation_id = '{0}')"
-    ).format(tomato_id)
+        f"SELECT (SELECT count(*) FROM attempts WHERE invocation_id = '{tomato_id}'), "
+        f"(SELECT count(*) FROM logs WHERE invocation_id = '{tomato_id}')"
+    )
     with httpx.Client(base_url=server.admin_url, timeout=30) as admin:
         assert admin.post("/api/sql", json={"sql": sql}).json()["rows"] == [[0, 0]]
