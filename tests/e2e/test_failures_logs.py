@@ -186,3 +186,26 @@ def test_failures_and_logs_end_to_end(write_app, dev_server, tmp_path):
     )
     with httpx.Client(base_url=server.admin_url, timeout=30) as admin:
         assert admin.post("/api/sql", json={"sql": sql}).json()["rows"] == [[0, 0]]
+
+
+def test_inline_mode_prints_and_keeps_logs_too(write_app, dev_server):
+    server = dev_server(write_app(APP), ["--inline"])
+    with server.client() as c:
+        r = c.post("/Shop/buy", json="tomato")
+    assert r.status_code == 409
+    with httpx.Client(base_url=server.admin_url, timeout=30) as admin:
+        [inv] = admin.get("/api/invocations", params={"status": "failed"}).json()["invocations"]
+        body = admin.get(f"/api/invocations/{inv['id']}").json()
+    assert [g["message"] for g in body["logs"]] == [
+        "buying tomato",
+        "shop: checking stock of tomato",
+        "in the stock body",
+    ]
+    assert body["attempts"][0]["location"] == f"app.py:{_line(APP, 'out of tomatoes')}"
+    log = _wait_log(server, "out of tomatoes")
+    assert f"[Shop/buy {inv['id']}] buying tomato" in log
+    assert f"[Shop/buy {inv['id']}] in the stock body" in log
+    # the runtime's own lines are not mistaken for the handler's
+    assert "[Shop/buy" not in "\n".join(
+        line for line in log.splitlines() if "ready in" in line or "failed at" in line
+    )
