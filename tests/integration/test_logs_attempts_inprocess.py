@@ -86,6 +86,7 @@ async def test_capture_routes_lines_by_invocation_and_passes_the_rest():
             sys.stdout.write("ial\ntwo\n")
             print("x" * (MAX_LINE + 10))
             print("to stderr", file=sys.stderr)
+            print("lone \ud800 surrogate")
             durable.getLogger("t").info("hello %s", "you")
             durable.getLogger("t").debug("not shown: below INFO")
             ctx = contextvars.copy_context()  # as ctx.run body threads do
@@ -114,6 +115,7 @@ async def test_capture_routes_lines_by_invocation_and_passes_the_rest():
     assert long.startswith("x" * MAX_LINE) and long.endswith("[cut: 10 more characters]")
     assert lines[4:] == [
         ("inv_1", "stderr", None, "to stderr"),
+        ("inv_1", "stdout", None, "lone ? surrogate"),
         ("inv_1", "log", "INFO", "t: hello you"),
         ("inv_1", "stdout", None, "from a thread"),
     ]
@@ -128,7 +130,7 @@ async def test_durable_testing_keeps_logs_and_attempts():
         print(f"attempt for {n}")
         calls.append(n)
         if len(calls) == 1:
-            raise KeyError("first time")
+            raise ValueError("first \ud800 time")  # a lone surrogate: stored as "?"
         if n < 0:
             raise TerminalError("negative", 422)
         return n
@@ -145,10 +147,10 @@ async def test_durable_testing_keeps_logs_and_attempts():
             ).fetchall()
         )
         assert [r[:4] for r in rows] == [
-            ("completed", 1, "backing-off", "KeyError: 'first time'"),
+            ("completed", 1, "backing-off", "ValueError: first ? time"),
             ("failed", 1, "failed", "TerminalError(422): negative"),
         ]
-        assert all(r[4] and "test_failures_logs.py:" in r[4] for r in rows)
+        assert all(r[4] and "test_logs_attempts_inprocess.py:" in r[4] for r in rows)
         logs = await rt.engine.store.read(
             lambda cur: cur.execute("SELECT attempt, message FROM logs ORDER BY seq").fetchall()
         )
