@@ -42,10 +42,15 @@ class LogLine:
 
 
 def cut(text: str, most: int = MAX_LINE) -> str:
-    """``text`` cut to ``most`` characters, saying how many were left out."""
-    if len(text) <= most:
-        return text
-    return f"{text[:most]} ... [cut: {len(text) - most} more characters]"
+    """``text`` cut to ``most`` characters, saying how many were left out; a lone
+    surrogate (which the store cannot hold) becomes ``?``."""
+    if len(text) > most:
+        text = f"{text[:most]} ... [cut: {len(text) - most} more characters]"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 class _Stream:

@@ -219,6 +219,26 @@ class Runtime:
         entries: list[JournalEntry] = await self._store.read(queries.journal, invocation_id)
         return entries
 
+    async def logs(self, invocation_id: str) -> list[str]:
+        """What the invocation's handler printed or logged (a replay adds nothing), in
+        order: one string per line or log record, as ``durable dev`` keeps them."""
+        from durable.devtool.store import queries
+
+        await asyncio.sleep(0)  # lines are stored once a loop turn
+        await self.engine.barrier()
+        rows = await self._store.read(queries.logs, invocation_id)
+        return [r["message"] for r in rows]
+
+    async def failed_attempts(self, invocation_id: str) -> list[dict[str, Any]]:
+        """Every attempt of the invocation that ended in a failure, oldest first: its
+        ``attempt``, ``error``, ``location`` (file:line in the handler's code),
+        ``stack`` and ``outcome`` (the status it led to)."""
+        from durable.devtool.store import queries
+
+        await self.engine.barrier()
+        rows: list[dict[str, Any]] = await self._store.read(queries.attempts, invocation_id)
+        return rows
+
     async def resolve_awakeable(self, awakeable_id: str, value: Any) -> None:
         """Resolve an awakeable as an outside system would."""
         await self.engine.resolve_awakeable(awakeable_id, _serde.serialize(value), None)

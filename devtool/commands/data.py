@@ -25,8 +25,8 @@ def sql(
     """Run one read-only SQL query over the store.
 
     Tables: invocations (and the invocation_details view), journal, state, state_history,
-    timers, awakeables, promises, idempotency. Anything but one query is refused; queries
-    are time-limited and rows capped.
+    timers, awakeables, promises, idempotency, attempts, logs. Anything but one query is
+    refused; queries are time-limited and rows capped.
     """
     with session(url, store, False, "sql") as c:
         r = c.post("/api/sql", {"sql": query, "limit": limit})

@@ -54,9 +54,9 @@ def attempt_failed(engine: Engine, a: Active, msg: AttemptFailed) -> None:
         attempt,
         a.started_at or now,
         now,
-        msg.error,
-        msg.location or None,
-        msg.stack or None,
+        _storable(msg.error),
+        _storable(msg.location) or None,
+        _storable(msg.stack) or None,
         a.row.status,
     )
     engine.store.write_nowait([PutInvocation(a.row), record])
@@ -77,6 +77,18 @@ def attempt_failed(engine: Engine, a: Active, msg: AttemptFailed) -> None:
             engine.timers.add(from_dt(action.at), "retry", a.row.id, 0)
 
 
+def _storable(text: str, most: int = 100_000) -> str:
+    """Error text as the attempts table can hold it: no lone surrogate (DuckDB refuses
+    one), at most ``most`` characters."""
+    if len(text) > most:
+        text = text[:most] + f" ... [cut: {len(text) - most} more characters]"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def on_output(engine: Engine, a: Active, msg: Output) -> None:
     assert a.journal is not None
     out = JournalEntry(len(a.journal), EntryKind.OUTPUT, None, None, msg.result, msg.failure, True)
@@ -87,8 +99,8 @@ def on_output(engine: Engine, a: Active, msg: Output) -> None:
     ops: list[Op] = [AppendEntry(a.row.id, out, now), PutInvocation(a.row)]
     if msg.failure is not None:  # the attempt that failed the invocation is kept too
         f = msg.failure
-        error = f"TerminalError({f.code}): {f.message}"
-        stack, where = msg.stack or None, msg.location or None
+        error = _storable(f"TerminalError({f.code}): {f.message}")
+        stack, where = _storable(msg.stack) or None, _storable(msg.location) or None
         ops.append(
             PutAttempt(
                 a.row.id, attempt, a.started_at or now, now, error, where, stack, a.row.status

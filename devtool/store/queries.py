@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 from durable.messages import EntryKind, Failure, JournalEntry
 
-from .ops import DB_COLUMNS, TERMINAL_SQL, InvocationRow, row_from_db
+from .ops import DB_COLUMNS, TERMINAL_SQL, TERMINAL_STATUSES, InvocationRow, row_from_db
 
 __all__ = [
     "invocation",
@@ -62,6 +62,7 @@ __all__ = [
 
 Cursor = duckdb.DuckDBPyConnection
 _INV_SELECT = "SELECT " + ", ".join(DB_COLUMNS) + " FROM invocations"
+_TERMINAL = TERMINAL_STATUSES
 _LIVE = ("pending", "scheduled", "ready", "running", "suspended", "backing-off", "paused")
 _LIVE_SQL = ", ".join(f"'{s}'" for s in _LIVE)
 

@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 
+from durable.logging import current_executor
+
 from ..errors import DevtoolError
 from ..runtime import Runtime, RuntimeOptions
 
@@ -26,13 +28,16 @@ _START_TIMEOUT = 60.0
 
 
 class _RecordsToEvents(logging.Handler):
-    """Log records (warnings and up) into the runtime's event log."""
+    """Log records (warnings and up) into the runtime's event log; a handler's own
+    records (``--inline``) are its logs already (``logcapture``)."""
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(logging.WARNING)
         self.runtime = runtime
 
     def emit(self, record: logging.LogRecord) -> None:
+        if current_executor.get() is not None:
+            return
         try:
             self.runtime.say(self.format(record), "error")
         except Exception:

@@ -345,7 +345,7 @@ def test_awakeables_and_promises(srv):
     assert r.status_code == 400
     r = post(srv, f"/api/awakeables/{a2}/reject", {"message": "out of stock", "code": 410})
     assert r.status_code == 200
-    done = wait_status(srv, o2, "completed")
+    done = wait_status(srv, o2, "failed")
     assert done["failure"] == {"code": 410, "message": "out of stock"}
     assert post(srv, "/api/promises/resolve", {"service": "Signup", "key": "w1"}).status_code == 400
     r = post(

@@ -175,3 +175,37 @@ def test_failures_and_logs_end_to_end(write_app, dev_server, tmp_path):
     r = runner.invoke(app, ["invocations", "ls", "--status", "failed", "--url", server.admin_url])
     assert r.exit_code == 0, r.stdout
     assert "failed" in r.stdout and "out of tomatoes" in r.stdout and "1 of 1" in r.stdout
+
+    # purging a failed invocation takes its attempts and logs too
+    tomato_id = failed[0]["id"]
+    r = runner.invoke(app, ["invocations", "purge", tomato_id, "--yes", "--url", server.admin_url])
+    assert r.exit_code == 0, r.stdout
+    sql = (
+        f"SELECT (SELECT count(*) FROM attempts WHERE invocation_id = '{tomato_id}'), "
+        f"(SELECT count(*) FROM logs WHERE invocation_id = '{tomato_id}')"
+    )
+    with httpx.Client(base_url=server.admin_url, timeout=30) as admin:
+        assert admin.post("/api/sql", json={"sql": sql}).json()["rows"] == [[0, 0]]
+
+
+def test_inline_mode_prints_and_keeps_logs_too(write_app, dev_server):
+    server = dev_server(write_app(APP), ["--inline"])
+    with server.client() as c:
+        r = c.post("/Shop/buy", json="tomato")
+    assert r.status_code == 409
+    with httpx.Client(base_url=server.admin_url, timeout=30) as admin:
+        [inv] = admin.get("/api/invocations", params={"status": "failed"}).json()["invocations"]
+        body = admin.get(f"/api/invocations/{inv['id']}").json()
+    assert [g["message"] for g in body["logs"]] == [
+        "buying tomato",
+        "shop: checking stock of tomato",
+        "in the stock body",
+    ]
+    assert body["attempts"][0]["location"] == f"app.py:{_line(APP, 'out of tomatoes')}"
+    log = _wait_log(server, "out of tomatoes")
+    assert f"[Shop/buy {inv['id']}] buying tomato" in log
+    assert f"[Shop/buy {inv['id']}] in the stock body" in log
+    # the runtime's own lines are not mistaken for the handler's
+    assert "[Shop/buy" not in "\n".join(
+        line for line in log.splitlines() if "ready in" in line or "failed at" in line
+    )

@@ -209,7 +209,7 @@ def _wait_done(srv: Any, http: httpx.Client, inv_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         inv = http.get(f"{srv.admin_url}/api/invocations/{inv_id}").json()
-        if inv["status"] == "completed":
+        if inv["status"] in ("completed", "failed"):
             return inv
         time.sleep(0.05)
     raise AssertionError(f"{inv_id} did not finish: {inv['status']}")
@@ -226,6 +226,7 @@ def test_unstorable_outputs_fail_the_invocation_and_the_store_goes_on(
     assert r.status_code == 500 and why in r.json()["message"], r.text
     inv_id = http.post(srv.url + path + "/send").json()["invocationId"]
     inv = _wait_done(srv, http, inv_id)
+    assert inv["status"] == "failed", inv
     assert inv["failure_code"] == 500 and why in inv["failure_message"], inv
     assert http.post(srv.url + "/Echo/say", json=1).json() == 1  # the store still writes
 

@@ -86,6 +86,7 @@ async def test_capture_routes_lines_by_invocation_and_passes_the_rest():
             sys.stdout.write("ial\ntwo\n")
             print("x" * (MAX_LINE + 10))
             print("to stderr", file=sys.stderr)
+            print("lone \ud800 surrogate")
             durable.getLogger("t").info("hello %s", "you")
             durable.getLogger("t").debug("not shown: below INFO")
             ctx = contextvars.copy_context()  # as ctx.run body threads do
@@ -114,6 +115,7 @@ async def test_capture_routes_lines_by_invocation_and_passes_the_rest():
     assert long.startswith("x" * MAX_LINE) and long.endswith("[cut: 10 more characters]")
     assert lines[4:] == [
         ("inv_1", "stderr", None, "to stderr"),
+        ("inv_1", "stdout", None, "lone ? surrogate"),
         ("inv_1", "log", "INFO", "t: hello you"),
         ("inv_1", "stdout", None, "from a thread"),
     ]
@@ -128,28 +130,32 @@ async def test_durable_testing_keeps_logs_and_attempts():
         print(f"attempt for {n}")
         calls.append(n)
         if len(calls) == 1:
-            raise KeyError("first time")
+            raise ValueError("first \ud800 time")  # a lone surrogate: stored as "?"
         if n < 0:
             raise TerminalError("negative", 422)
         return n
 
     async with Runtime([svc], virtual_clock=False) as rt:
-        assert await rt.call(go, 5) == 5
+        ok = await rt.send(go, 5)
+        assert await rt.output(ok) == 5
+        bad = await rt.send(go, -1)
         with pytest.raises(TerminalError):
-            await rt.call(go, -1)
-        await rt.engine.store.write([])
+            await rt.output(bad)
+        assert await rt.status(bad) == "failed"
+        assert await rt.logs(ok) == ["attempt for 5", "attempt for 5"]
+        assert await rt.logs(bad) == ["attempt for -1"]
+        [retried] = await rt.failed_attempts(ok)
+        assert (retried["attempt"], retried["outcome"], retried["error"]) == (
+            1,
+            "backing-off",
+            "ValueError: first ? time",  # a lone surrogate cannot be stored: "?"
+        )
+        [failed] = await rt.failed_attempts(bad)
+        assert (failed["outcome"], failed["error"]) == ("failed", "TerminalError(422): negative")
+        for a in (retried, failed):
+            assert "test_logs_attempts_inprocess.py:" in a["location"]
+            assert "Traceback" in a["stack"]
         rows = await rt.engine.store.read(
-            lambda cur: cur.execute(
-                "SELECT i.status, a.attempt, a.outcome, a.error, a.location FROM attempts a "
-                "JOIN invocations i ON i.id = a.invocation_id ORDER BY a.ended_at"
-            ).fetchall()
+            lambda cur: cur.execute("SELECT attempt FROM logs ORDER BY seq").fetchall()
         )
-        assert [r[:4] for r in rows] == [
-            ("completed", 1, "backing-off", "KeyError: 'first time'"),
-            ("failed", 1, "failed", "TerminalError(422): negative"),
-        ]
-        assert all(r[4] and "test_failures_logs.py:" in r[4] for r in rows)
-        logs = await rt.engine.store.read(
-            lambda cur: cur.execute("SELECT attempt, message FROM logs ORDER BY seq").fetchall()
-        )
-        assert logs == [(1, "attempt for 5"), (2, "attempt for 5"), (1, "attempt for -1")]
+        assert rows == [(1,), (2,), (1,)]  # the attempt each line came from
