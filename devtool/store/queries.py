@@ -6,8 +6,10 @@ them writes. Callers run them off the event loop (``Store.read``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import re
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import duckdb
 from durable.messages import EntryKind, Failure, JournalEntry
@@ -54,6 +56,9 @@ __all__ = [
     "call_entries",
     "invocations_by_id",
     "TEXT_SEARCH_SQL",
+    "SearchPage",
+    "search_invocations",
+    "is_text_search",
 ]
 
 Cursor = duckdb.DuckDBPyConnection
@@ -319,6 +324,11 @@ class InvocationFilter:
         )
 
 
+def is_text_search(f: InvocationFilter) -> bool:
+    """The filter searches text (not only an id prefix, which is a cheap range)."""
+    return bool(f.text) and not (f.text or "").lower().startswith("inv_")
+
+
 def _text_matches(text: str, row: InvocationRow) -> bool:
     low = text.lower()
     if low.startswith("inv_"):
@@ -332,6 +342,71 @@ TEXT_SEARCH_SQL = (
     "lower(concat_ws(chr(10), attrs->>'input', attrs->>'output', "
     "attrs->>'failure_message', attrs->>'last_error'))"
 )
+
+
+def _raw_needle(text: str) -> str | None:
+    """The longest run of the search text that reads the same inside the ``attrs`` JSON
+    (printable ASCII but quotes and backslashes: JSON escapes the rest; nor ``%`` and
+    ``_``: an ESCAPE clause makes DuckDB's ILIKE 3x slower), as an ILIKE pattern: a
+    cheap test of the raw text that every match passes, before any JSON is parsed."""
+    runs = re.split(r'[^\x20-\x7e]|["\\%_]', text)
+    best = max(runs, key=len)
+    return None if len(best) < 2 else f"%{best}%"
+
+
+#: a text search reads back from the newest invocation in windows this long, growing
+#: eightfold, until a page is full or its time is spent (it says where it stopped)
+SEARCH_WINDOW = timedelta(minutes=1)
+SEARCH_BUDGET_S = 1.0
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    rows: list[InvocationRow]
+    searched_since: datetime | None  # rows created before it were not read (time spent)
+
+
+def search_invocations(
+    cur: Cursor,
+    f: InvocationFilter,
+    *,
+    exclude_ids: list[str] | None = None,
+    after: str | None = None,
+    limit: int = 50,
+    budget_s: float = SEARCH_BUDGET_S,
+) -> SearchPage:
+    """A newest-first page of a text search, bounded in time: it reads slices of
+    creation time back from the newest invocation (or ``after``), each eight times
+    longer than the one before (zone maps prune each scan to its slice), so a common
+    word costs one small slice and a rare one at most about ``budget_s`` plus the scan
+    of one slice."""
+    deadline = time.monotonic() + budget_s
+    bounds = _one(cur, "SELECT min(created_at), max(created_at) FROM invocations", [])
+    if bounds is None or bounds[0] is None:
+        return SearchPage([], None)
+    oldest, newest = bounds
+    if after is not None:
+        at = _one(cur, "SELECT created_at FROM invocations WHERE id = ?", [after])
+        newest = at[0] if at else newest
+    if f.until is not None:
+        newest = min(newest, f.until)
+    window = SEARCH_WINDOW
+    rows: list[InvocationRow] = []
+    until = f.until  # each slice reads [since, until): newer slices first, none twice
+    while True:
+        since = newest - window
+        if f.since is not None:
+            since = max(since, f.since)
+        g = replace(f, since=since, until=until)
+        rows += list_invocations(
+            cur, g, exclude_ids=exclude_ids, after=after, limit=limit - len(rows)
+        )
+        if len(rows) >= limit or since <= oldest or (f.since and since <= f.since):
+            return SearchPage(rows, None)
+        if time.monotonic() > deadline:
+            return SearchPage(rows, since)
+        until = since
+        window *= 8
 
 
 def _where(f: InvocationFilter, exclude_ids: list[str]) -> tuple[list[str], list]:
@@ -366,9 +441,17 @@ def _where(f: InvocationFilter, exclude_ids: list[str]) -> tuple[list[str], list
         if text.startswith("inv_"):
             conds.append("id >= ? AND id < ?")
             params.extend([text, text + "~"])
-        else:  # a scan of every row's JSON: bounded by the caller's page and deadline
-            conds.append(f"(contains(id, ?) OR contains({TEXT_SEARCH_SQL}, ?))")
-            params.extend([text, text])
+        else:  # a scan of rows' JSON (see search_invocations); a cheap raw test first
+            needle = _raw_needle(text)
+            if needle is None:
+                conds.append(f"(contains(id, ?) OR contains({TEXT_SEARCH_SQL}, ?))")
+                params.extend([text, text])
+            else:  # CASE: the JSON is read only where the raw test passed
+                conds.append(
+                    f"(contains(id, ?) OR CASE WHEN attrs ILIKE ? "
+                    f"THEN contains({TEXT_SEARCH_SQL}, ?) ELSE false END)"
+                )
+                params.extend([text, needle, text])
     return conds, params
 
 
