@@ -80,12 +80,13 @@ class Reads:
             )
         )
 
-    async def count(self, f: InvocationFilter) -> int:
+    async def count(self, f: InvocationFilter) -> tuple[int, bool]:
+        """How many match, and whether a text search stopped counting (a lower bound)."""
         live = self.live()
         page = await self.store.read(
             lambda cur: inspect.list_invocations(cur, live, f, limit=0, count=True)
         )
-        return int(page["total"])
+        return int(page["total"]), "total_since" in page
 
     async def status_counts(self) -> dict[str, int]:
         live = self.live()

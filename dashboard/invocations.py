@@ -151,8 +151,10 @@ def routes(d: Dashboard) -> list[Route]:
 
     async def count(request: Request) -> Response:
         filters = filters_of(request.query_params)
+        partial = False
         try:
-            total: int | None = await d.reads.count(parse_filter(filters))
+            total: int | None
+            total, partial = await d.reads.count(parse_filter(filters))
         except RequestError:
             total = None
         counts = await d.reads.status_counts()
@@ -161,6 +163,7 @@ def routes(d: Dashboard) -> list[Route]:
             "counts",
             {
                 "total": total,
+                "partial": partial,
                 "filtered": any(filters.values()),
                 "counts": counts,
                 "statuses": [s.value for s in Status],

@@ -240,7 +240,10 @@ def list_invocations(
     live_rows = dict(live.rows) if live else {}
     exclude = list(live_rows) if f.statuses else []
     searched_since = None
-    if queries.is_text_search(f) and before is None and newest_first:
+    stored: list[InvocationRow]
+    if queries.is_text_search(f) and limit == 0:
+        stored = []  # a count alone (the dashboard's chips)
+    elif queries.is_text_search(f) and before is None and newest_first:
         found = queries.search_invocations(
             cur, f, exclude_ids=exclude, after=after, limit=limit + 1
         )
@@ -301,7 +304,12 @@ def list_invocations(
     if count:
         # Without a status filter the store counts every invocation (a live one only
         # lags in status); with one, live invocations are left out there and counted here.
-        n = queries.count_invocations(cur, f, exclude)
+        if queries.is_text_search(f):  # bounded in time, as the page
+            n, counted_since = queries.count_search(cur, f, exclude)
+            if counted_since is not None:
+                out["total_since"] = iso(counted_since)
+        else:
+            n = queries.count_invocations(cur, f, exclude)
         if f.statuses:
             n += sum(1 for r in live_rows.values() if f.matches(r, r.status))
         out["total"] = n

@@ -58,6 +58,7 @@ __all__ = [
     "TEXT_SEARCH_SQL",
     "SearchPage",
     "search_invocations",
+    "count_search",
     "is_text_search",
 ]
 
@@ -528,6 +529,36 @@ def invocations_by_id(cur: Cursor, ids: list[str]) -> dict[str, InvocationRow]:
         return {}
     rows = cur.execute(_INV_SELECT + " WHERE id IN (SELECT unnest(?))", [ids]).fetchall()
     return {r.id: r for r in map(row_from_db, rows)}
+
+
+def count_search(
+    cur: Cursor,
+    f: InvocationFilter,
+    exclude_ids: list[str] | None = None,
+    budget_s: float = SEARCH_BUDGET_S,
+) -> tuple[int, datetime | None]:
+    """How many stored invocations a text search matches, counted in the slices
+    :func:`search_invocations` reads, within the same time; and where it stopped
+    (``None``: every row was read)."""
+    deadline = time.monotonic() + budget_s
+    bounds = _one(cur, "SELECT min(created_at), max(created_at) FROM invocations", [])
+    if bounds is None or bounds[0] is None:
+        return 0, None
+    oldest, newest = bounds
+    if f.until is not None:
+        newest = min(newest, f.until)
+    window, until, n = SEARCH_WINDOW, f.until, 0
+    while True:
+        since = newest - window
+        if f.since is not None:
+            since = max(since, f.since)
+        n += count_invocations(cur, replace(f, since=since, until=until), exclude_ids)
+        if since <= oldest or (f.since and since <= f.since):
+            return n, None
+        if time.monotonic() > deadline:
+            return n, since
+        until = since
+        window *= 8
 
 
 def count_invocations(

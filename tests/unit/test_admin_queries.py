@@ -250,5 +250,9 @@ def test_text_search_reads_input_output_and_errors_exactly_in_slices(store):
     page = store.read_sync(lambda cur: queries.search_invocations(cur, f, budget_s=0))
     assert page.rows == [] and page.searched_since is not None
     assert page.searched_since > T0
-    full = lst(store, None, f)
+    full = lst(store, None, f, count=True)
     assert full["invocations"] == [] and "searched_since" not in full
+    assert full["total"] == 0 and "total_since" not in full
+    assert lst(store, None, InvocationFilter(text="tomato"), limit=0, count=True)["total"] == 1
+    n, since = store.read_sync(lambda cur: queries.count_search(cur, f, budget_s=0))
+    assert n == 0 and since is not None
