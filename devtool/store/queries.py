@@ -361,6 +361,17 @@ SEARCH_WINDOW = timedelta(minutes=1)
 SEARCH_BUDGET_S = 1.0
 
 
+def _growth(started: float, window: timedelta, prev: timedelta, deadline: float) -> float | None:
+    """How much the search window may grow (2x-8x) for its next slice to end near the
+    deadline, judging by what the last slice (``prev`` to ``window`` back) took and
+    assuming a steady rate of invocations; None: the next one would not fit."""
+    now = time.monotonic()
+    left = deadline - now
+    took = max(now - started, 1e-4)
+    grow = 1 + left / took * ((window - prev) / window)
+    return None if grow < 1.5 else min(8.0, max(2.0, grow))
+
+
 @dataclass(frozen=True)
 class SearchPage:
     rows: list[InvocationRow]
@@ -377,10 +388,10 @@ def search_invocations(
     budget_s: float = SEARCH_BUDGET_S,
 ) -> SearchPage:
     """A newest-first page of a text search, bounded in time: it reads slices of
-    creation time back from the newest invocation (or ``after``), each eight times
-    longer than the one before (zone maps prune each scan to its slice), so a common
-    word costs one small slice and a rare one at most about ``budget_s`` plus the scan
-    of one slice."""
+    creation time back from the newest invocation (or ``after``), each up to eight
+    times longer than the one before but sized to end by the deadline (zone maps prune
+    each scan to its slice), so a common word costs one small slice and a rare one
+    about ``budget_s``."""
     deadline = time.monotonic() + budget_s
     bounds = _one(cur, "SELECT min(created_at), max(created_at) FROM invocations", [])
     if bounds is None or bounds[0] is None:
@@ -391,7 +402,7 @@ def search_invocations(
         newest = at[0] if at else newest
     if f.until is not None:
         newest = min(newest, f.until)
-    window = SEARCH_WINDOW
+    window, prev = SEARCH_WINDOW, timedelta(0)
     rows: list[InvocationRow] = []
     until = f.until  # each slice reads [since, until): newer slices first, none twice
     while True:
@@ -399,15 +410,17 @@ def search_invocations(
         if f.since is not None:
             since = max(since, f.since)
         g = replace(f, since=since, until=until)
+        t0 = time.monotonic()
         rows += list_invocations(
             cur, g, exclude_ids=exclude_ids, after=after, limit=limit - len(rows)
         )
         if len(rows) >= limit or since <= oldest or (f.since and since <= f.since):
             return SearchPage(rows, None)
-        if time.monotonic() > deadline:
+        grow = _growth(t0, window, prev, deadline)
+        if grow is None:
             return SearchPage(rows, since)
-        until = since
-        window *= 8
+        until, prev = since, window
+        window *= grow
 
 
 def _where(f: InvocationFilter, exclude_ids: list[str]) -> tuple[list[str], list]:
@@ -547,18 +560,20 @@ def count_search(
     oldest, newest = bounds
     if f.until is not None:
         newest = min(newest, f.until)
-    window, until, n = SEARCH_WINDOW, f.until, 0
+    window, prev, until, n = SEARCH_WINDOW, timedelta(0), f.until, 0
     while True:
         since = newest - window
         if f.since is not None:
             since = max(since, f.since)
+        t0 = time.monotonic()
         n += count_invocations(cur, replace(f, since=since, until=until), exclude_ids)
         if since <= oldest or (f.since and since <= f.since):
             return n, None
-        if time.monotonic() > deadline:
+        grow = _growth(t0, window, prev, deadline)
+        if grow is None:
             return n, since
-        until = since
-        window *= 8
+        until, prev = since, window
+        window *= grow
 
 
 def count_invocations(
