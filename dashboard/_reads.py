@@ -85,12 +85,13 @@ class Reads:
             )
         )
 
-    async def count(self, f: InvocationFilter) -> int:
+    async def count(self, f: InvocationFilter) -> tuple[int, bool]:
+        """How many match, and whether a text search stopped counting (a lower bound)."""
         live = self.live()
         page = await self.store.read(
             lambda cur: inspect.list_invocations(cur, live, f, limit=0, count=True)
         )
-        return int(page["total"])
+        return int(page["total"]), "total_since" in page
 
     async def status_counts(self, f: InvocationFilter | None = None) -> dict[str, int]:
         """Invocations per status; with ``f``, those its other fields match."""

@@ -151,9 +151,11 @@ def routes(d: Dashboard) -> list[Route]:
 
     async def count(request: Request) -> Response:
         filters = filters_of(request.query_params)
+        partial = False
         try:
             f = parse_filter(filters)
-            total: int | None = await d.reads.count(f)
+            total: int | None
+            total, partial = await d.reads.count(f)
         except RequestError:  # a bad filter: the list says why; chips count everything
             f, total = None, None
         counts = await d.reads.status_counts(f)
@@ -162,6 +164,7 @@ def routes(d: Dashboard) -> list[Route]:
             "counts",
             {
                 "total": total,
+                "partial": partial,
                 "filtered": any(filters.values()),
                 "counts": counts,
                 "statuses": [s.value for s in Status],

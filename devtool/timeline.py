@@ -4,9 +4,10 @@ percentages) and the TUI (as character cells) alike.
 
 Each journal item of ``GET /api/invocations/{id}`` has ``started_at``/``ended_at`` (see
 ``admin.views.entry_span``); a missing end means it still goes on, drawn to ``now``.
-Failed attempts come from ``inv["attempts"]`` when the API gives them (a list of
-``{"attempt", "started_at", "ended_at", "error", "next_retry_at"}``), else from the row's
-last error and next retry time: one backoff bar.
+Failed attempts come from ``inv["attempts"]`` (``{"attempt", "started_at", "ended_at",
+"error", "outcome"}``): each failed attempt is a bar, and the wait after it (until the next
+attempt started, or until the row's ``next_retry_at``) a backoff bar. Without them, the
+row's last error and next retry time give one backoff bar.
 """
 
 from __future__ import annotations
@@ -92,16 +93,36 @@ def of_invocation(inv: dict[str, Any], now: datetime) -> Timeline:
 
 def _attempts(inv: dict[str, Any], now: datetime) -> list[_Raw]:
     out: list[_Raw] = []
-    attempts = inv.get("attempts")
-    if attempts:  # every attempt, when the API keeps them
-        for a in attempts:
-            failed = parse_time(a.get("ended_at"))
-            retry = parse_time(a.get("next_retry_at"))
-            if failed is None or not a.get("error"):
-                continue
-            end = retry or failed
-            label = f"attempt {a.get('attempt')} failed: {str(a['error']).splitlines()[0]}"
-            out.append((label, "backoff", failed, end, False, {"note": str(a["error"])[:200]}))
+    attempts = [a for a in inv.get("attempts") or [] if parse_time(a.get("ended_at"))]
+    for i, a in enumerate(attempts):
+        began = parse_time(a.get("started_at"))
+        failed = parse_time(a.get("ended_at"))
+        assert failed is not None
+        error = str(a.get("error") or "").splitlines()[0] if a.get("error") else "failed"
+        note = {"note": str(a.get("error") or "")[:200]}
+        out.append(
+            (
+                f"attempt {a.get('attempt')}: {error}",
+                "attempt",
+                began or failed,
+                failed,
+                False,
+                note,
+            )
+        )
+        if a.get("outcome") != "backing-off":
+            continue
+        later = attempts[i + 1] if i + 1 < len(attempts) else None
+        if later is not None:
+            resumed, is_open = parse_time(later.get("started_at")) or failed, False
+        else:
+            retry = parse_time(inv.get("next_retry_at"))
+            is_open = inv.get("status") == "backing-off"
+            resumed = retry if (is_open and retry) else failed
+        out.append(
+            (f"backoff after attempt {a.get('attempt')}", "backoff", failed, resumed, is_open, {})
+        )
+    if attempts:
         return out
     # the row alone: the last failure and the wait for the next attempt
     retry = parse_time(inv.get("next_retry_at"))

@@ -261,15 +261,25 @@ def list_invocations(
     limit = max(0, min(limit, MAX_PAGE))
     live_rows = dict(live.rows) if live else {}
     exclude = list(live_rows) if f.statuses else []
-    stored = queries.list_invocations(
-        cur,
-        f,
-        exclude_ids=exclude,
-        after=after,
-        before=before,
-        limit=limit + 1,
-        newest_first=newest_first,
-    )
+    searched_since = None
+    stored: list[InvocationRow]
+    if queries.is_text_search(f) and limit == 0:
+        stored = []  # a count alone (the dashboard's chips)
+    elif queries.is_text_search(f) and before is None and newest_first:
+        found = queries.search_invocations(
+            cur, f, exclude_ids=exclude, after=after, limit=limit + 1
+        )
+        stored, searched_since = found.rows, found.searched_since
+    else:
+        stored = queries.list_invocations(
+            cur,
+            f,
+            exclude_ids=exclude,
+            after=after,
+            before=before,
+            limit=limit + 1,
+            newest_first=newest_first,
+        )
     rows: dict[str, tuple[InvocationRow, str]] = {}
     for r in stored:
         r = live_rows.get(r.id, r)
@@ -307,10 +317,21 @@ def list_invocations(
         "next": items[-1]["id"] if items and has_older else None,
         "prev": items[0]["id"] if items and has_newer else None,
     }
+    if searched_since is not None:  # the search's time ran out before the oldest row
+        out["searched_since"] = iso(searched_since)
+        out["note"] = (
+            f"the search read the invocations created since {iso(searched_since)} "
+            "(time limit): narrow it, or add until= that time to search older ones"
+        )
     if count:
         # Without a status filter the store counts every invocation (a live one only
         # lags in status); with one, live invocations are left out there and counted here.
-        n = queries.count_invocations(cur, f, exclude)
+        if queries.is_text_search(f):  # bounded in time, as the page
+            n, counted_since = queries.count_search(cur, f, exclude)
+            if counted_since is not None:
+                out["total_since"] = iso(counted_since)
+        else:
+            n = queries.count_invocations(cur, f, exclude)
         if f.statuses:
             n += sum(1 for r in live_rows.values() if f.matches(r, r.status))
         out["total"] = n

@@ -143,6 +143,8 @@ def ls(
         out.print(
             "no invocations" + (f" matching {_describe(params)}" if any(params.values()) else "")
         )
+        if page.get("note"):
+            out.print(f"[yellow]{escape(page['note'])}[/yellow]")
         return
     t = Table(box=None, pad_edge=False)
     for col in ("ID", "TARGET", "KEY", "STATUS", "CREATED", "WAITS ON / ERROR"):
@@ -161,7 +163,10 @@ def ls(
         )
     out.print(t)
     more = f"; next page: --after {page['next']}" if page["next"] else ""
-    out.print(f"{len(items)} of {page.get('total', len(items))}{more}")
+    total = f"{page.get('total', len(items))}" + ("+" if page.get("total_since") else "")
+    out.print(f"{len(items)} of {total}{more}")
+    if page.get("note"):
+        out.print(f"[yellow]{escape(page['note'])}[/yellow]")
 
 
 # ---------------------------------------------------------------------------- show

@@ -6,9 +6,10 @@ them writes. Callers run them off the event loop (``Store.read``).
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from datetime import datetime
+import re
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -58,6 +59,10 @@ __all__ = [
     "call_entries",
     "invocations_by_id",
     "TEXT_SEARCH_SQL",
+    "SearchPage",
+    "search_invocations",
+    "count_search",
+    "is_text_search",
 ]
 
 Cursor = duckdb.DuckDBPyConnection
@@ -323,6 +328,11 @@ class InvocationFilter:
         )
 
 
+def is_text_search(f: InvocationFilter) -> bool:
+    """The filter searches text (not only an id prefix, which is a cheap range)."""
+    return bool(f.text) and not (f.text or "").lower().startswith("inv_")
+
+
 def _text_matches(text: str, row: InvocationRow) -> bool:
     low = text.lower()
     if low.startswith("inv_"):
@@ -336,6 +346,84 @@ TEXT_SEARCH_SQL = (
     "lower(concat_ws(chr(10), attrs->>'input', attrs->>'output', "
     "attrs->>'failure_message', attrs->>'last_error'))"
 )
+
+
+def _raw_needle(text: str) -> str | None:
+    """The longest run of the search text that reads the same inside the ``attrs`` JSON
+    (printable ASCII but quotes and backslashes: JSON escapes the rest; nor ``%`` and
+    ``_``: an ESCAPE clause makes DuckDB's ILIKE 3x slower), as an ILIKE pattern: a
+    cheap test of the raw text that every match passes, before any JSON is parsed."""
+    runs = re.split(r'[^\x20-\x7e]|["\\%_]', text)
+    best = max(runs, key=len)
+    return None if len(best) < 2 else f"%{best}%"
+
+
+#: a text search reads back from the newest invocation in windows this long, growing
+#: eightfold, until a page is full or its time is spent (it says where it stopped)
+SEARCH_WINDOW = timedelta(minutes=1)
+SEARCH_BUDGET_S = 1.0
+
+
+def _growth(started: float, window: timedelta, prev: timedelta, deadline: float) -> float | None:
+    """How much the search window may grow (2x-8x) for its next slice to end near the
+    deadline, judging by what the last slice (``prev`` to ``window`` back) took and
+    assuming a steady rate of invocations; None: the next one would not fit."""
+    now = time.monotonic()
+    left = deadline - now
+    took = max(now - started, 1e-4)
+    grow = 1 + left / took * ((window - prev) / window)
+    return None if grow < 1.5 else min(8.0, max(2.0, grow))
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    rows: list[InvocationRow]
+    searched_since: datetime | None  # rows created before it were not read (time spent)
+
+
+def search_invocations(
+    cur: Cursor,
+    f: InvocationFilter,
+    *,
+    exclude_ids: list[str] | None = None,
+    after: str | None = None,
+    limit: int = 50,
+    budget_s: float = SEARCH_BUDGET_S,
+) -> SearchPage:
+    """A newest-first page of a text search, bounded in time: it reads slices of
+    creation time back from the newest invocation (or ``after``), each up to eight
+    times longer than the one before but sized to end by the deadline (zone maps prune
+    each scan to its slice), so a common word costs one small slice and a rare one
+    about ``budget_s``."""
+    deadline = time.monotonic() + budget_s
+    bounds = _one(cur, "SELECT min(created_at), max(created_at) FROM invocations", [])
+    if bounds is None or bounds[0] is None:
+        return SearchPage([], None)
+    oldest, newest = bounds
+    if after is not None:
+        at = _one(cur, "SELECT created_at FROM invocations WHERE id = ?", [after])
+        newest = at[0] if at else newest
+    if f.until is not None:
+        newest = min(newest, f.until)
+    window, prev = SEARCH_WINDOW, timedelta(0)
+    rows: list[InvocationRow] = []
+    until = f.until  # each slice reads [since, until): newer slices first, none twice
+    while True:
+        since = newest - window
+        if f.since is not None:
+            since = max(since, f.since)
+        g = replace(f, since=since, until=until)
+        t0 = time.monotonic()
+        rows += list_invocations(
+            cur, g, exclude_ids=exclude_ids, after=after, limit=limit - len(rows)
+        )
+        if len(rows) >= limit or since <= oldest or (f.since and since <= f.since):
+            return SearchPage(rows, None)
+        grow = _growth(t0, window, prev, deadline)
+        if grow is None:
+            return SearchPage(rows, since)
+        until, prev = since, window
+        window *= grow
 
 
 def _where(f: InvocationFilter, exclude_ids: list[str]) -> tuple[list[str], list]:
@@ -370,9 +458,17 @@ def _where(f: InvocationFilter, exclude_ids: list[str]) -> tuple[list[str], list
         if text.startswith("inv_"):
             conds.append("id >= ? AND id < ?")
             params.extend([text, text + "~"])
-        else:  # a scan of every row's JSON: bounded by the caller's page and deadline
-            conds.append(f"(contains(id, ?) OR contains({TEXT_SEARCH_SQL}, ?))")
-            params.extend([text, text])
+        else:  # a scan of rows' JSON (see search_invocations); a cheap raw test first
+            needle = _raw_needle(text)
+            if needle is None:
+                conds.append(f"(contains(id, ?) OR contains({TEXT_SEARCH_SQL}, ?))")
+                params.extend([text, text])
+            else:  # CASE: the JSON is read only where the raw test passed
+                conds.append(
+                    f"(contains(id, ?) OR CASE WHEN attrs ILIKE ? "
+                    f"THEN contains({TEXT_SEARCH_SQL}, ?) ELSE false END)"
+                )
+                params.extend([text, needle, text])
     return conds, params
 
 
@@ -449,6 +545,38 @@ def invocations_by_id(cur: Cursor, ids: list[str]) -> dict[str, InvocationRow]:
         return {}
     rows = cur.execute(_INV_SELECT + " WHERE id IN (SELECT unnest(?))", [ids]).fetchall()
     return {r.id: r for r in map(row_from_db, rows)}
+
+
+def count_search(
+    cur: Cursor,
+    f: InvocationFilter,
+    exclude_ids: list[str] | None = None,
+    budget_s: float = SEARCH_BUDGET_S,
+) -> tuple[int, datetime | None]:
+    """How many stored invocations a text search matches, counted in the slices
+    :func:`search_invocations` reads, within the same time; and where it stopped
+    (``None``: every row was read)."""
+    deadline = time.monotonic() + budget_s
+    bounds = _one(cur, "SELECT min(created_at), max(created_at) FROM invocations", [])
+    if bounds is None or bounds[0] is None:
+        return 0, None
+    oldest, newest = bounds
+    if f.until is not None:
+        newest = min(newest, f.until)
+    window, prev, until, n = SEARCH_WINDOW, timedelta(0), f.until, 0
+    while True:
+        since = newest - window
+        if f.since is not None:
+            since = max(since, f.since)
+        t0 = time.monotonic()
+        n += count_invocations(cur, replace(f, since=since, until=until), exclude_ids)
+        if since <= oldest or (f.since and since <= f.since):
+            return n, None
+        grow = _growth(t0, window, prev, deadline)
+        if grow is None:
+            return n, since
+        until, prev = since, window
+        window *= grow
 
 
 def count_invocations(
@@ -671,8 +799,12 @@ def status_counts_except(
 ) -> dict[str, int]:
     """Stored invocations per stored status, leaving out some ids (those whose live
     status the engine holds in memory: the caller counts them); with ``f``, only those
-    its other fields match (its statuses are ignored: one count per status)."""
-    conds, params = _where(dataclasses.replace(f, statuses=()), []) if f else ([], [])
+    its other fields match (its statuses are ignored: one count per status; so is a text
+    search, which would scan every row's JSON at each poll: the chips then count the
+    other filters)."""
+    if f is not None:
+        f = replace(f, statuses=(), text=None if is_text_search(f) else f.text)
+    conds, params = _where(f, []) if f else ([], [])
     if not exclude_ids and not conds:
         return status_counts(cur)
     if exclude_ids:

@@ -15,6 +15,7 @@ from durable.devtool.tui.screens import (
     LogScreen,
     StateScreen,
 )
+from durable.devtool.tui.screens.calltree import CallTreeScreen
 from durable.devtool.tui.screens.dialogs import ResolveDialog
 from durable.devtool.tui.widgets import InvocationTable, JournalTable, PendingTable
 from tui_stub import ORDER_O1, StubRuntime, inv_id, wait_for
@@ -130,5 +131,18 @@ def test_runtime_unreachable_banner(snap_compare, size):
 
     async def run_before(pilot) -> None:
         await wait_for(pilot, lambda: pilot.app.outage is not None, what="the outage")
+
+    assert snap_compare(stub.app(), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_call_tree(snap_compare, stub: StubRuntime, size):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await _list_loaded(pilot)
+        app.push_screen(CallTreeScreen(inv_id(22)))
+        await wait_for(pilot, lambda: isinstance(app.screen, CallTreeScreen))
+        await wait_for(pilot, lambda: app.screen.query_one("#tree").row_count == 5)
+        assert app.screen.query_one("#tree").cursor_row == 2  # on the one it was opened for
 
     assert snap_compare(stub.app(), terminal_size=size, run_before=run_before)

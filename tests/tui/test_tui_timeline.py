@@ -90,7 +90,7 @@ async def test_timeline_call_tree_and_search(write_app, dev_server):
         assert bars["call"].link == mid
         await pilot.pause()
         text = screen_text(app)
-        assert re.search(r"2 sleep +─*━{20,}─* +9\d\dms", text), text
+        assert re.search(r"2 sleep +─*█{20,}─* +9\d\dms", text), text
         await pilot.press("w")
         assert app.screen.query_one(JournalTable).display
 
@@ -100,6 +100,7 @@ async def test_timeline_call_tree_and_search(write_app, dev_server):
         await wait_for(pilot, lambda: tree_table.row_count == 4, what="four rows")
         assert [b.link for b in tree_table.bars][:3] == [root, mid, leaf_of_mid]
         assert f"4 invocations from {root}" in screen_text(app)
+        assert tree_table.cursor_row == 0  # opened from the root
         await pilot.press("down", "enter")  # open mid
         await wait_for(pilot, lambda: isinstance(app.screen, InvocationScreen))
         assert app.screen.invocation_id == mid

@@ -156,6 +156,36 @@ def with_actions(item: dict) -> dict:
     return {**item, "actions": allowed_actions(item["status"])}
 
 
+def tree_of(focus: str) -> dict:
+    """``GET /api/invocations/{id}/tree``: a root, a call, its call, and a delayed send."""
+
+    def node(n, handler, depth, parent, entry, via, start, end, status="completed"):
+        return {
+            "id": inv_id(n),
+            "service": "Trip",
+            "handler": handler,
+            "key": None,
+            "status": status,
+            "created_at": at(start),
+            "completed_at": at(end) if end is not None else None,
+            "scheduled_at": None,
+            "failure": None,
+            "depth": depth,
+            "parent": parent and inv_id(parent),
+            "entry": entry,
+            "via": via,
+        }
+
+    nodes = [
+        node(20, "plan", 0, None, None, "root", 1.0, 23.8),
+        node(21, "book", 1, 20, 4, "call", 14.2, 23.6),
+        node(22, "charge", 2, 21, 2, "call", 14.3, 15.1),
+        node(23, "remind", 1, 20, 5, "send", 23.7, 30.0),
+        node(24, "notify", 2, 23, 1, "call", 29.0, 29.4, "killed"),
+    ]
+    return {"root": inv_id(20), "focus": focus, "nodes": nodes, "truncated": False, "note": None}
+
+
 def detail(item: dict) -> dict:
     """``GET /api/invocations/{id}`` of a stub invocation."""
     body = with_actions(item)
@@ -356,6 +386,8 @@ class StubRuntime:
                     "total": len(items),
                 },
             )
+        if parts[:2] == ["api", "invocations"] and len(parts) == 4 and parts[3] == "tree":
+            return httpx.Response(200, json=tree_of(parts[2]))
         if parts[:2] == ["api", "invocations"] and len(parts) == 3:
             for item in self.invocations:
                 if item["id"] == parts[2]:

@@ -208,3 +208,51 @@ def test_waiting_describes_incomplete_entries(store):
     assert item["waits_on"].startswith("timer until ")
     shown = store.read_sync(show_invocation, None, inv)
     assert shown["journal"][1]["completed"] is False
+
+
+def test_text_search_reads_input_output_and_errors_exactly_in_slices(store):
+    hour = timedelta(hours=1)
+    texts = [
+        # quotes and non-ASCII (as the SDK's serde writes them): escaped in the attrs JSON
+        dict(input=json.dumps('say "hi" to Zoë', ensure_ascii=False)),
+        dict(output=json.dumps({"path": "C:\\temp\\x_1%"})),
+        dict(failure_code=500, failure_message="out of Tomatoes"),
+        dict(status="backing-off", last_error="KeyError: 'missing'"),
+        dict(input=json.dumps("nothing here"), idempotency_key="tomatoes-key"),
+    ]
+    ids = []
+    for n, kw in enumerate(texts):
+        inv = new_invocation_id()
+        ids.append(inv)
+        # days apart: the search reads several slices back from the newest
+        write(store, [PutInvocation(row(inv, T0 + n * 24 * hour, **kw), new=True)])
+
+    def found(text: str, **kw) -> list[str]:
+        f = InvocationFilter(text=text, **kw)
+        got = [i["id"] for i in lst(store, None, f)["invocations"]]
+        py = [r for r in ids if f.matches(store.read_sync(queries.invocation, r), "completed")]
+        assert sorted(got) == sorted(py), text  # SQL and Python agree
+        return got
+
+    assert found('SAY \\"HI\\"') == [ids[0]]  # the input's JSON text is searched
+    assert found('"say') == [ids[0]]
+    assert found("zoë") == [ids[0]]  # no raw needle: the exact test alone
+    assert found('x_1%"}') == [ids[1]]  # LIKE's wildcards are plain text here
+    assert found('PATH": "C:') == [ids[1]]
+    assert found("x%1") == []
+    assert found("tomatoes") == [ids[2]]  # not the idempotency key
+    assert found("keyerror: 'MISSING'") == [ids[3]]
+    assert found("service_kind") == []  # other attrs are not searched
+    assert found(ids[4][-6:]) == [ids[4]]
+    assert found("tomatoes", service="Other") == []
+    # out of time: it says how far back it read, and stops
+    f = InvocationFilter(text="nothing at all")
+    page = store.read_sync(lambda cur: queries.search_invocations(cur, f, budget_s=0))
+    assert page.rows == [] and page.searched_since is not None
+    assert page.searched_since > T0
+    full = lst(store, None, f, count=True)
+    assert full["invocations"] == [] and "searched_since" not in full
+    assert full["total"] == 0 and "total_since" not in full
+    assert lst(store, None, InvocationFilter(text="tomato"), limit=0, count=True)["total"] == 1
+    n, since = store.read_sync(lambda cur: queries.count_search(cur, f, budget_s=0))
+    assert n == 0 and since is not None

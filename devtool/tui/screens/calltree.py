@@ -54,7 +54,7 @@ class CallTreeScreen(LiveScreen):
             text.append("\n" + tree["note"], style="#d7af00")
         self.query_one("#summary", Static).update(text)
         table = self.query_one(TimelineTable)
-        table.show(of_tree(tree, now), label_width=34)
+        table.show(of_tree(tree, now), label_width=34, cursor_on=self.invocation_id)
 
     @on(DataTable.RowSelected, "#tree")
     def _row_selected(self) -> None:

@@ -19,6 +19,7 @@ _STYLE = {
     "call": "#af87ff",
     "one_way_call": "#af87ff",
     "get_promise": "#af87ff",
+    "attempt": "#ff5f5f",
     "backoff": "#ff5f5f",
     "completed": "#5faf5f",
     "killed": "#ff5f5f",
@@ -28,11 +29,11 @@ _STYLE = {
 
 
 def bar_text(bar: Bar, width: int) -> Text:
-    """The bar drawn in ``width`` cells: ``━`` over a dim ``─`` track (``╌`` still going)."""
+    """The bar drawn in ``width`` cells: ``█`` over a dim ``─`` track (``▒`` still going)."""
     start, length = cells(bar, width)
     style = _STYLE.get(bar.kind, "#8a8a8a")
     text = Text("─" * start, style="#3a3a3a")
-    text.append(("╍" if bar.open else "━") * length, style=style)
+    text.append(("▒" if bar.open else "█") * length, style=style)
     text.append("─" * (width - start - length), style="#3a3a3a")
     return text
 
@@ -54,6 +55,7 @@ class TimelineTable(DataTable):
         super().__init__(cursor_type="row", **kwargs)
         self.bars: tuple[Bar, ...] = ()
         self._shown: object = None
+        self.bars_shown_before = False
 
     def on_mount(self) -> None:
         self.add_column("what", key="what")
@@ -66,7 +68,9 @@ class TimelineTable(DataTable):
             return None
         return self.bars[self.cursor_row]
 
-    def show(self, tl: Timeline, label_width: int = 26) -> None:
+    def show(self, tl: Timeline, label_width: int = 26, cursor_on: str | None = None) -> None:
+        """Draw ``tl`` (unchanged: nothing to do); the first time, the cursor goes to the
+        bar linking to ``cursor_on``."""
         width = max((self.size.width or self.app.size.width) - label_width - 14, 10)
         shown = (tl, width)
         if shown == self._shown:  # an unchanged poll keeps the cursor and costs nothing
@@ -81,5 +85,8 @@ class TimelineTable(DataTable):
                 label = label[: label_width - 1] + "…"
             took = _ms(b.ms) + ("…" if b.open else "")
             self.add_row(Text(label.ljust(label_width)), bar_text(b, width), Text(took), key=str(i))
+        if cursor_on is not None and not self.bars_shown_before:
+            row = next((i for i, b in enumerate(tl.bars) if b.link == cursor_on), row)
+        self.bars_shown_before = bool(tl.bars)
         if tl.bars:
             self.move_cursor(row=min(row, len(tl.bars) - 1), animate=False)
