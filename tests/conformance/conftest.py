@@ -1,4 +1,4 @@
-"""The two systems the conformance scenarios run against, one of each per session:
+"""The two systems the conformance scenarios run against, one of each for the module:
 
 - ``restate``: a real ``restate-server`` 1.7 (npm's ``@restatedev/restate-server``, which
   .ci/run installs under ~/.cache/durable) on free loopback ports in a temp base dir,
@@ -81,7 +81,7 @@ def _stop(proc: subprocess.Popen | None) -> None:
         proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding a copy of the scenarios' app (so no watcher sees the repo)."""
     d = tmp_path_factory.mktemp("conformance-app")
@@ -89,7 +89,7 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def restate_side(tmp_path_factory: pytest.TempPathFactory, app_dir: Path) -> Iterator[Side]:
     binary = restate_server_binary()
     base = tmp_path_factory.mktemp("restate")
@@ -149,7 +149,7 @@ bind-address = "127.0.0.1:{ingress}"
         _stop(server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def durable_side(tmp_path_factory: pytest.TempPathFactory, app_dir: Path) -> Iterator[Side]:
     work = tmp_path_factory.mktemp("durable")
     srv = DevServer(app_dir / "app.py", work / "store" / "durable.duckdb", work, ["--no-reload"])
