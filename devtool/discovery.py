@@ -41,7 +41,13 @@ def _import(spec: str) -> tuple[ModuleType, str | None]:
     target = spec
     if ":" in spec and not (len(spec) > 1 and spec[1] == ":" and os.name == "nt"):
         target, attr = spec.rsplit(":", 1)
+    if os.path.sep in target and not os.path.exists(target) and os.path.isfile(target + ".py"):
+        target += ".py"  # hypercorn's `folder/app:app`
     if target.endswith(".py") or os.path.sep in target or os.path.exists(target):
+        # as under `python -m hypercorn ...` (how Restate's examples start), the current
+        # folder is importable too: an app in a subfolder may import its siblings
+        if os.getcwd() not in sys.path:
+            sys.path.append(os.getcwd())
         path = os.path.abspath(target)
         if os.path.isdir(path):
             init = os.path.join(path, "__init__.py")
@@ -59,6 +65,8 @@ def _import(spec: str) -> tuple[ModuleType, str | None]:
         if folder not in sys.path:
             sys.path.insert(0, folder)
         name = os.path.splitext(os.path.basename(path))[0]
+        if name == "__main__":  # not this process's __main__: its `if __name__` block stays off
+            name = "__durable_app_main__"
         mod_spec = importlib.util.spec_from_file_location(name, path)
         assert mod_spec is not None and mod_spec.loader is not None
         module = importlib.util.module_from_spec(mod_spec)
@@ -92,6 +100,14 @@ def find_services(obj: Any) -> list[ServiceDef]:
     raise AppLoadError(f"{obj!r} is not a module, a service or a list of services")
 
 
+def _real_restate_services(obj: Any) -> bool:
+    values = vars(obj).values() if isinstance(obj, ModuleType) else [obj]
+    return any(
+        type(v).__module__ in ("restate.service", "restate.object", "restate.workflow")
+        for v in values
+    )
+
+
 def load_app(spec: str) -> dict[str, ServiceDef]:
     """Import the app and return its services by name; AppLoadError says what is wrong."""
     try:
@@ -109,7 +125,18 @@ def load_app(spec: str) -> dict[str, ServiceDef]:
         tb = traceback.extract_tb(e.__traceback__)
         where = f"{tb[-1].filename}, line {tb[-1].lineno}" if tb else spec
         raise AppLoadError(f"importing {spec} failed at {where}: {type(e).__name__}: {e}") from None
-    services = find_services(obj)
+    try:
+        services = find_services(obj)
+    except AppLoadError:
+        if not _real_restate_services(module):
+            raise
+        services = []
+    if not services and _real_restate_services(module):
+        raise AppLoadError(
+            f"{spec} defines restate-sdk services, and the real restate-sdk was loaded "
+            "(durable dev --no-restate-alias): durable serves a Restate app through its own "
+            "`restate` modules, so drop --no-restate-alias"
+        )
     if not services:
         raise AppLoadError(f"{spec} defines no Service, VirtualObject or Workflow at module level")
     out: dict[str, ServiceDef] = {}

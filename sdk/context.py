@@ -372,6 +372,8 @@ class Context(abc.ABC):
         key: str | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFuture[Any]:
         """Call a handler by name (``arg`` as a value, or JSON ``bytes``)."""
 
@@ -385,6 +387,8 @@ class Context(abc.ABC):
         send_delay: timedelta | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle:
         """Send to a handler by name."""
 

@@ -425,7 +425,11 @@ class ContextImpl(WorkflowContext):
         key: str | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> CallFuture[Any]:
+        if scope is not None or limit_key is not None:
+            raise TerminalError(_preview("generic_call(scope=, limit_key=)", "scopes"), 501)
         # restate's generic_call takes and gives bytes: bytes in, bytes out
         convert = _raw_bytes if isinstance(arg, (bytes, bytearray)) else _serde.deserialize
         return self._call(service, handler, key, _arg_json(arg), idempotency_key, headers, convert)
@@ -439,7 +443,11 @@ class ContextImpl(WorkflowContext):
         send_delay: timedelta | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        scope: str | None = None,
+        limit_key: str | None = None,
     ) -> SendHandle:
+        if scope is not None or limit_key is not None:
+            raise TerminalError(_preview("generic_send(scope=, limit_key=)", "scopes"), 501)
         return self._send(
             service, handler, key, _arg_json(arg), send_delay, idempotency_key, headers
         )

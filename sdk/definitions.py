@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import typing
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -138,7 +139,8 @@ RESTATE_OPTIONS = frozenset(
 )
 
 
-def _restate_options(where: str, options: dict[str, Any]) -> dict[str, Any]:
+def _restate_options(where: str, options: dict[str, Any], depth: int = 3) -> dict[str, Any]:
+    """restate's server keywords, checked; ``depth``: the user's frame, for warnings."""
     unknown = sorted(set(options) - RESTATE_OPTIONS)
     if unknown:
         raise TypeError(
@@ -148,9 +150,14 @@ def _restate_options(where: str, options: dict[str, Any]) -> dict[str, Any]:
     for k in ("accept", "content_type"):
         v = options.get(k)
         if v is not None and "json" not in v and v != "*/*":
-            raise InvalidUsageError(
-                f"{where}: {k}={v!r} is not supported: durable's ingress and journal carry "
-                "JSON only; drop it (and a bytes serde) or serve this handler on Restate"
+            # said, not refused: the handler still works for JSON bodies (an app with one
+            # such handler among many still runs)
+            warnings.warn(
+                f"{where}: {k}={v!r} is not applied: durable's ingress and journal carry "
+                "JSON only, so this handler takes and gives JSON (a body that is not JSON "
+                "answers 400)",
+                RuntimeWarning,
+                stacklevel=depth,
             )
     return {k: v for k, v in options.items() if v is not None}
 
@@ -451,7 +458,7 @@ def _handler_options(hdef: HandlerDef, options: dict[str, Any]) -> None:
     managers = options.pop("invocation_context_managers", None)
     if managers:
         hdef.context_managers = list(managers)
-    hdef.restate_options = _restate_options(where, options)
+    hdef.restate_options = _restate_options(where, options, depth=5)
 
 
 def handler_of(target: Any) -> HandlerDef:

@@ -105,3 +105,22 @@ def test_project_config_is_read_from_pyproject(tmp_path):
         '[tool.durable]\napp = "src/app.py"\nport = 8181\nwatch = ["src"]\n'
     )
     assert _project_config(str(tmp_path)) == {"app": "src/app.py", "port": 8181, "watch": ["src"]}
+
+
+def test_restate_example_layout(pkg):
+    """As `python -m hypercorn shop/app.py:app` from the project folder: the app imports
+    its siblings as a package, `shop/app:app` finds the file, and a `__main__.py` app does
+    not run its main block."""
+    (pkg / "shop").mkdir()
+    (pkg / "shop" / "__init__.py").write_text("")
+    (pkg / "shop" / "handlers.py").write_text(MOD)
+    (pkg / "shop" / "appmod.py").write_text("from shop.handlers import a\nonly = [a]\n")
+    assert set(load_app("shop/appmod.py:only")) == {"A"}
+    del sys.modules["appmod"]
+    assert set(load_app("shop/appmod:only")) == {"A"}
+    (pkg / "__main__.py").write_text(
+        MOD + "\nif __name__ == '__main__':\n    raise SystemExit('the main block ran')\n"
+    )
+    assert set(load_app(str(pkg / "__main__.py"))) == {"A", "B"}
+    for name in ("shop", "shop.handlers", "__durable_app_main__"):
+        sys.modules.pop(name, None)
