@@ -220,4 +220,15 @@ async def stage(ctx: WorkflowSharedContext) -> str | None:
     return await ctx.get("stage", type_hint=str)
 
 
+@echo.handler()
+async def runs_a_workflow_twice(ctx: Context, wf_id: str) -> list[str]:
+    await ctx.workflow_call(confirm, key=wf_id, arg="7")
+    first = await ctx.workflow_call(run, key=wf_id, arg="f@x")
+    try:
+        second = await ctx.workflow_call(run, key=wf_id, arg="g@x")
+    except TerminalError as e:
+        second = f"{e.status_code}: {e.message}"
+    return [first, second]
+
+
 app = restate.app([echo, counter, signup])

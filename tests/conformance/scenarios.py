@@ -510,6 +510,17 @@ SCENARIOS: list[Scenario] = [
         ),
     ),
     Scenario(
+        "handler_runs_a_workflow_twice",
+        "workflows",
+        (
+            post(
+                "/Echo/runs_a_workflow_twice",
+                ok(["f@x confirmed with 7", "409: the workflow method was already invoked"]),
+                json="r-{u}",
+            ),
+        ),
+    ),
+    Scenario(
         "workflow_that_never_ran",
         "workflows",
         (
