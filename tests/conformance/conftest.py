@@ -140,10 +140,14 @@ bind-address = "127.0.0.1:{ingress}"
         )
         assert r.status_code in (200, 201), f"registering the app failed: {r.text}"
 
-        def cancel(inv_id: str) -> httpx.Response:
-            return httpx.patch(f"http://127.0.0.1:{admin}/invocations/{inv_id}/cancel", timeout=10)
+        def act(action: str, inv_id: str) -> httpx.Response:
+            # Restate answers a cancel 202 and a kill 200: both say "accepted" (202)
+            r = httpx.patch(f"http://127.0.0.1:{admin}/invocations/{inv_id}/{action}", timeout=10)
+            return httpx.Response(
+                202 if r.status_code in (200, 202) else r.status_code, text=r.text
+            )
 
-        yield Side("restate", f"http://127.0.0.1:{ingress}", cancel)
+        yield Side("restate", f"http://127.0.0.1:{ingress}", act)
     finally:
         _stop(app)
         _stop(server)
@@ -156,12 +160,12 @@ def durable_side(tmp_path_factory: pytest.TempPathFactory, app_dir: Path) -> Ite
     srv.start(timeout=60)
     try:
 
-        def cancel(inv_id: str) -> httpx.Response:
+        def act(action: str, inv_id: str) -> httpx.Response:
             # durable's admin API is its own (POST /api/invocations/{id}/cancel, 200):
-            # the scenario checks only that the cancel was accepted, as a 202.
-            r = httpx.post(f"{srv.admin_url}/api/invocations/{inv_id}/cancel", timeout=10)
+            # the scenario checks only that the action was accepted, as a 202.
+            r = httpx.post(f"{srv.admin_url}/api/invocations/{inv_id}/{action}", timeout=10)
             return httpx.Response(202 if r.status_code == 200 else r.status_code, text=r.text)
 
-        yield Side("durable", srv.url, cancel)
+        yield Side("durable", srv.url, act)
     finally:
         srv.stop()

@@ -572,6 +572,18 @@ SCENARIOS: list[Scenario] = [
         ),
     ),
     Scenario(
+        "kill_ends_it_without_compensation",
+        "cancellation",
+        (
+            post("/Counter/q-{u}/wait_for_signal/send", accepted()),
+            post("/Counter/q-{u}/awakeable_id", ok(a_string), until=10),
+            Step("PATCH", "{inv}", Expect(202), admin="kill"),
+            get("/restate/invocation/{inv}/attach", error(409, "invocation", "killed")),
+            post("/Counter/q-{u}/compensated", ok(False)),
+            post("/Counter/q-{u}/add", ok(1), json=1),  # the key is free again
+        ),
+    ),
+    Scenario(
         "handler_cancels_its_callee",
         "cancellation",
         (
