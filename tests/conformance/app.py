@@ -56,6 +56,48 @@ async def greet(ctx: Context, person: Person) -> str:
     return f"{person.name} is {person.age}"
 
 
+def _birthday(person: Person) -> Person:
+    return Person(name=person.name, age=person.age + 1)
+
+
+@echo.handler()
+async def birthday(ctx: Context, person: Person) -> Person:
+    """A Pydantic model in, through ctx.run (typed by the action's annotation), and out."""
+    older = await ctx.run("birthday", _birthday, args=(person,))
+    return Person(name=older.name.upper(), age=older.age)
+
+
+@echo.handler()
+async def together(ctx: Context, n: int) -> list[int]:
+    """Three calls at once, awaited together."""
+    calls = [ctx.service_call(journaled, arg=i) for i in range(n)]
+    await restate.gather(*calls)
+    return [await c for c in calls]
+
+
+@echo.handler()
+async def first_of(ctx: Context, key: str) -> str:
+    """An awakeable raced against a short sleep: the sleep wins."""
+    _, promise = ctx.awakeable(type_hint=str)
+    done = await restate.select(signal=promise, timeout=ctx.sleep(timedelta(milliseconds=100)))
+    match done:
+        case ["signal", value]:
+            return f"signal {value}"
+        case ["timeout", _]:
+            return "timed out"
+    return "neither"
+
+
+@echo.handler()
+async def wakes(ctx: Context, key: str) -> str:
+    """Resolve the awakeable an object waits on, from a handler."""
+    awk_id = await ctx.object_call(awakeable_id, key=key, arg=None)
+    if awk_id is None:
+        raise TerminalError("nothing waits", status_code=404)
+    ctx.resolve_awakeable(awk_id, "from a handler")
+    return "woken"
+
+
 @echo.handler()
 async def fail(ctx: Context, message: str) -> str:
     raise TerminalError(message, status_code=418)

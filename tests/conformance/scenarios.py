@@ -128,6 +128,21 @@ SCENARIOS: list[Scenario] = [
         (post("/Echo/greet", ok("Ann is 7"), json={"name": "Ann", "age": 7}),),
     ),
     Scenario(
+        "service_pydantic_through_run",
+        "services",
+        (post("/Echo/birthday", ok({"name": "ANN", "age": 8}), json={"name": "Ann", "age": 7}),),
+    ),
+    Scenario(
+        "service_gathers_calls",
+        "services",
+        (post("/Echo/together", ok([1, 3, 5]), json=3),),
+    ),
+    Scenario(
+        "service_select_awakeable_or_sleep",
+        "services",
+        (post("/Echo/first_of", ok("timed out"), json="x"),),
+    ),
+    Scenario(
         "service_unknown_handler_and_service",
         "services",
         (
@@ -332,6 +347,16 @@ SCENARIOS: list[Scenario] = [
                 why="a second completion is a caller's mistake that durable reports (the "
                 "first value stays, as on Restate)",
             ),
+        ),
+    ),
+    Scenario(
+        "awakeable_resolved_by_a_handler",
+        "awakeables",
+        (
+            post("/Counter/v-{u}/wait_for_signal/send", accepted()),
+            post("/Counter/v-{u}/awakeable_id", ok(a_string), until=10),
+            post("/Echo/wakes", ok("woken"), json="v-{u}"),
+            get("/restate/invocation/{inv}/attach", ok("signal: from a handler")),
         ),
     ),
     Scenario(
