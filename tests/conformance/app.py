@@ -158,14 +158,14 @@ async def catches(ctx: Context, message: str) -> str:
 
 @echo.handler()
 async def sends_later(ctx: Context, key: str) -> str:
-    ctx.object_send(add, key=key, arg=5, send_delay=timedelta(milliseconds=300))
+    ctx.object_send(add, key=key, arg=5, send_delay=timedelta(milliseconds=1500))
     return "sent"
 
 
 @echo.handler()
 async def cancels_its_callee(ctx: Context, key: str) -> str:
     handle = ctx.object_send(wait_for_signal, key=key, arg=None)
-    await ctx.sleep(timedelta(milliseconds=300))  # until the callee waits on its awakeable
+    await ctx.sleep(timedelta(seconds=1))  # until the callee waits on its awakeable
     ctx.cancel_invocation(await handle.invocation_id())
     return "cancel sent"
 

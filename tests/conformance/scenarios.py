@@ -436,7 +436,7 @@ SCENARIOS: list[Scenario] = [
         "delayed_send",
         "delayed sends",
         (
-            post("/Echo/same/send?delay=1s", accepted(delayed=True), json="later"),
+            post("/Echo/same/send?delay=2s", accepted(delayed=True), json="later"),
             get("/restate/invocation/{inv}/output", error(470, "ingress")),
             get("/restate/invocation/{inv}/attach", ok("later")),
         ),
