@@ -73,7 +73,7 @@ def invoke(
     except httpx.HTTPError as e:
         fail(f"cannot reach the ingress at {ingress}: {e}")
     try:
-        answer = r.json()
+        answer = r.json() if r.content else None  # a handler's None: an empty 200
     except ValueError:
         answer = r.text
     if r.status_code >= 400:
