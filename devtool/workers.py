@@ -68,7 +68,7 @@ def _spawn_worker(
 
 # The first worker, started by `durable dev` before the runtime imports its modules and
 # opens the store: its own start (interpreter, imports, the app) overlaps theirs.
-_early: tuple[str, float, bool, subprocess.Popen, socket.socket] | None = None
+_early: tuple[str, float, subprocess.Popen, socket.socket, bool] | None = None
 
 
 def prespawn_worker(app: str, suspend_after: float, restate_alias: bool = True) -> None:
@@ -77,17 +77,17 @@ def prespawn_worker(app: str, suspend_after: float, restate_alias: bool = True) 
     global _early
     if _early is None:
         proc, parent = _spawn_worker(app, suspend_after, False, restate_alias)
-        _early = (app, suspend_after, restate_alias, proc, parent)
+        _early = (app, suspend_after, proc, parent, restate_alias)
         atexit.register(_drop_early)
 
 
 def _take_early(
-    app: str, suspend_after: float, restate_alias: bool
+    app: str, suspend_after: float, restate_alias: bool = True
 ) -> tuple[subprocess.Popen, socket.socket] | None:
     global _early
-    if _early is None or _early[:3] != (app, suspend_after, restate_alias):
+    if _early is None or (*_early[:2], _early[4]) != (app, suspend_after, restate_alias):
         return None
-    _, _, _, proc, parent = _early
+    _, _, proc, parent, _ = _early
     _early = None
     return proc, parent
 
@@ -96,7 +96,7 @@ def _drop_early() -> None:
     """The runtime stopped before it used the prespawned worker (a start-up error)."""
     global _early
     if _early is not None:
-        _, _, _, proc, parent = _early
+        _, _, proc, parent, _ = _early
         _early = None
         if proc.poll() is None:
             proc.kill()

@@ -10,6 +10,7 @@ journal cursor, replay matching and suspension stay in :mod:`durable.executor`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random as _random
 import uuid as _uuid
@@ -19,6 +20,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from . import serde as _serde
 from .context import (
+    AttemptFinishedEvent,
     CallFuture,
     Context,
     DurableFuture,
@@ -95,6 +97,19 @@ class Journal(Protocol):
     def awakeable(
         self, convert: Callable[[str | None], T], schema: dict[str, Any] | None
     ) -> tuple[str, DurableFuture[T]]: ...
+
+    def attempt_event(self) -> asyncio.Event: ...
+
+
+class _AttemptFinished(AttemptFinishedEvent):
+    def __init__(self, event: asyncio.Event) -> None:
+        self._event = event
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
 
 
 class _SendHandle(SendHandle):
@@ -198,7 +213,16 @@ class ContextImpl(WorkflowContext):
     def request(self) -> Request:
         s = self._j.start
         body = (s.journal[0].payload or "").encode()
-        return Request(id=s.invocation_id, headers=dict(s.headers), body=body, attempt=s.attempt)
+        headers = dict(s.headers)
+        return Request(
+            id=s.invocation_id,
+            headers=headers,
+            body=body,
+            attempt=s.attempt,
+            attempt_headers=headers,
+            attempt_finished_event=_AttemptFinished(self._j.attempt_event()),
+            idempotency_key=headers.get("idempotency-key"),
+        )
 
     def key(self) -> str:
         key = self._j.start.key

@@ -144,6 +144,7 @@ class Executor:
         self._run_error: Exception | None = None
         self._nondeterminism: NonDeterminismError | None = None
         self._closed = False
+        self._attempt_event: asyncio.Event | None = None
         self._task: asyncio.Task[Any] | None = None
         self.ctx = ContextImpl(self)
 
@@ -521,6 +522,16 @@ class Executor:
     def _close(self) -> None:
         self._closed = True
         self._suspension.cancel()
+        if self._attempt_event is not None:
+            self._attempt_event.set()
+
+    def attempt_event(self) -> asyncio.Event:
+        """Set when this attempt ends (restate's ``attempt_finished_event``)."""
+        if self._attempt_event is None:
+            self._attempt_event = asyncio.Event()
+            if self._closed:
+                self._attempt_event.set()
+        return self._attempt_event
 
     def _check_journal_consumed(self) -> None:
         """The handler ended: a recorded entry it did not reach (other than the output) is a

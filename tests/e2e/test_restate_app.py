@@ -88,9 +88,10 @@ def layout(root: Path) -> None:
     (root / "shop" / "app.py").write_text(textwrap.dedent(APP))
 
 
-def test_a_restate_app_runs_unchanged(tmp_path: Path, dev_server) -> None:
+@pytest.mark.parametrize("mode", [[], ["--inline"]], ids=["worker", "inline"])
+def test_a_restate_app_runs_unchanged(tmp_path: Path, dev_server, mode: list[str]) -> None:
     layout(tmp_path)
-    dev = dev_server("shop/app.py:app")  # Restate's examples: `hypercorn shop/app.py:app`
+    dev = dev_server("shop/app.py:app", extra=mode)  # as Restate's `hypercorn shop/app.py:app`
     with dev.client() as c:
         r = c.post("/Orders/place", json={"id": "o1", "amount": 21})
         assert r.status_code == 200, r.text

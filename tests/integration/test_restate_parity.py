@@ -165,6 +165,16 @@ async def peek(ctx: ObjectContext) -> str:
     return ctx.key()
 
 
+events: list[Any] = []
+
+
+@svc.handler()
+async def request_info(ctx: Context) -> list[Any]:
+    req = ctx.request()
+    events.append(req.attempt_finished_event)
+    return [req.attempt, req.attempt_finished_event.is_set(), req.scope]
+
+
 SERVICES = [svc, waiter, managed]
 
 
@@ -248,3 +258,12 @@ def test_invocation_retry_policy_becomes_the_retry_policy() -> None:
         3,
     )
     assert s.retry_policy.factor == 3.0
+
+
+async def test_request_has_restates_fields() -> None:
+    events.clear()
+    async with durable.testing.Runtime(SERVICES) as rt:
+        assert await rt.call(request_info) == [1, False, None]
+        await rt.settle()
+    assert events[0].is_set()  # the attempt ended
+    await events[0].wait()
