@@ -398,6 +398,12 @@ SCENARIOS: list[Scenario] = [
             get(
                 "/restate/invocation/{again}/attach", ok([1], headers={"x-restate-id": Var("inv")})
             ),
+            post(  # a call with the key of an earlier send answers that send's result
+                "/Echo/same",
+                ok([1], headers={"x-restate-id": Var("inv")}),
+                json=[1],
+                headers={"idempotency-key": "s-{u}"},
+            ),
         ),
     ),
     Scenario(
