@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from durable.definitions import RetryPolicy
@@ -162,6 +162,7 @@ class AttemptFailed:
     policy: RetryPolicy
     nondeterminism: bool = False
     pause: bool = False
+    retry_after: timedelta | None = None  # instead of the policy's delay (RetryableError)
 
 
 @dataclass(frozen=True)
@@ -307,7 +308,8 @@ def apply(row: InvocationRow, event: Event, now: datetime) -> tuple[InvocationRo
         max_attempts = event.policy.max_attempts
         if max_attempts is not None and row.attempt >= max_attempts:
             return _set(row, now, status=Status.PAUSED.value, next_retry_at=None, **common), []
-        at = now + event.policy.delay(row.attempt)
+        delay = event.retry_after
+        at = now + (delay if delay is not None else event.policy.delay(row.attempt))
         return _set(
             row,
             now,

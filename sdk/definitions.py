@@ -355,8 +355,8 @@ class VirtualObject(ServiceDef):
     def handler(
         self,
         name: str | None = None,
-        *,
         kind: Literal["exclusive", "shared"] = "exclusive",
+        *,
         retry_policy: RetryPolicy | None = None,
         invocation_retry_policy: InvocationRetryPolicy | None = None,
         **options: Any,

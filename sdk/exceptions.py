@@ -6,6 +6,7 @@ The tree::
     ├── TerminalError            fails the invocation for good (no retry)
     │   ├── CancelledError       the invocation was cancelled (status 409)
     │   └── DurableTimeoutError  a durable await ran past its timeout (status 408)
+    ├── RetryableError           retried, after ``retry_after`` when given (restate's)
     ├── NonDeterminismError      replay asked for a different step than the journal holds
     └── InvalidUsageError        the SDK was used in a way that cannot work
     BaseException
@@ -17,11 +18,14 @@ replaces ``from restate.exceptions import TerminalError``.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 __all__ = [
     "TerminalError",
     "CancelledError",
     "DurableTimeoutError",
     "NonDeterminismError",
+    "RetryableError",
     "InvalidUsageError",
     "SuspendedError",
 ]
@@ -74,6 +78,25 @@ class DurableTimeoutError(TerminalError):
 
     def __init__(self, message: str = "timed out") -> None:
         super().__init__(message, status_code=408)
+
+
+class RetryableError(Exception):
+    """A failure to retry, as any other exception; ``retry_after`` sets the delay before
+    the next attempt instead of the retry policy's (restate-sdk-python 1.3's name).
+
+    Args:
+        message: What went wrong.
+        status_code: An HTTP-like status code (500).
+        retry_after: The delay before the next attempt (default: the retry policy's).
+    """
+
+    def __init__(
+        self, message: str, status_code: int = 500, retry_after: timedelta | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.retry_after = retry_after
 
 
 class NonDeterminismError(Exception):

@@ -45,6 +45,7 @@ from .definitions import HandlerDef
 from .exceptions import (
     CancelledError,
     NonDeterminismError,
+    RetryableError,
     SuspendedError,
     TerminalError,
 )
@@ -309,7 +310,11 @@ class Executor:
         kwargs: dict[str, Any],
     ) -> JournalFuture:
         """``ctx.run``: the recorded outcome on replay, else the body runs."""
-        s = _serde.check_serde(opts.serde, f"ctx.run({name!r}) serde") or _serde.JsonSerde(
+        s = (
+            _serde.check_serde(opts.serde, f"ctx.run({name!r}) serde")
+            if opts.serde is not None
+            else None
+        ) or _serde.JsonSerde(
             opts.type_hint if opts.type_hint is not None else _serde.return_type(action)
         )
         index, rec = self._next_entry(EntryKind.RUN, name)
@@ -321,9 +326,8 @@ class Executor:
         else:
             self._reserve(index)
             self._steps.start(index, name, action, opts, s, args, kwargs, fut)
-        return JournalFuture(
-            self, fut, index, remote=False, convert=lambda r: _serde.decode_with(s, r)
-        )
+        convert = s.deserialize if isinstance(s, _serde.JsonSerde) else _serde.decoder(s)
+        return JournalFuture(self, fut, index, remote=False, convert=convert)
 
     def record_step(self, index: int, fut: EntryFuture, entry: JournalEntry) -> None:
         """A body's outcome: emit its entry; the Ack completes ``fut`` (in deliver), so
@@ -628,7 +632,16 @@ class Executor:
         """The attempt failed with ``e``: the runtime retries it."""
         s = self.start
         stack = "".join(traceback.format_exception(e))
-        self._emit(AttemptFailed(s.invocation_id, s.epoch, f"{type(e).__name__}: {e}", stack))
+        after = e.retry_after if isinstance(e, RetryableError) else None
+        self._emit(
+            AttemptFailed(
+                s.invocation_id,
+                s.epoch,
+                f"{type(e).__name__}: {e}",
+                stack,
+                retry_after_s=after.total_seconds() if after is not None else None,
+            )
+        )
 
     def _diverged(self, e: NonDeterminismError) -> None:
         s = self.start

@@ -187,6 +187,7 @@ class AttemptFailed:
     stack: str = ""
     nondeterminism: bool = False
     pause: bool = False
+    retry_after_s: float | None = None  # RetryableError(retry_after=): the next delay
 
 
 def missing_handler_message(service: str, handler: str) -> str:

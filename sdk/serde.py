@@ -1,7 +1,8 @@
 """JSON (de)serialization driven by type hints.
 
 Plain JSON types, dataclasses (nested, with lists/dicts/optionals), Pydantic models and
-msgspec Structs (when those are installed) round-trip with the same JSON shapes as restate-sdk-python.
+msgspec Structs (when those are installed) round-trip with the same JSON shapes as
+restate-sdk-python.
 Values travel as JSON text (``str``).
 
 Whatever the serde writes, or accepts with :func:`parse_strict`, DuckDB can store and
@@ -41,6 +42,7 @@ __all__ = [
     "check_serde",
     "encode_with",
     "decode_with",
+    "decoder",
     "is_pydantic",
     "return_type",
     "serialize",
@@ -418,6 +420,11 @@ def decode_with(serde: Any, text: str | None) -> Any:
     if isinstance(serde, _NATIVE):
         return serde.deserialize(text)
     return serde.deserialize(b"" if text is None else text.encode())
+
+
+def decoder(serde: Any) -> Any:
+    """``decode_with`` bound to ``serde``: a one-argument converter."""
+    return lambda text: decode_with(serde, text)
 
 
 _RETURN_TYPES: dict[Any, Any] = {}

@@ -15,6 +15,10 @@ The runtime is the real engine over an in-memory DuckDB store, with handlers run
 the executor on the test's own event loop (no worker process), so a test of a multi-day
 flow takes milliseconds. This module imports the runtime (and DuckDB) when a Runtime is
 created; ``import durable`` alone does not.
+
+An app written with ``import restate`` is imported inside
+``durable.restate_alias.restate_alias()`` to test it here (``durable dev`` maps
+``restate`` on its own; a test process is left alone, as it may use the real SDK too).
 """
 
 from __future__ import annotations

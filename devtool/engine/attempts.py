@@ -4,6 +4,7 @@ does: answer who waits for it, complete its caller's entry, free its object key.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from durable.messages import Abort, AttemptFailed, EntryKind, JournalEntry, Output, Suspend
@@ -37,7 +38,12 @@ def attempt_failed(engine: Engine, a: Active, msg: AttemptFailed) -> None:
     actions = engine._transition(
         a,
         lc.AttemptFailed(
-            msg.error, msg.stack, engine._policy(a.row), msg.nondeterminism, msg.pause
+            msg.error,
+            msg.stack,
+            engine._policy(a.row),
+            msg.nondeterminism,
+            msg.pause,
+            timedelta(seconds=msg.retry_after_s) if msg.retry_after_s is not None else None,
         ),
     )
     a.link = None

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from durable.exceptions import SuspendedError, TerminalError
+from durable.exceptions import RetryableError, SuspendedError, TerminalError
 
 __all__ = [
     "TerminalError",
@@ -19,18 +17,6 @@ __all__ = [
 SdkInternalBaseException = SuspendedError
 SuspendedException = SuspendedError
 SdkInternalException = SuspendedError
-
-
-class RetryableError(Exception):
-    """A failure to retry (as any other exception), optionally after ``retry_after``."""
-
-    def __init__(
-        self, message: str, status_code: int = 500, retry_after: timedelta | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-        self.retry_after = retry_after
 
 
 def is_internal_exception(e: BaseException) -> bool:

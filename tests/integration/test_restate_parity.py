@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(60)
 with restate_alias():
     import restate
     from restate import Context, ObjectContext, RunOptions, Service, VirtualObject
-    from restate.exceptions import TerminalError
+    from restate.exceptions import RetryableError, TerminalError
     from restate.serde import BytesSerde, PydanticJsonSerde, Serde
 
 
@@ -175,6 +175,17 @@ async def request_info(ctx: Context) -> list[Any]:
     return [req.attempt, req.attempt_finished_event.is_set(), req.scope]
 
 
+tries: list[int] = []
+
+
+@svc.handler()
+async def retry_later(ctx: Context) -> int:
+    tries.append(1)
+    if len(tries) == 1:
+        raise RetryableError("not yet", retry_after=timedelta(hours=1))
+    return len(tries)
+
+
 SERVICES = [svc, waiter, managed]
 
 
@@ -267,3 +278,15 @@ async def test_request_has_restates_fields() -> None:
         await rt.settle()
     assert events[0].is_set()  # the attempt ended
     await events[0].wait()
+
+
+async def test_retryable_error_retry_after_sets_the_next_delay() -> None:
+    tries.clear()
+    async with durable.testing.Runtime(SERVICES) as rt:
+        inv = await rt.send(retry_later)
+        await rt.settle()
+        assert await rt.status(inv) == "backing-off"
+        await rt.advance(timedelta(minutes=59))  # the policy's 100 ms would have fired
+        assert len(tries) == 1
+        await rt.advance(timedelta(minutes=2))
+        assert await rt.output(inv, retry_later) == 2
