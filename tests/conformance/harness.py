@@ -31,6 +31,7 @@ __all__ = [
     "Step",
     "Scenario",
     "Side",
+    "Mismatch",
     "ok",
     "error",
     "play",
