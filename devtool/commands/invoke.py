@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -72,8 +72,10 @@ def invoke(
         )
     except httpx.HTTPError as e:
         fail(f"cannot reach the ingress at {ingress}: {e}")
+    answer: Any = None  # a handler's None: an empty 200
     try:
-        answer = r.json()
+        if r.content:
+            answer = r.json()
     except ValueError:
         answer = r.text
     if r.status_code >= 400:

@@ -81,6 +81,11 @@ async def dedupe_child(engine: Engine, parent: Active, e: JournalEntry, now: flo
             engine.idempotency.hold(scope, idem, target)
             engine._after_commit(ops, effects)
             engine.idempotency.forget(scope, idem)
+        elif e.kind is EntryKind.CALL and workflow_main:
+            # as Restate: a workflow's main handler runs once per id; calling it again
+            # fails the call (GET .../attach, or attach_invocation, waits for the run)
+            already = Failure(409, "the workflow method was already invoked")
+            engine._after_commit(ops, (CompleteLater(row.id, e.index, None, already),))
         elif e.kind is EntryKind.CALL:
             engine._after_commit(ops, (AttachTarget(row.id, e.index, target),))
         else:

@@ -56,6 +56,48 @@ async def greet(ctx: Context, person: Person) -> str:
     return f"{person.name} is {person.age}"
 
 
+def _birthday(person: Person) -> Person:
+    return Person(name=person.name, age=person.age + 1)
+
+
+@echo.handler()
+async def birthday(ctx: Context, person: Person) -> Person:
+    """A Pydantic model in, through ctx.run (typed by the action's annotation), and out."""
+    older = await ctx.run("birthday", _birthday, args=(person,))
+    return Person(name=older.name.upper(), age=older.age)
+
+
+@echo.handler()
+async def together(ctx: Context, n: int) -> list[int]:
+    """Three calls at once, awaited together."""
+    calls = [ctx.service_call(journaled, arg=i) for i in range(n)]
+    await restate.gather(*calls)
+    return [await c for c in calls]
+
+
+@echo.handler()
+async def first_of(ctx: Context, key: str) -> str:
+    """An awakeable raced against a short sleep: the sleep wins."""
+    _, promise = ctx.awakeable(type_hint=str)
+    done = await restate.select(signal=promise, timeout=ctx.sleep(timedelta(milliseconds=100)))
+    match done:
+        case ["signal", value]:
+            return f"signal {value}"
+        case ["timeout", _]:
+            return "timed out"
+    return "neither"
+
+
+@echo.handler()
+async def wakes(ctx: Context, key: str) -> str:
+    """Resolve the awakeable an object waits on, from a handler."""
+    awk_id = await ctx.object_call(awakeable_id, key=key, arg=None)
+    if awk_id is None:
+        raise TerminalError("nothing waits", status_code=404)
+    ctx.resolve_awakeable(awk_id, "from a handler")
+    return "woken"
+
+
 @echo.handler()
 async def fail(ctx: Context, message: str) -> str:
     raise TerminalError(message, status_code=418)
@@ -116,14 +158,14 @@ async def catches(ctx: Context, message: str) -> str:
 
 @echo.handler()
 async def sends_later(ctx: Context, key: str) -> str:
-    ctx.object_send(add, key=key, arg=5, send_delay=timedelta(milliseconds=300))
+    ctx.object_send(add, key=key, arg=5, send_delay=timedelta(milliseconds=1500))
     return "sent"
 
 
 @echo.handler()
 async def cancels_its_callee(ctx: Context, key: str) -> str:
     handle = ctx.object_send(wait_for_signal, key=key, arg=None)
-    await ctx.sleep(timedelta(milliseconds=300))  # until the callee waits on its awakeable
+    await ctx.sleep(timedelta(seconds=1))  # until the callee waits on its awakeable
     ctx.cancel_invocation(await handle.invocation_id())
     return "cancel sent"
 
@@ -218,6 +260,17 @@ async def peek(ctx: WorkflowSharedContext) -> str | None:
 @signup.handler()
 async def stage(ctx: WorkflowSharedContext) -> str | None:
     return await ctx.get("stage", type_hint=str)
+
+
+@echo.handler()
+async def runs_a_workflow_twice(ctx: Context, wf_id: str) -> list[str]:
+    await ctx.workflow_call(confirm, key=wf_id, arg="7")
+    first = await ctx.workflow_call(run, key=wf_id, arg="f@x")
+    try:
+        second = await ctx.workflow_call(run, key=wf_id, arg="g@x")
+    except TerminalError as e:
+        second = f"{e.status_code}: {e.message}"
+    return [first, second]
 
 
 app = restate.app([echo, counter, signup])

@@ -1,4 +1,4 @@
-"""The two systems the conformance scenarios run against, one of each per session:
+"""The two systems the conformance scenarios run against, one of each for the module:
 
 - ``restate``: a real ``restate-server`` 1.7 (npm's ``@restatedev/restate-server``, which
   .ci/run installs under ~/.cache/durable) on free loopback ports in a temp base dir,
@@ -81,7 +81,7 @@ def _stop(proc: subprocess.Popen | None) -> None:
         proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding a copy of the scenarios' app (so no watcher sees the repo)."""
     d = tmp_path_factory.mktemp("conformance-app")
@@ -89,7 +89,7 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def restate_side(tmp_path_factory: pytest.TempPathFactory, app_dir: Path) -> Iterator[Side]:
     binary = restate_server_binary()
     base = tmp_path_factory.mktemp("restate")
@@ -140,28 +140,32 @@ bind-address = "127.0.0.1:{ingress}"
         )
         assert r.status_code in (200, 201), f"registering the app failed: {r.text}"
 
-        def cancel(inv_id: str) -> httpx.Response:
-            return httpx.patch(f"http://127.0.0.1:{admin}/invocations/{inv_id}/cancel", timeout=10)
+        def act(action: str, inv_id: str) -> httpx.Response:
+            # Restate answers a cancel 202 and a kill 200: both say "accepted" (202)
+            r = httpx.patch(f"http://127.0.0.1:{admin}/invocations/{inv_id}/{action}", timeout=10)
+            return httpx.Response(
+                202 if r.status_code in (200, 202) else r.status_code, text=r.text
+            )
 
-        yield Side("restate", f"http://127.0.0.1:{ingress}", cancel)
+        yield Side("restate", f"http://127.0.0.1:{ingress}", act)
     finally:
         _stop(app)
         _stop(server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def durable_side(tmp_path_factory: pytest.TempPathFactory, app_dir: Path) -> Iterator[Side]:
     work = tmp_path_factory.mktemp("durable")
     srv = DevServer(app_dir / "app.py", work / "store" / "durable.duckdb", work, ["--no-reload"])
     srv.start(timeout=60)
     try:
 
-        def cancel(inv_id: str) -> httpx.Response:
+        def act(action: str, inv_id: str) -> httpx.Response:
             # durable's admin API is its own (POST /api/invocations/{id}/cancel, 200):
-            # the scenario checks only that the cancel was accepted, as a 202.
-            r = httpx.post(f"{srv.admin_url}/api/invocations/{inv_id}/cancel", timeout=10)
+            # the scenario checks only that the action was accepted, as a 202.
+            r = httpx.post(f"{srv.admin_url}/api/invocations/{inv_id}/{action}", timeout=10)
             return httpx.Response(202 if r.status_code == 200 else r.status_code, text=r.text)
 
-        yield Side("durable", srv.url, cancel)
+        yield Side("durable", srv.url, act)
     finally:
         srv.stop()

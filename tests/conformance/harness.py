@@ -31,6 +31,7 @@ __all__ = [
     "Step",
     "Scenario",
     "Side",
+    "Mismatch",
     "ok",
     "error",
     "play",
@@ -95,8 +96,9 @@ def error(status: int, source: str, message: str | None = None, **kw: Any) -> Ex
 
 @dataclass(frozen=True)
 class Step:
-    """One request. ``admin="cancel"``: cancel the invocation named by ``path`` through
-    the side's admin API instead (Restate and durable spell that differently)."""
+    """One request. ``admin="cancel"`` (or ``"kill"``): that action on the invocation
+    named by ``path``, through the side's admin API instead (Restate and durable spell
+    those differently)."""
 
     method: str
     path: str
@@ -123,11 +125,12 @@ class Scenario:
 
 @dataclass
 class Side:
-    """One system under test: its ingress URL and how it cancels an invocation."""
+    """One system under test: its ingress URL and how it acts on an invocation
+    (``admin(action, invocation id)``, answering 202 when the action is accepted)."""
 
     name: str  # "restate" | "durable"
     ingress: str
-    cancel: Callable[[str], httpx.Response]
+    admin: Callable[[str, str], httpx.Response]
 
 
 class Mismatch(AssertionError):
@@ -214,8 +217,8 @@ def _capture(r: httpx.Response, spec: str) -> Any:
 
 def _send(client: httpx.Client, side: Side, step: Step, names: dict[str, Any]) -> httpx.Response:
     path = _fill(step.path, names)
-    if step.admin == "cancel":
-        return side.cancel(path)
+    if step.admin is not None:
+        return side.admin(step.admin, path)
     headers = {k: _fill(v, names) for k, v in step.headers.items()}
     kwargs: dict[str, Any] = {"headers": headers}
     if step.raw is not None:

@@ -128,6 +128,21 @@ SCENARIOS: list[Scenario] = [
         (post("/Echo/greet", ok("Ann is 7"), json={"name": "Ann", "age": 7}),),
     ),
     Scenario(
+        "service_pydantic_through_run",
+        "services",
+        (post("/Echo/birthday", ok({"name": "ANN", "age": 8}), json={"name": "Ann", "age": 7}),),
+    ),
+    Scenario(
+        "service_gathers_calls",
+        "services",
+        (post("/Echo/together", ok([1, 3, 5]), json=3),),
+    ),
+    Scenario(
+        "service_select_awakeable_or_sleep",
+        "services",
+        (post("/Echo/first_of", ok("timed out"), json="x"),),
+    ),
+    Scenario(
         "service_unknown_handler_and_service",
         "services",
         (
@@ -335,6 +350,16 @@ SCENARIOS: list[Scenario] = [
         ),
     ),
     Scenario(
+        "awakeable_resolved_by_a_handler",
+        "awakeables",
+        (
+            post("/Counter/v-{u}/wait_for_signal/send", accepted()),
+            post("/Counter/v-{u}/awakeable_id", ok(a_string), until=10),
+            post("/Echo/wakes", ok("woken"), json="v-{u}"),
+            get("/restate/invocation/{inv}/attach", ok("signal: from a handler")),
+        ),
+    ),
+    Scenario(
         "awakeable_malformed_id",
         "awakeables",
         (post("/restate/awakeables/sign_1xx/resolve", error(400, "ingress"), json=1),),
@@ -372,6 +397,12 @@ SCENARIOS: list[Scenario] = [
             ),
             get(
                 "/restate/invocation/{again}/attach", ok([1], headers={"x-restate-id": Var("inv")})
+            ),
+            post(  # a call with the key of an earlier send answers that send's result
+                "/Echo/same",
+                ok([1], headers={"x-restate-id": Var("inv")}),
+                json=[1],
+                headers={"idempotency-key": "s-{u}"},
             ),
         ),
     ),
@@ -411,7 +442,7 @@ SCENARIOS: list[Scenario] = [
         "delayed_send",
         "delayed sends",
         (
-            post("/Echo/same/send?delay=1s", accepted(delayed=True), json="later"),
+            post("/Echo/same/send?delay=2s", accepted(delayed=True), json="later"),
             get("/restate/invocation/{inv}/output", error(470, "ingress")),
             get("/restate/invocation/{inv}/attach", ok("later")),
         ),
@@ -510,6 +541,17 @@ SCENARIOS: list[Scenario] = [
         ),
     ),
     Scenario(
+        "handler_runs_a_workflow_twice",
+        "workflows",
+        (
+            post(
+                "/Echo/runs_a_workflow_twice",
+                ok(["f@x confirmed with 7", "409: the workflow method was already invoked"]),
+                json="r-{u}",
+            ),
+        ),
+    ),
+    Scenario(
         "workflow_that_never_ran",
         "workflows",
         (
@@ -558,6 +600,18 @@ SCENARIOS: list[Scenario] = [
             Step("PATCH", "{inv}", Expect(202), admin="cancel"),
             get("/restate/invocation/{inv}/attach", error(409, "invocation", "cancelled")),
             post("/Counter/z-{u}/compensated", ok(True)),
+        ),
+    ),
+    Scenario(
+        "kill_ends_it_without_compensation",
+        "cancellation",
+        (
+            post("/Counter/q-{u}/wait_for_signal/send", accepted()),
+            post("/Counter/q-{u}/awakeable_id", ok(a_string), until=10),
+            Step("PATCH", "{inv}", Expect(202), admin="kill"),
+            get("/restate/invocation/{inv}/attach", error(409, "invocation", "killed")),
+            post("/Counter/q-{u}/compensated", ok(False)),
+            post("/Counter/q-{u}/add", ok(1), json=1),  # the key is free again
         ),
     ),
     Scenario(

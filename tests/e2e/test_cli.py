@@ -28,6 +28,10 @@ greeter = Service("Greeter")
 async def greet(ctx: Context, name: str) -> str:
     return await ctx.run("greeting", lambda: f"Hello {name}!")
 
+@greeter.handler()
+async def quiet(ctx: Context) -> None:
+    return None
+
 orders = VirtualObject("Order")
 
 @orders.handler()
@@ -92,6 +96,8 @@ def wait_status(srv, inv: str, status: str, timeout: float = 20) -> dict:
 def test_invoke_and_services(srv):
     u = ("--url", srv.admin_url)
     assert json.loads(ok("invoke", "Greeter/greet", '"Ann"', *u)) == "Hello Ann!"
+    assert json.loads(ok("invoke", "Greeter/quiet", *u)) is None  # an empty 200
+    refused("invoke", "Greeter/quiet", '"x"', *u, text="takes no input")
     sent = ok("invoke", "Greeter/greet", '"Bob"', "--send", *u)
     inv = sent.split()[0]
     assert inv.startswith("inv_") and "(Accepted)" in sent

@@ -15,8 +15,10 @@ from datetime import timedelta
 import durable.testing
 import pytest
 from durable import (
+    Context,
     ObjectContext,
     ObjectSharedContext,
+    Service,
     TerminalError,
     VirtualObject,
     Workflow,
@@ -378,6 +380,26 @@ keep = Workflow("Keep")
 async def keep_run(ctx: WorkflowContext, n: int) -> int:
     ctx.set("n", n)
     return n
+
+
+twice = Service("Twice")
+
+
+@twice.handler()
+async def call_keep_twice(ctx: Context, wf_id: str) -> list:
+    first = await ctx.workflow_call(keep_run, key=wf_id, arg=1)
+    try:
+        second = await ctx.workflow_call(keep_run, key=wf_id, arg=2)
+    except TerminalError as e:
+        second = [e.status_code, e.message]
+    return [first, second]
+
+
+async def test_a_handler_calling_a_workflow_main_again_gets_a_409():
+    async with durable.testing.Runtime([keep, twice]) as rt:  # as on Restate
+        got = await rt.call(call_keep_twice, "t1")
+        assert got == [1, [409, "the workflow method was already invoked"]]
+        assert (await rt.state("Keep", "t1"))["n"] == 1  # ran once
 
 
 async def test_finished_workflows_are_kept_until_their_retention_then_forgotten():
