@@ -71,7 +71,15 @@ async def _serve(fd: int, app: str, suspend_after: float, restate_alias: bool = 
         await writer.drain()
         writer.close()
         return
-    writer.write(encode(Hello(os.getpid(), tuple(s.info() for s in services.values()))))
+    try:
+        infos = tuple(s.info() for s in services.values())
+    except Exception as e:  # a definition the app made that cannot be described
+        error = f"the app's services cannot be described: {type(e).__name__}: {e}"
+        writer.write(encode(Hello(os.getpid(), error=error)))
+        await writer.drain()
+        writer.close()
+        return
+    writer.write(encode(Hello(os.getpid(), infos)))
     worker = _Worker(services, writer, suspend_after)
     # handlers' prints and log records go to the runtime, tagged with their invocation
     Capture(worker.send_log, asyncio.get_running_loop(), fallback=True).install()

@@ -226,13 +226,22 @@ class ProcessWorkers:
         link = ProcessLink(proc, writer, self.generation)
         try:
             hello = await asyncio.wait_for(read_frame(reader), timeout=60)
+            timed_out = False
         except TimeoutError:
-            hello = None
+            hello, timed_out = None, True
         if not isinstance(hello, Hello) or hello.error:
+            code = None if timed_out or hello is not None else await _exit_code(proc, 1.0)
             link.stop()
             if isinstance(hello, Hello):
                 return None, hello
-            return None, Hello(proc.pid, error="the worker did not start (no Hello within 60 s)")
+            if code is None:
+                error = "the worker did not start (no Hello within 60 s)"
+            else:  # it ended before it could say anything: a crash, os._exit, a signal
+                error = (
+                    f"the worker exited (code {code}) before it loaded the app: "
+                    "what it printed above says why"
+                )
+            return None, Hello(proc.pid, error=error)
         self._spawn(self._read(link, reader))
         self._spawn(self._heartbeat(link))
         return link, hello
@@ -427,3 +436,13 @@ class InlineLink:
     async def stop(self) -> None:
         self._capture.uninstall()
         await self.host.stop()
+
+
+async def _exit_code(proc: subprocess.Popen, within: float) -> int | None:
+    """The process's exit code once it has ended, waiting up to ``within`` seconds."""
+    for _ in range(max(int(within / 0.05), 1)):
+        code = proc.poll()
+        if code is not None:
+            return code
+        await asyncio.sleep(0.05)
+    return proc.poll()

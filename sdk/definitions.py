@@ -54,6 +54,20 @@ class RetryPolicy:
     max_interval: timedelta = timedelta(seconds=10)
     max_attempts: int | None = 10
 
+    def __post_init__(self) -> None:
+        for name in ("initial_interval", "max_interval"):
+            value = getattr(self, name)
+            if not isinstance(value, timedelta):
+                raise TypeError(
+                    f"RetryPolicy({name}={value!r}): give a timedelta, for example "
+                    f"{name}=timedelta(milliseconds=100)"
+                )
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ValueError(
+                f"RetryPolicy(max_attempts={self.max_attempts}): give at least 1, or None to "
+                "retry forever"
+            )
+
     def delay(self, attempt: int) -> timedelta:
         """The delay after failed attempt number ``attempt`` (1-based)."""
         seconds = self.initial_interval.total_seconds() * (self.factor ** max(attempt - 1, 0))

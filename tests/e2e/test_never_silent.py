@@ -164,3 +164,34 @@ def test_port_conflicts_name_both_ports_and_the_durable_holder(write_app, dev_se
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert f"127.0.0.1:{pa} nor for the admin API on 127.0.0.1:{pb}" in said, said
     assert "another program uses them; pick other ports with --port and --admin-port" in said
+
+
+def test_a_worker_that_dies_while_loading_and_a_bad_retry_policy_say_why(write_app, dev_server):
+    path = write_app(GOOD)
+    srv = dev_server(path)
+
+    def app_error(expected: str) -> dict:
+        def check():
+            e = httpx.get(srv.admin_url + "/api/services", timeout=5).json()["app_error"]
+            return e if e and expected in e["error"] else None
+
+        return wait_for(check, what=f"an app error saying {expected!r}")
+
+    # the worker ends before its Hello: its exit code, not "no Hello within 60 s"
+    path.write_text("import os\nos._exit(3)\n" + GOOD)
+    assert "the worker exited (code 3) before it loaded the app" in app_error("exited")["error"]
+    # a RetryPolicy given a float where a timedelta belongs: said at definition time
+    path.write_text(
+        GOOD.replace(
+            'Service("Signup")',
+            'Service("Signup", retry_policy=RetryPolicy(initial_interval=0.01))',
+        ).replace("import Context, Service", "import Context, RetryPolicy, Service")
+    )
+    error = app_error("timedelta")["error"]
+    assert "RetryPolicy(initial_interval=0.01): give a timedelta" in error
+    path.write_text(GOOD)
+    wait_for(
+        lambda: httpx.get(srv.admin_url + "/api/services", timeout=5).json()["app_error"] is None,
+        what="the app to load again",
+    )
+    assert httpx.post(srv.url + "/Signup/ping", timeout=10).json() == "pong"
