@@ -82,9 +82,8 @@ from hypothesis.stateful import (
 HEAVY = int(os.environ.get("DURABLE_PROPERTY_EXAMPLES", "0"))
 EXAMPLES = HEAVY or 12
 STEPS = 50 if HEAVY else 25
-BUDGET_S = float(os.environ.get("DURABLE_PROPERTY_BUDGET", 30 * max(1, EXAMPLES // 10)))
-if not HEAVY:
-    BUDGET_S = 75.0
+# CI: ~20 s on a quiet 2-core machine; by hand: about 5 s per example of 50 steps, doubled
+BUDGET_S = float(os.environ.get("DURABLE_PROPERTY_BUDGET", 10 * HEAVY)) if HEAVY else 75.0
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(BUDGET_S + 45, method="thread")]
 
@@ -385,10 +384,12 @@ class EngineMachine(RuleBasedStateMachine):
         """Everything on the old loop stops where it is, as in a killed process."""
         loop = self.loop
         loop.set_exception_handler(lambda _loop, _ctx: None)
-        tasks = asyncio.all_tasks(loop)
-        for t in tasks:
-            t.cancel()
-        if tasks:
+        for _ in range(5):  # cancelled tasks may start others: cancel those too
+            tasks = asyncio.all_tasks(loop)
+            if not tasks:
+                break
+            for t in tasks:
+                t.cancel()
             loop.run_until_complete(asyncio.wait(tasks, timeout=5))
         loop.close()
 
@@ -646,9 +647,7 @@ def _succeeded(row: Any) -> bool:
 
 
 def _settings() -> settings:
-    phases = [Phase.explicit, Phase.reuse, Phase.generate]
-    if HEAVY:
-        phases.append(Phase.shrink)
+    phases = [Phase.explicit, Phase.reuse, Phase.generate]  # no Phase.shrink: see above
     return settings(
         max_examples=EXAMPLES,
         stateful_step_count=STEPS,
