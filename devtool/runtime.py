@@ -218,6 +218,7 @@ class Runtime:
             uvicorn.Config(
                 create_ingress(engine, o.max_body, o.host),
                 http="httptools",
+                ws="none",  # no websockets: loading wsproto and h11 costs ~40 ms of start-up
                 proxy_headers=False,  # nothing reads the client address
                 log_level="warning",
                 access_log=False,
@@ -242,6 +243,7 @@ class Runtime:
             uvicorn.Config(
                 _answer_now(create_admin(engine, info, self.events)),
                 http="httptools",
+                ws="none",
                 log_level="warning",
                 access_log=False,
                 lifespan="off",

@@ -20,15 +20,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from durable.definitions import ServiceDef
-from durable.executor import Executor
-from durable.host import ExecutorHost
 from durable.messages import Completion, Start
 
 from .framing import FrameReader, FrameWriter, Hello, Ping, Pong, read_frame
-from .replay import ReplayRequest, ReplayResult, replay
+from .replay import ReplayRequest, ReplayResult
 
-if TYPE_CHECKING:  # importing the engine here would make prespawn_worker's import heavy
+if TYPE_CHECKING:  # these make the import heavy: prespawn_worker runs before them
+    from durable.definitions import ServiceDef
+    from durable.executor import Executor
+
     from .engine import Engine
 
 __all__ = ["ProcessLink", "ProcessWorkers", "InlineLink", "prespawn_worker"]
@@ -377,6 +377,8 @@ class InlineLink:
     def __init__(
         self, engine: Engine, services: dict[str, ServiceDef], suspend_after: float = 0.0
     ) -> None:
+        from durable.host import ExecutorHost  # the executor: only this link needs it
+
         self.engine = engine
         self.host = ExecutorHost(services, self._emit, suspend_after)
 
@@ -394,6 +396,8 @@ class InlineLink:
 
     async def replay(self, req: ReplayRequest) -> ReplayResult:
         """Replay a recorded journal on this loop (no side effects, nothing written)."""
+        from .replay import replay
+
         return await replay(self.host.handler(req.start.service, req.start.handler), req)
 
     async def stop(self) -> None:
