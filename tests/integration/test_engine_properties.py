@@ -286,9 +286,6 @@ class EngineMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.opened = False
-        if self._spent():
-            return
-        self.loop = asyncio.new_event_loop()
         self.clock = VirtualClock()
         self.file = str(EngineMachine.path / f"m{os.urandom(6).hex()}.duckdb")
         self.watch = Watch(lambda inv_id: self.engine.live_status(inv_id))
@@ -296,6 +293,9 @@ class EngineMachine(RuleBasedStateMachine):
         self.settled = True
         self.crashes = 0
         self.broken = True  # until the store and engine are open: teardown checks nothing
+        if self._spent():
+            return
+        self.loop = asyncio.new_event_loop()
         self._run(self._open())
 
     # -- plumbing
@@ -625,7 +625,9 @@ class EngineMachine(RuleBasedStateMachine):
                 raise AssertionError(f"{what} after the engine settled: nothing moves it")
 
     def teardown(self) -> None:
-        if not self.opened:
+        if not self.opened:  # out of time, or the first open failed
+            if hasattr(self, "loop") and not self.loop.is_closed():
+                self._drop_loop()
             return
         if self.broken or EngineMachine.out_of_time:  # failed half-way, or no time: let go
             if not self.loop.is_closed():
