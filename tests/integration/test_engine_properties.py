@@ -720,3 +720,37 @@ def test_the_key_check_catches_a_double_dispatch(tmp_path: Path, monkeypatch) ->
     finally:
         machine.broken = True
         machine.teardown()
+
+
+def test_the_loss_check_catches_an_acknowledged_write_that_was_not_durable(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The no-loss check is not vacuous: with an operation log that writes nothing (and
+    no early apply into DuckDB), a crash loses an acknowledged call and its step."""
+    from durable.devtool.store import writer as writer_module
+    from durable.devtool.store.oplog import OpLog
+
+    monkeypatch.setattr(OpLog, "append", lambda self, seq, payload: None)
+    monkeypatch.setattr(writer_module, "_APPLY_AFTER_S", 3600.0)
+    EngineMachine.path = tmp_path
+    EngineMachine.deadline = time.monotonic() + 60
+    machine = EngineMachine()
+    try:
+
+        async def call() -> str:
+            inv_id, _ = await machine.engine.submit(helper.name, "double", None, "2")
+            for _ in range(500):  # until the step's Ack reached the handler
+                if (inv_id, 1) in machine.watch.told:
+                    break
+                await asyncio.sleep(0.01)
+            return inv_id
+
+        inv_id = machine._run(call())
+        machine.acked[inv_id] = ("", "double", {})
+        assert (inv_id, 1) in machine.watch.told  # the step's Ack reached the handler
+        machine.crash_and_recover(0, 0, False, "k0")
+        with pytest.raises(AssertionError, match=f"acknowledged {inv_id} lost"):
+            machine.nothing_acknowledged_is_lost()
+    finally:
+        machine.broken = True
+        machine.teardown()
