@@ -175,7 +175,7 @@ async def run(settings: Settings) -> Outcome:
         deep = _deep_cursor(store, int(rows * 0.9))
         rt = Runtime(wd, store=store, name="d1")
         try:
-            await rt.start(timeout=120)
+            await rt.start(timeout=120, admin=True)
             admin = f"http://127.0.0.1:{rt.admin_port}"
             cases = {
                 "first": ("/invocations", None),

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from durable.definitions import HandlerDef
-from durable.executor import Executor
 from durable.messages import AttemptFailed, EntryKind, NewEntry, Output, Start, Suspend
+
+if TYPE_CHECKING:
+    from durable.definitions import HandlerDef
 
 __all__ = ["ReplayRequest", "ReplayResult", "replay", "DEFAULT_TIMEOUT_S"]
 
@@ -84,6 +85,8 @@ async def replay(hdef: HandlerDef | None, req: ReplayRequest) -> ReplayResult:
             f"handler {s.service}/{s.handler} is not in this app (was it removed or renamed?)",
         )
     messages: list[Any] = []
+    from durable.executor import Executor  # not at import: the runtime imports this module
+
     ex = Executor(hdef, s, messages.append, suspend_after=0.0, replay_only=True)
     journal = s.journal
     recorded_len = len(journal) - (1 if journal and journal[-1].kind is EntryKind.OUTPUT else 0)

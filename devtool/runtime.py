@@ -150,6 +150,27 @@ def _answer_now(app: Any) -> Any:
     return wrapped
 
 
+_ADMIN_AFTER_S = 1.0  # the longest the admin API waits for the ingress's first answer
+
+
+def _first_answer(app: Any, answered: asyncio.Event) -> Any:
+    """``app``, setting ``answered`` once it has sent its first whole response."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if answered.is_set():
+            await app(scope, receive, send)
+            return
+
+        async def send_and_tell(message: Any) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                answered.set()
+
+        await app(scope, receive, send_and_tell)
+
+    return wrapped
+
+
 async def _started(server: uvicorn.Server, task: asyncio.Task) -> None:
     """Wait until ``server`` serves (or its task ended: it failed to start)."""
     while not server.started and not task.done():
@@ -282,10 +303,12 @@ class Runtime:
                 self.say(f"    {h.name} ({h.kind}): {h.input_type} -> {h.output_type}")
         self.say(f"ingress  {ingress_url}")
         self.say(f"admin    {admin_url}")
+        answered = asyncio.Event()
         ingress = _Server(
             uvicorn.Config(
-                create_ingress(engine, o.max_body, o.host),
+                _first_answer(create_ingress(engine, o.max_body, o.host), answered),
                 http="httptools",
+                ws="none",  # no websockets: loading wsproto and h11 costs ~40 ms of start-up
                 proxy_headers=False,  # nothing reads the client address
                 log_level="warning",
                 access_log=False,
@@ -300,9 +323,16 @@ class Runtime:
         self.say(
             f"ready in {time.perf_counter() - t0:.2f}s (app: {o.app}{', inline' if o.inline else ''})"
         )
-        # The admin API (the dashboard, jinja2: ~0.4 s of imports) comes up once the ingress
-        # serves; its socket is bound already, so a client connecting early only waits. The
-        # import runs on a thread so the ingress answers meanwhile.
+        # The admin API (the dashboard, jinja2: ~0.3 s of CPU to import) comes up once the
+        # ingress has answered its first request (or after _ADMIN_AFTER_S): on a busy machine
+        # that CPU would otherwise delay the first call. Its socket is bound already, so a
+        # client connecting early only waits. The import runs on a thread. A terminal UI in
+        # this process talks only to the admin API: it does not wait.
+        if not self.embedded:
+            waits = [asyncio.ensure_future(e.wait()) for e in (answered, self._stop)]
+            await asyncio.wait(waits, timeout=_ADMIN_AFTER_S, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
         await asyncio.to_thread(importlib.import_module, f"{__package__}.admin")
         from .admin import create_admin
 
@@ -310,6 +340,7 @@ class Runtime:
             uvicorn.Config(
                 _answer_now(create_admin(engine, info, self.events)),
                 http="httptools",
+                ws="none",
                 log_level="warning",
                 access_log=False,
                 lifespan="off",

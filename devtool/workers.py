@@ -21,16 +21,16 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from durable.definitions import ServiceDef
-from durable.executor import Executor
-from durable.host import ExecutorHost
 from durable.messages import Completion, Start
 
 from .framing import FrameReader, FrameWriter, Hello, Ping, Pong, read_frame
 from .logcapture import Capture, LogLine
-from .replay import ReplayRequest, ReplayResult, replay
+from .replay import ReplayRequest, ReplayResult
 
-if TYPE_CHECKING:  # importing the engine here would make prespawn_worker's import heavy
+if TYPE_CHECKING:  # these make the import heavy: prespawn_worker runs before them
+    from durable.definitions import ServiceDef
+    from durable.executor import Executor
+
     from .engine import Engine
 
 __all__ = ["ProcessLink", "ProcessWorkers", "InlineLink", "prespawn_worker"]
@@ -399,6 +399,8 @@ class InlineLink:
         suspend_after: float = 0.0,
         echo_output: bool = False,
     ) -> None:
+        from durable.host import ExecutorHost  # the executor: only this link needs it
+
         self.engine = engine
         self.host = ExecutorHost(services, self._emit, suspend_after)
         # handlers' prints and log records become the engine's LogLines (echo_output:
@@ -431,6 +433,8 @@ class InlineLink:
 
     async def replay(self, req: ReplayRequest) -> ReplayResult:
         """Replay a recorded journal on this loop (no side effects, nothing written)."""
+        from .replay import replay
+
         return await replay(self.host.handler(req.start.service, req.start.handler), req)
 
     async def stop(self) -> None:
