@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import h11
 import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+# method="thread": the signal method raises inside hypothesis, which catches it and goes on
+# shrinking or replaying; the thread method ends the run at the limit whatever it is doing
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120, method="thread")]
 
 APP = """
 from durable import Context, ObjectContext, Service, VirtualObject, Workflow, WorkflowContext
@@ -182,7 +185,8 @@ def check(srv: Any, http: httpx.Client, method: str, url: str, **kw: Any) -> Non
     before = footprint(srv, http)
     try:
         r = http.request(method, url, **kw)
-    except httpx.LocalProtocolError:  # the client itself refused to send it
+    except (httpx.LocalProtocolError, h11.LocalProtocolError):  # the client refused to send it
+        # (a drawn content-length that the body contradicts: h11 may raise its own error)
         assume(False)
         return
     assert r.status_code < 500, (method, url, kw, r.status_code, r.text[:300])

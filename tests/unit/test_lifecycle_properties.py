@@ -48,7 +48,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(90, method="thread")  # see tests/e2e/test_fuzz_edges.py
 
 T0 = datetime(2024, 3, 1, 9, 0, 0, tzinfo=UTC)
 POLICY = RetryPolicy(
