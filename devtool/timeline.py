@@ -118,7 +118,9 @@ def _attempts(inv: dict[str, Any], now: datetime) -> list[_Raw]:
         else:
             retry = parse_time(inv.get("next_retry_at"))
             is_open = inv.get("status") == "backing-off"
-            resumed = retry if (is_open and retry) else failed
+            # killed or cancelled while waiting: the wait ended with the invocation
+            ended = parse_time(inv.get("completed_at")) or failed
+            resumed = retry if (is_open and retry) else max(ended, failed)
         out.append(
             (f"backoff after attempt {a.get('attempt')}", "backoff", failed, resumed, is_open, {})
         )

@@ -83,6 +83,13 @@ def test_backoff_from_the_row_or_from_every_attempt():
     assert [b.label for b in of_invocation(paused, NOW).bars if b.kind == "backoff"] == [
         "backoff after attempt 1"
     ]
+    killed = {**attempts, "status": "killed", "next_retry_at": None, "completed_at": t(3)}
+    bars = [b for b in of_invocation(killed, NOW).bars if b.kind == "backoff"]
+    assert (bars[-1].label, round(bars[-1].ms), bars[-1].open) == (
+        "backoff after attempt 2",
+        1000,  # from the failure to the kill
+        False,
+    )
 
 
 def test_a_tree_is_one_waterfall_from_the_root():
