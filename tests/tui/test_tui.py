@@ -267,3 +267,16 @@ async def test_not_an_admin_api_is_said_once():
         errors = [line.message for line in app.log_lines if line.level == "error"]
         assert errors and len(errors) == len(set(errors))  # each said once, not every poll
         assert all("something else than JSON" in e for e in errors)
+
+
+async def test_a_reload_whose_widgets_went_meanwhile_is_dropped(stub: StubRuntime):
+    # the answer arrives after the screen's widgets were removed (popped, or the app
+    # closing): before, the worker failed with NoMatches and took the app down with it
+    app = stub.app()
+    async with app.run_test() as pilot:
+        screen = app.screen
+        table = screen.query_one(InvocationTable)
+        await wait_for(pilot, lambda: table.row_count == 10)
+        await table.remove()
+        await screen._reload()  # raises NoMatches without the guard
+        assert app.is_running

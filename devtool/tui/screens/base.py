@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual import getters
+from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from ..api import ApiError, Unreachable
@@ -38,6 +39,10 @@ class LiveScreen(Screen):
     async def _reload(self) -> None:
         try:
             await self.load()
+        except NoMatches:
+            # the screen's widgets went while the answer was on its way (the screen was
+            # popped, or the app is closing): there is nothing left to show it in
+            return
         except Unreachable as e:
             self.app.lost(e.message, count=False)
         except ApiError as e:
