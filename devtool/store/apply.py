@@ -132,6 +132,13 @@ class _Trial(Exception):
     """Raised inside a trial transaction to roll it back."""
 
 
+def _put(ap: dict[str, Any], table: str, rows: list[Any]) -> None:
+    """Append ``rows`` (if any) through the appender named ``table``, flushed."""
+    if rows:
+        ap[table].append_rows(rows)
+        ap[table].flush()
+
+
 def apply_ops(
     con: duckdb.DuckDBPyConnection,
     ap: dict[str, Any],
@@ -274,19 +281,11 @@ def apply_ops(
     con.execute("BEGIN")
     try:
         new_rows = [row_to_db(r) for r, new in inv.values() if new]
-        if new_rows:
-            ap["inv_insert"].append_rows(new_rows)
-            ap["inv_insert"].flush()
+        _put(ap, "inv_insert", new_rows)
         upd = [row_update_to_db(r) for r, new in inv.values() if not new]
-        if upd:
-            ap["inv_update"].append_rows(upd)
-            ap["inv_update"].flush()
-        if entries:
-            ap["journal_insert"].append_rows(list(entries.values()))
-            ap["journal_insert"].flush()
-        if completions:
-            ap["journal_update"].append_rows(list(completions.values()))
-            ap["journal_update"].flush()
+        _put(ap, "inv_update", upd)
+        _put(ap, "journal_insert", list(entries.values()))
+        _put(ap, "journal_update", list(completions.values()))
         if state:
             ups, dels = [], []
             for (service, key), (clear_all, names) in state.items():
@@ -298,27 +297,12 @@ def apply_ops(
                             dels.append((service, key, name))
                     else:
                         ups.append((service, key, name, value))
-            if dels:
-                ap["state_delete"].append_rows(dels)
-                ap["state_delete"].flush()
-            if ups:
-                ap["state_upsert"].append_rows(ups)
-                ap["state_upsert"].flush()
-        if history:
-            ap["history"].append_rows(history)
-            ap["history"].flush()
-        if timer_puts or timer_dels:
-            puts = [(i, x, at) for (i, x), at in timer_puts.items()]
-            timer_rows: list[Any] = list(timer_dels)
-            if timer_rows:
-                ap["timer_delete"].append_rows(timer_rows)
-                ap["timer_delete"].flush()
-            if puts:
-                ap["timer_insert"].append_rows(puts)
-                ap["timer_insert"].flush()
-        if awakeables:
-            ap["awakeable"].append_rows(awakeables)
-            ap["awakeable"].flush()
+            _put(ap, "state_delete", dels)
+            _put(ap, "state_upsert", ups)
+        _put(ap, "history", history)
+        _put(ap, "timer_delete", list(timer_dels))
+        _put(ap, "timer_insert", [(i, x, at) for (i, x), at in timer_puts.items()])
+        _put(ap, "awakeable", awakeables)
         for p in promises:
             f = p.failure
             con.execute(
@@ -333,15 +317,9 @@ def apply_ops(
                     p.at,
                 ],
             )
-        if idem:
-            ap["idempotency"].append_rows(idem)
-            ap["idempotency"].flush()
-        if attempt_rows:
-            ap["attempts"].append_rows(attempt_rows)
-            ap["attempts"].flush()
-        if log_rows:
-            ap["logs"].append_rows(log_rows)
-            ap["logs"].flush()
+        _put(ap, "idempotency", idem)
+        _put(ap, "attempts", attempt_rows)
+        _put(ap, "logs", log_rows)
         for service, key in workflows:
             con.execute("DELETE FROM promises WHERE service = ? AND key = ?", [service, key])
             con.execute("DELETE FROM state_history WHERE service = ? AND key = ?", [service, key])
