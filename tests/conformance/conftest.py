@@ -4,7 +4,8 @@
   .ci/run installs under ~/.cache/durable) on free loopback ports in a temp base dir,
   serving ``app.py`` with the real restate-sdk under hypercorn (HTTP/2), registered over
   its admin API (``POST /deployments``);
-- ``durable``: ``durable dev app.py`` (the app's ``import restate`` served by durable).
+- ``durable``: ``durable dev app.py`` (the app's ``import restate`` served by durable);
+- ``twin``: ``durable dev app_durable.py``, the same app written with ``import durable``;
 
 The Restate side imports the real ``restate`` module in its own process: nothing here
 imports durable's alias.
@@ -31,6 +32,7 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding a copy of the scenarios' app (so no watcher sees the repo)."""
     d = tmp_path_factory.mktemp("conformance-app")
     shutil.copy(HERE / "app.py", d / "app.py")
+    shutil.copy(HERE / "app_durable.py", d / "app_durable.py")
     return d
 
 
@@ -56,10 +58,9 @@ def restate_side(tmp_path_factory: pytest.TempPathFactory, app_dir: Path) -> Ite
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def durable_side(tmp_path_factory: pytest.TempPathFactory, app_dir: Path) -> Iterator[Side]:
+def _durable_dev(tmp_path_factory: pytest.TempPathFactory, app: Path) -> Iterator[Side]:
     work = tmp_path_factory.mktemp("durable")
-    srv = DevServer(app_dir / "app.py", work / "store" / "durable.duckdb", work, ["--no-reload"])
+    srv = DevServer(app, work / "store" / "durable.duckdb", work, ["--no-reload"])
     srv.start(timeout=60)
     try:
 
@@ -72,3 +73,14 @@ def durable_side(tmp_path_factory: pytest.TempPathFactory, app_dir: Path) -> Ite
         yield Side("durable", srv.url, act)
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="module")
+def durable_side(tmp_path_factory: pytest.TempPathFactory, app_dir: Path) -> Iterator[Side]:
+    yield from _durable_dev(tmp_path_factory, app_dir / "app.py")
+
+
+@pytest.fixture(scope="module")
+def twin_side(tmp_path_factory: pytest.TempPathFactory, app_dir: Path) -> Iterator[Side]:
+    """The ``import durable`` twin under durable dev: durable's answers, as for app.py."""
+    yield from _durable_dev(tmp_path_factory, app_dir / "app_durable.py")

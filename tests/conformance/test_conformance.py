@@ -35,6 +35,25 @@ def test_on_durable(scenario, durable_side: Side) -> None:
     play(scenario, durable_side, uuid.uuid4().hex[:8])
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_on_durable_twin(scenario, twin_side: Side) -> None:
+    """The same app written with ``import durable`` answers as app.py does."""
+    play(scenario, twin_side, uuid.uuid4().hex[:8])
+
+
+def test_the_twin_is_app_py_with_import_durable() -> None:
+    """app_durable.py's code is app.py's, with ``durable`` for ``restate``: a handler
+    changed in one is changed in the other."""
+    here = Path(__file__).parent
+
+    def code(name: str) -> str:
+        text = (here / name).read_text()
+        return text[text.index("ATTEMPTS: dict") :]
+
+    assert code("app_durable.py") == code("app.py").replace("restate.", "durable.")
+
+
 def test_enough_scenarios_cover_every_topic() -> None:
     topics = {s.topic for s in SCENARIOS}
     assert len(SCENARIOS) >= 30
