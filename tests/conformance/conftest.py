@@ -1,4 +1,4 @@
-"""The two systems the conformance scenarios run against, one of each for the module:
+"""The systems the conformance scenarios run against, one of each for the module:
 
 - ``restate``: a real ``restate-server`` 1.7 (npm's ``@restatedev/restate-server``, which
   .ci/run installs under ~/.cache/durable) on free loopback ports in a temp base dir,
@@ -6,6 +6,9 @@
   its admin API (``POST /deployments``);
 - ``durable``: ``durable dev app.py`` (the app's ``import restate`` served by durable);
 - ``twin``: ``durable dev app_durable.py``, the same app written with ``import durable``;
+- ``serve``: ``durable serve app_durable.py`` (the real restate-sdk under hypercorn,
+  HTTP/2) registered with a second real ``restate-server`` (one server cannot hold two
+  deployments of the same services side by side): Restate's answers are expected.
 
 The Restate side imports the real ``restate`` module in its own process: nothing here
 imports durable's alias.
@@ -14,7 +17,8 @@ imports durable's alias.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -22,7 +26,7 @@ import pytest
 
 from tests.conformance.harness import Side
 from tests.conftest import DevServer
-from tests.restate_server import RestateServer, hypercorn_app
+from tests.restate_server import AppProcess, RestateServer, clean_env, hypercorn_app
 
 HERE = Path(__file__).parent
 
@@ -44,18 +48,34 @@ def restate_side(tmp_path_factory: pytest.TempPathFactory, app_dir: Path) -> Ite
         server.start()
         app.start()
         server.register(app.url)
-
-        def act(action: str, inv_id: str) -> httpx.Response:
-            # Restate answers a cancel 202 and a kill 200: both say "accepted" (202)
-            r = server.act(action, inv_id)
-            return httpx.Response(
-                202 if r.status_code in (200, 202) else r.status_code, text=r.text
-            )
-
-        yield Side("restate", server.ingress_url, act)
+        yield Side("restate", server.ingress_url, _restate_admin(server))
     finally:
         app.stop()
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def serve_side(tmp_path_factory: pytest.TempPathFactory, app_dir: Path) -> Iterator[Side]:
+    server = RestateServer(tmp_path_factory.mktemp("restate-serve"))
+    cmd = [sys.executable, "-m", "durable.devtool.cli", "serve", "app_durable.py"]
+    app = AppProcess([*cmd, "--port", "{port}"], app_dir, env=clean_env(), name="serve")
+    try:
+        server.start()
+        app.start()
+        server.register(app.url)
+        yield Side("serve", server.ingress_url, _restate_admin(server))
+    finally:
+        app.stop()
+        server.stop()
+
+
+def _restate_admin(server: RestateServer) -> Callable[[str, str], httpx.Response]:
+    def act(action: str, inv_id: str) -> httpx.Response:
+        # Restate answers a cancel 202 and a kill 200: both say "accepted" (202)
+        r = server.act(action, inv_id)
+        return httpx.Response(202 if r.status_code in (200, 202) else r.status_code, text=r.text)
+
+    return act
 
 
 def _durable_dev(tmp_path_factory: pytest.TempPathFactory, app: Path) -> Iterator[Side]:

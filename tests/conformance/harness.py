@@ -128,7 +128,7 @@ class Side:
     """One system under test: its ingress URL and how it acts on an invocation
     (``admin(action, invocation id)``, answering 202 when the action is accepted)."""
 
-    name: str  # "restate" | "durable"
+    name: str  # "restate" | "serve" (Restate's answers) | "durable" (``durable=`` ones)
     ingress: str
     admin: Callable[[str, str], httpx.Response]
 

@@ -1,4 +1,6 @@
-"""Every scenario of scenarios.py against a real Restate 1.7 and against ``durable dev``.
+"""Every scenario of scenarios.py against a real Restate 1.7 (a restate-sdk app, and the
+``import durable`` twin served by ``durable serve``) and against ``durable dev`` (the app,
+and its twin).
 
 A failure names the scenario, the side, the step and both the answer and what was
 expected. A scenario step where durable deliberately differs carries durable's answer
