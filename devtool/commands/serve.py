@@ -1,0 +1,74 @@
+"""`durable serve`: the app's services as a Restate deployment (restate-sdk, hypercorn)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from ._common import fail
+
+__all__ = ["serve", "EXTRA_HINT"]
+
+EXTRA_HINT = "pip install 'durable[restate]'"
+
+
+def serve(
+    app_spec: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[APP]",
+            help="The app, as for `durable dev`: a file, a module, a package, or "
+            "module:attribute. Default: the app of pyproject.toml's tool.durable table, else "
+            "app.py/main.py in this folder, else the bundled example.",
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to bind (127.0.0.1 by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the deployment (9080).")] = 9080,
+    http1: Annotated[
+        bool,
+        typer.Option(
+            "--http1",
+            help="HTTP/1.1 request-response instead of HTTP/2 (register with use_http_11).",
+        ),
+    ] = False,
+) -> None:
+    """Serve the app's services to a Restate cluster, on the real restate-sdk (HTTP/2)."""
+    try:
+        import hypercorn  # noqa: F401
+        import restate
+
+        if not hasattr(restate, "app") or "durable" in (getattr(restate, "__file__", "") or ""):
+            raise ImportError("`import restate` is not restate-sdk")
+    except ImportError as e:
+        fail(f"durable serve needs restate-sdk and hypercorn ({e}): {EXTRA_HINT}")
+    from ..cli import _project_config
+    from ..discovery import RestateAppError, bundled_example, default_app, load_app
+    from ..errors import AppLoadError
+
+    cfg = _project_config(os.getcwd())
+    spec = app_spec or cfg.get("app") or default_app(os.getcwd()) or bundled_example()
+    try:
+        services = load_app(spec)
+    except RestateAppError:
+        fail(
+            f"{spec} is a restate-sdk app (it imports the real `restate`): it is a Restate "
+            "deployment already, so serve it as one (python -m hypercorn MODULE:app); "
+            "durable serve serves apps written with `import durable`"
+        )
+    except AppLoadError as e:
+        fail(f"cannot serve {spec}: {e}")
+    from ..serve.adapter import refusals
+
+    problems = refusals(services)
+    if problems:
+        fail(
+            "durable serve cannot carry these over to Restate (nothing was served):\n  "
+            + "\n  ".join(problems)
+        )
+    from ..serve.server import run
+
+    raise typer.Exit(run(services, host, port, http1))
