@@ -3,6 +3,9 @@
 A scenario is a list of steps; a step is one HTTP request and the answer expected from
 Restate 1.7. Where durable deliberately answers otherwise, the step also holds
 ``durable=`` (its answer) and ``why=`` (the reason, which docs/restate-compat.md repeats).
+A durable app served by ``durable serve`` to Restate (the ``serve`` side) gets Restate's
+answers, except where durable's own SDK code answers (its serde): there the step holds
+``serve=`` and ``serve_why=`` (docs/deploy.md repeats them).
 
 Values that differ by system but must agree within a run (invocation ids, awakeable ids)
 are captured by name (``capture={"inv": "body.invocationId"}``) and used later as
@@ -34,6 +37,7 @@ __all__ = [
     "Mismatch",
     "ok",
     "error",
+    "expected",
     "play",
 ]
 
@@ -108,6 +112,8 @@ class Step:
     headers: dict[str, str] = field(default_factory=dict)
     durable: Expect | None = None
     why: str | None = None
+    serve: Expect | None = None  # the serve side's answer, where it is not Restate's
+    serve_why: str | None = None
     until: float = 0.0  # repeat until the answer matches, for this many seconds
     admin: str | None = None
 
@@ -122,13 +128,17 @@ class Scenario:
     def differences(self) -> list[Step]:
         return [s for s in self.steps if s.durable is not None]
 
+    @property
+    def serve_differences(self) -> list[Step]:
+        return [s for s in self.steps if s.serve is not None]
+
 
 @dataclass
 class Side:
     """One system under test: its ingress URL and how it acts on an invocation
     (``admin(action, invocation id)``, answering 202 when the action is accepted)."""
 
-    name: str  # "restate" | "serve" (Restate's answers) | "durable" (``durable=`` ones)
+    name: str  # "restate" | "durable" (``durable=`` answers) | "serve" (``serve=`` ones)
     ingress: str
     admin: Callable[[str, str], httpx.Response]
 
@@ -229,13 +239,22 @@ def _send(client: httpx.Client, side: Side, step: Step, names: dict[str, Any]) -
     return client.request(step.method, side.ingress + path, **kwargs)
 
 
+def expected(step: Step, side: Side) -> Expect:
+    """The answer ``side`` must give at ``step``."""
+    if side.name == "durable" and step.durable is not None:
+        return step.durable
+    if side.name == "serve" and step.serve is not None:
+        return step.serve
+    return step.expect
+
+
 def play(scenario: Scenario, side: Side, unique: str) -> None:
     """Play every step against ``side``; raise :class:`Mismatch` at the first answer that
     differs from what is expected there."""
     names: dict[str, Any] = {"u": unique}
     with httpx.Client(timeout=30) as client:
         for i, step in enumerate(scenario.steps):
-            want = step.durable if side.name == "durable" and step.durable else step.expect
+            want = expected(step, side)
             deadline = time.monotonic() + step.until
             while True:
                 r = _send(client, side, step, names)

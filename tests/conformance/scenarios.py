@@ -214,6 +214,9 @@ SCENARIOS: list[Scenario] = [
                 headers={"content-type": "application/json"},
                 durable=error(400, "ingress"),
                 why="a caller's mistake is a 4xx before anything is stored, naming what is wrong",
+                serve=error(400, "invocation"),
+                serve_why="durable's serde reads the input (a 400 naming what is wrong, as "
+                "under durable dev), in the handler: Restate's ingress has stored it by then",
             ),
         ),
     ),
@@ -227,6 +230,8 @@ SCENARIOS: list[Scenario] = [
                 json={"name": 5},
                 durable=error(400, "invocation"),
                 why="a caller's mistake is a 4xx naming the field (the invocation fails with it)",
+                serve=error(400, "invocation"),
+                serve_why="durable's serde reads the input: durable dev's answer",
             ),
         ),
     ),

@@ -22,6 +22,7 @@ from tests.conformance.scenarios import SCENARIOS
 pytestmark = pytest.mark.slow
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "restate-compat.md"
+DEPLOY_DOC = DOC.parent / "deploy.md"
 IDS = [s.name for s in SCENARIOS]
 
 
@@ -35,6 +36,14 @@ def test_on_restate(scenario, restate_side: Side) -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
 def test_on_durable(scenario, durable_side: Side) -> None:
     play(scenario, durable_side, uuid.uuid4().hex[:8])
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_on_serve(scenario, serve_side: Side) -> None:
+    """The twin served by ``durable serve`` to a real Restate: Restate's answers, with no
+    difference of its own (one would be a bug of the adapter)."""
+    play(scenario, serve_side, uuid.uuid4().hex[:8])
 
 
 @pytest.mark.timeout(60)
@@ -85,3 +94,23 @@ def test_every_difference_is_documented_and_every_documented_one_is_tested() -> 
     for s in SCENARIOS:
         for step in s.differences:
             assert step.why, f"{s.name}: a difference needs its reason (why=)"
+
+
+def test_every_serve_difference_is_durable_devs_status_and_documented() -> None:
+    """Where the serve side does not answer as Restate does, it answers durable dev's
+    status (durable's own code answers there); docs/deploy.md's "Answers on Restate"
+    table names each such scenario in a ``conformance: NAME`` cell."""
+    text = DEPLOY_DOC.read_text()
+    section = text.split("## Answers on Restate", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"conformance: `(\w+)`", section))
+    differing = {s.name for s in SCENARIOS if s.serve_differences}
+    assert differing == documented, (
+        f"serve differences not in docs/deploy.md: {sorted(differing - documented)}; "
+        f"documented but no scenario differs: {sorted(documented - differing)}"
+    )
+    for s in SCENARIOS:
+        for step in s.serve_differences:
+            assert step.serve_why, f"{s.name}: a serve difference needs its reason"
+            assert step.durable is not None and step.serve.status == step.durable.status, (
+                f"{s.name}: the serve side differs from Restate and from durable dev"
+            )

@@ -110,3 +110,16 @@ def test_durable_side_uses_the_documented_difference(side: Side) -> None:
     play(_one(step), Side("durable", side.ingress, side.admin), "u")
     with pytest.raises(Mismatch):
         play(_one(step), side, "u")
+
+
+def test_serve_side_uses_its_own_difference_and_else_restates_answer(side: Side) -> None:
+    step = Step(
+        "POST", "/json", ok({"a": 2}), durable=ok({"a": 1}), serve=ok({"a": 1}), serve_why="r"
+    )
+    play(_one(step), Side("serve", side.ingress, side.admin), "u")
+    with pytest.raises(Mismatch):
+        play(_one(step), side, "u")
+    only_durable = Step("POST", "/json", ok({"a": 1}), durable=ok({"a": 2}), why="a reason")
+    play(_one(only_durable), Side("serve", side.ingress, side.admin), "u")  # Restate's
+    with pytest.raises(Mismatch):
+        play(_one(only_durable), Side("durable", side.ingress, side.admin), "u")
