@@ -52,7 +52,7 @@ def banner(services: Mapping[str, ServiceDef], url: str, http1: bool) -> str:
         lines.append(f"  {kinds[s.kind]} {s.name}: {', '.join(s.handlers)}")
     lines += [
         "Register it with your Restate cluster:",
-        f"  durable deploy {url} --admin http://127.0.0.1:9070",
+        f"  durable deploy {url} --admin http://127.0.0.1:9070" + (" --http1" if http1 else ""),
         f"  or: restate deployments register {url}" + (" --use-http1.1" if http1 else ""),
     ]
     if http1:
