@@ -8,7 +8,6 @@ in a Service, a write in a shared handler) are made here the same way.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import inspect
 import random as _random
@@ -18,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from durable import serde as _serde
+from durable.bodythreads import run_in_thread
 from durable.context import (
     AttemptFinishedEvent,
     CallFuture,
@@ -136,7 +136,7 @@ def _run_body(
             if inspect.iscoroutinefunction(action):
                 value = await action(*args, **kwargs)
             else:
-                value = await asyncio.to_thread(action, *args, **kwargs)
+                value = await run_in_thread(action, *args, **kwargs)
                 if inspect.isawaitable(value):
                     value = await value
             return encode(s, value)
