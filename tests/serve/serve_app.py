@@ -210,6 +210,7 @@ async def combinators(ctx: Context) -> dict[str, Any]:
         "as_completed": order,
         "with_timeout": timed,
         "method": method,
+        "sleep_future": isinstance(fast, durable.context.SleepFuture),
     }
 
 

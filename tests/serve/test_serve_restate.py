@@ -194,6 +194,7 @@ def test_combinators(server: RestateServer) -> None:
         "as_completed": ["x", None],
         "with_timeout": "408:408",
         "method": "done",
+        "sleep_future": True,
     }
 
 
