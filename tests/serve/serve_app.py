@@ -61,7 +61,7 @@ async def fail(ctx: Context, code: int) -> str:
     raise TerminalError(f"failed with {code}", code)
 
 
-@tools.handler()
+@tools.handler(retry_policy=RetryPolicy(max_attempts=None))
 async def retried(ctx: Context, key: str) -> int:
     n = _count("retried:" + key)
     if n < 3:

@@ -114,9 +114,18 @@ def test_discovered_names_kinds_and_policies(server: RestateServer) -> None:
     assert kinds["add"] == "Exclusive" and kinds["get"] == "Shared"
     wf = {h["name"]: h["ty"] for h in services["Signup"]["handlers"]}
     assert wf["run"] == "Workflow" and wf["confirm"] == "Shared"
-    policy = services["Tools"]["retry_policy"]
-    assert policy["initial_interval"] in ("20ms", "20 milliseconds") or "20" in str(policy)
-    assert services["Signup"]["workflow_completion_retention"] in ("1h", "3600s", "1 hour")
+    assert services["Tools"]["retry_policy"] == {
+        "initial_interval": "20ms",
+        "exponentiation_factor": 2.0,
+        "max_attempts": 10,
+        "max_interval": "10s",
+        "on_max_attempts": "Pause",
+    }
+    retried = next(h for h in services["Tools"]["handlers"] if h["name"] == "retried")
+    assert retried["retry_policy"]["max_attempts"] == 2**31 - 1  # "forever", as Restate takes it
+    assert services["Signup"]["workflow_completion_retention"] == "1h"
+    echo = next(h for h in services["Tools"]["handlers"] if h["name"] == "echo")
+    assert echo["input_json_schema"]["properties"]["name"] == {"type": "string"}
 
 
 def test_json_shapes_none_and_input_errors(server: RestateServer) -> None:
