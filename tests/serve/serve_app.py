@@ -129,6 +129,7 @@ async def runs(ctx: Context, key: str) -> dict[str, Any]:
         "uuid": len(str(ctx.uuid())),
         "time": await ctx.time() > 1.7e9,
         "request": [req.id.startswith("inv_"), "content-type" in req.headers, req.body.decode()],
+        "request_repr": repr(req).startswith("Request(id='inv_") and req == ctx.request(),
     }
 
 

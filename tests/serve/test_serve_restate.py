@@ -161,6 +161,7 @@ def test_run_random_time_and_request(server: RestateServer) -> None:
         "uuid": 36,
         "time": True,
         "request": [True, True, '"r1"'],
+        "request_repr": True,
     }
     inv = server.query("SELECT id FROM sys_invocation WHERE target_handler_name = 'runs' LIMIT 1")[
         0
