@@ -155,6 +155,7 @@ async def calls(ctx: Context, key: str) -> dict[str, Any]:
         failed = "no error"
     except TerminalError as e:
         failed = f"{type(e).__name__}:{e.status_code}:{e.message}"
+    seen = await ctx.service_call(header, headers={"x-durable-test": "yes"})
     f = ctx.service_call(nothing)
     callee = await f.invocation_id()
     await f
@@ -171,6 +172,7 @@ async def calls(ctx: Context, key: str) -> dict[str, Any]:
         "generic": generic,
         "failed": failed,
         "callee": callee.startswith("inv_"),
+        "header": seen,
         "attached": [type(attached).__name__, attached.name, attached.qty],
     }
 
@@ -227,6 +229,24 @@ async def resolve(ctx: Context, args: list[str]) -> None:
 @tools.handler()
 async def cancel(ctx: Context, inv_id: str) -> None:
     ctx.cancel_invocation(inv_id)
+
+
+@tools.handler()
+async def cancels(ctx: Context, key: str) -> str:
+    h = ctx.object_send(saga, key=key + "-sent")
+    await h.cancel_invocation()
+    f = ctx.object_call(saga, key=key + "-called")
+    await f.cancel_invocation()
+    try:
+        await f
+        return "not cancelled"
+    except CancelledError as e:
+        return f"{type(e).__name__}:{e.status_code}"
+
+
+@tools.handler()
+async def header(ctx: Context) -> str | None:
+    return ctx.request().headers.get("x-durable-test")
 
 
 # --------------------------------------------------------------------- an object

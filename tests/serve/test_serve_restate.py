@@ -188,6 +188,7 @@ def test_calls_sends_attach_and_idempotency(server: RestateServer) -> None:
         "generic": 5,
         "failed": "TerminalError:418:failed with 418",
         "callee": True,
+        "header": "yes",
         "attached": ["Item", "SENT", 1],
     }
     # the delayed send lands later; the idempotent pair adds once
@@ -259,6 +260,12 @@ def test_cancellation_reaches_the_handler_as_a_409(server: RestateServer) -> Non
     )
     ok(call(server, "Tools/cancel", inv))
     assert wait_for(lambda: ok(call(server, "Counter/x1/compensated"))) == "CancelledError:409"
+
+
+def test_cancelling_a_call_and_a_send_from_the_handler(server: RestateServer) -> None:
+    assert ok(call(server, "Tools/cancels", "y")) == "CancelledError:409"
+    assert wait_for(lambda: ok(call(server, "Counter/y-sent/compensated"))) == "CancelledError:409"
+    assert ok(call(server, "Counter/y-called/compensated")) == "CancelledError:409"
 
 
 def test_workflow_promises(server: RestateServer) -> None:
