@@ -297,8 +297,9 @@ async def write_shared(ctx: ObjectContext) -> None:
 @counter.handler()
 async def wait_awakeable(ctx: ObjectContext) -> Any:
     awk_id, fut = ctx.awakeable(type_hint=Item)
+    # once per invocation: quiet while replaying (the journal has entries past this line)
+    log.warning("waiting on %s", awk_id)
     ctx.set("awakeable", awk_id)
-    log.info("waiting on %s", awk_id)
     try:
         item = await fut
     except TerminalError as e:
