@@ -71,4 +71,7 @@ def serve(
         )
     from ..serve.server import run
 
+    if spec == bundled_example() and app_spec is None:
+        print("[durable] no app given and none in this folder: serving the bundled example")
+
     raise typer.Exit(run(services, host, port, http1))

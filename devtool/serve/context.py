@@ -8,7 +8,6 @@ in a Service, a write in a shared handler) are made here the same way.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import inspect
 import random as _random
@@ -18,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from durable import serde as _serde
+from durable.bodythreads import run_in_thread
 from durable.context import (
     AttemptFinishedEvent,
     CallFuture,
@@ -71,9 +71,23 @@ class _AttemptFinished(AttemptFinishedEvent):
         await self._inner.wait()
 
 
-@dataclasses.dataclass(frozen=True)
+_SHOWN = ("id", "headers", "body", "idempotency_key")
+
+
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
 class ServeRequest(Request):
-    """restate's request as durable's; ``attempt`` is not known to restate-sdk 1.3."""
+    """restate's request as durable's; ``attempt`` is not known to restate-sdk 1.3 (only
+    reading it fails: printing or comparing a request leaves it out)."""
+
+    def __repr__(self) -> str:
+        return "Request(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in _SHOWN) + ")"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ServeRequest):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in _SHOWN)
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property  # type: ignore[override, misc]
     def attempt(self) -> int:
@@ -136,7 +150,7 @@ def _run_body(
             if inspect.iscoroutinefunction(action):
                 value = await action(*args, **kwargs)
             else:
-                value = await asyncio.to_thread(action, *args, **kwargs)
+                value = await run_in_thread(action, *args, **kwargs)
                 if inspect.isawaitable(value):
                     value = await value
             return encode(s, value)

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from durable import serde as _serde
-from durable.context import CallFuture, DurableFuture, SendHandle
+from durable.context import CallFuture, DurableFuture, SendHandle, SleepFuture
 from durable.exceptions import CancelledError, RetryableError, TerminalError
 from restate import asyncio as restate_asyncio
 from restate.exceptions import RetryableError as RRetryableError
@@ -24,6 +24,7 @@ from restate.server_context import restate_context_is_replaying
 __all__ = [
     "ServeFuture",
     "ServeCallFuture",
+    "ServeSleepFuture",
     "ServeSendHandle",
     "Waits",
     "to_durable",
@@ -113,6 +114,12 @@ class ServeCallFuture(ServeFuture, CallFuture[Any]):
         await self.inner.cancel_invocation()
 
 
+class ServeSleepFuture(ServeFuture, SleepFuture):
+    """A durable timer (``ctx.sleep``) on restate's."""
+
+    __slots__ = ()
+
+
 class ServeSendHandle(SendHandle):
     """A one-way send's handle (restate's, both methods awaited)."""
 
@@ -164,5 +171,5 @@ class Waits:
         done, pending = await _Awaiting(restate_asyncio.wait_completed(*[f.inner for f in futures]))
         return [by_inner[id(f)] for f in done], [by_inner[id(f)] for f in pending]
 
-    def sleep(self, delta: timedelta, name: str | None = None) -> ServeFuture:
-        return ServeFuture(self, self.rctx.sleep(delta, name), _none)
+    def sleep(self, delta: timedelta, name: str | None = None) -> ServeSleepFuture:
+        return ServeSleepFuture(self, self.rctx.sleep(delta, name), _none)

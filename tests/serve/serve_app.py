@@ -61,7 +61,7 @@ async def fail(ctx: Context, code: int) -> str:
     raise TerminalError(f"failed with {code}", code)
 
 
-@tools.handler()
+@tools.handler(retry_policy=RetryPolicy(max_attempts=None))
 async def retried(ctx: Context, key: str) -> int:
     n = _count("retried:" + key)
     if n < 3:
@@ -129,6 +129,7 @@ async def runs(ctx: Context, key: str) -> dict[str, Any]:
         "uuid": len(str(ctx.uuid())),
         "time": await ctx.time() > 1.7e9,
         "request": [req.id.startswith("inv_"), "content-type" in req.headers, req.body.decode()],
+        "request_repr": repr(req).startswith("Request(id='inv_") and req == ctx.request(),
     }
 
 
@@ -154,6 +155,7 @@ async def calls(ctx: Context, key: str) -> dict[str, Any]:
         failed = "no error"
     except TerminalError as e:
         failed = f"{type(e).__name__}:{e.status_code}:{e.message}"
+    seen = await ctx.service_call(header, headers={"x-durable-test": "yes"})
     f = ctx.service_call(nothing)
     callee = await f.invocation_id()
     await f
@@ -170,6 +172,7 @@ async def calls(ctx: Context, key: str) -> dict[str, Any]:
         "generic": generic,
         "failed": failed,
         "callee": callee.startswith("inv_"),
+        "header": seen,
         "attached": [type(attached).__name__, attached.name, attached.qty],
     }
 
@@ -210,6 +213,7 @@ async def combinators(ctx: Context) -> dict[str, Any]:
         "as_completed": order,
         "with_timeout": timed,
         "method": method,
+        "sleep_future": isinstance(fast, durable.context.SleepFuture),
     }
 
 
@@ -225,6 +229,24 @@ async def resolve(ctx: Context, args: list[str]) -> None:
 @tools.handler()
 async def cancel(ctx: Context, inv_id: str) -> None:
     ctx.cancel_invocation(inv_id)
+
+
+@tools.handler()
+async def cancels(ctx: Context, key: str) -> str:
+    h = ctx.object_send(saga, key=key + "-sent")
+    await h.cancel_invocation()
+    f = ctx.object_call(saga, key=key + "-called")
+    await f.cancel_invocation()
+    try:
+        await f
+        return "not cancelled"
+    except CancelledError as e:
+        return f"{type(e).__name__}:{e.status_code}"
+
+
+@tools.handler()
+async def header(ctx: Context) -> str | None:
+    return ctx.request().headers.get("x-durable-test")
 
 
 # --------------------------------------------------------------------- an object
@@ -275,8 +297,9 @@ async def write_shared(ctx: ObjectContext) -> None:
 @counter.handler()
 async def wait_awakeable(ctx: ObjectContext) -> Any:
     awk_id, fut = ctx.awakeable(type_hint=Item)
+    # once per invocation: quiet while replaying (the journal has entries past this line)
+    log.warning("waiting on %s", awk_id)
     ctx.set("awakeable", awk_id)
-    log.info("waiting on %s", awk_id)
     try:
         item = await fut
     except TerminalError as e:

@@ -278,3 +278,21 @@ def test_help() -> None:
     assert r.exit_code == 0
     for word in ("--host", "--port", "--http1", "Restate"):
         assert word in r.output
+
+
+def test_the_logger_is_quiet_while_restate_replays(caplog: pytest.LogCaptureFixture) -> None:
+    from durable.devtool.serve.futures import Waits
+    from durable.logging import current_executor
+    from restate.server_context import restate_context_is_replaying
+
+    log = durable.getLogger("serve_replay_test")
+    token = current_executor.set(Waits(None))
+    try:
+        with caplog.at_level("INFO", logger="serve_replay_test"):
+            flag = restate_context_is_replaying.set(True)
+            log.info("during replay")
+            restate_context_is_replaying.reset(flag)
+            log.info("live")
+    finally:
+        current_executor.reset(token)
+    assert [r.getMessage() for r in caplog.records] == ["live"]

@@ -42,15 +42,21 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, app_dir: Path) -> Iterator[Any]:
+@pytest.fixture(scope="module", params=["http2", "http1"])
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, app_dir: Path
+) -> Iterator[Any]:
+    """A server and `durable serve` on it: HTTP/2 (bidirectional), then --http1
+    (request-response: each wait on Restate ends the attempt, so every later step is
+    replayed from the journal, through the adapter)."""
+    http1 = request.param == "http1"
     server = RestateServer(tmp_path_factory.mktemp("restate"))
-    app = serve_process(app_dir, "serve_app.py")
+    app = serve_process(app_dir, "serve_app.py", *(["--http1"] if http1 else []))
     try:
         server.start()
         app.start()
-        server.register(app.url)
-        yield server, app
+        server.register(app.url, http11=http1)
+        yield server, app, http1
     finally:
         app.stop()
         server.stop()
@@ -95,12 +101,13 @@ def wait_for(fn: Any, timeout: float = 20) -> Any:
 
 
 def test_the_banner_and_health(cluster: Any) -> None:
-    _, app = cluster
+    _, app, http1 = cluster
     assert httpx.get(app.url + "/health", timeout=5).status_code == 200
     log = app.log()
-    assert f"a Restate deployment at {app.url} (HTTP/2" in log
+    mode = "HTTP/1.1 request-response" if http1 else "HTTP/2, bidirectional"
+    assert f"a Restate deployment at {app.url} ({mode})" in log
     assert f"durable deploy {app.url} --admin http://127.0.0.1:9070" in log
-    assert f"restate deployments register {app.url}" in log
+    assert f"restate deployments register {app.url}" + (" --use-http1.1" if http1 else "") in log
     assert "virtual object Counter: add, get" in log
 
 
@@ -114,9 +121,18 @@ def test_discovered_names_kinds_and_policies(server: RestateServer) -> None:
     assert kinds["add"] == "Exclusive" and kinds["get"] == "Shared"
     wf = {h["name"]: h["ty"] for h in services["Signup"]["handlers"]}
     assert wf["run"] == "Workflow" and wf["confirm"] == "Shared"
-    policy = services["Tools"]["retry_policy"]
-    assert policy["initial_interval"] in ("20ms", "20 milliseconds") or "20" in str(policy)
-    assert services["Signup"]["workflow_completion_retention"] in ("1h", "3600s", "1 hour")
+    assert services["Tools"]["retry_policy"] == {
+        "initial_interval": "20ms",
+        "exponentiation_factor": 2.0,
+        "max_attempts": 10,
+        "max_interval": "10s",
+        "on_max_attempts": "Pause",
+    }
+    retried = next(h for h in services["Tools"]["handlers"] if h["name"] == "retried")
+    assert retried["retry_policy"]["max_attempts"] == 2**31 - 1  # "forever", as Restate takes it
+    assert services["Signup"]["workflow_completion_retention"] == "1h"
+    echo = next(h for h in services["Tools"]["handlers"] if h["name"] == "echo")
+    assert echo["input_json_schema"]["properties"]["name"] == {"type": "string"}
 
 
 def test_json_shapes_none_and_input_errors(server: RestateServer) -> None:
@@ -152,6 +168,7 @@ def test_run_random_time_and_request(server: RestateServer) -> None:
         "uuid": 36,
         "time": True,
         "request": [True, True, '"r1"'],
+        "request_repr": True,
     }
     inv = server.query("SELECT id FROM sys_invocation WHERE target_handler_name = 'runs' LIMIT 1")[
         0
@@ -178,6 +195,7 @@ def test_calls_sends_attach_and_idempotency(server: RestateServer) -> None:
         "generic": 5,
         "failed": "TerminalError:418:failed with 418",
         "callee": True,
+        "header": "yes",
         "attached": ["Item", "SENT", 1],
     }
     # the delayed send lands later; the idempotent pair adds once
@@ -194,6 +212,7 @@ def test_combinators(server: RestateServer) -> None:
         "as_completed": ["x", None],
         "with_timeout": "408:408",
         "method": "done",
+        "sleep_future": True,
     }
 
 
@@ -218,7 +237,8 @@ def _awakeable_of(server: RestateServer, key: str) -> str:
     return wait_for(lambda: ok(call(server, f"Counter/{key}/awakeable_id")))
 
 
-def test_awakeables_resolved_from_outside_and_by_ctx(server: RestateServer) -> None:
+def test_awakeables_resolved_from_outside_and_by_ctx(cluster: Any) -> None:
+    server, app, _ = cluster
     inv = send(server, "Counter/a1/wait_awakeable")
     awk = _awakeable_of(server, "a1")
     r = httpx.post(
@@ -228,6 +248,8 @@ def test_awakeables_resolved_from_outside_and_by_ctx(server: RestateServer) -> N
     )
     assert r.status_code in (200, 202), r.text
     assert attach(server, inv) == ["Item", "outside", 9]
+    # durable.getLogger() is quiet while restate replays (--http1 replays after the wait)
+    assert app.log().count(f"waiting on {awk}") == 1
 
     inv = send(server, "Counter/a2/wait_awakeable")
     ok(call(server, "Tools/resolve", [_awakeable_of(server, "a2"), "resolve"]))
@@ -250,6 +272,12 @@ def test_cancellation_reaches_the_handler_as_a_409(server: RestateServer) -> Non
     assert wait_for(lambda: ok(call(server, "Counter/x1/compensated"))) == "CancelledError:409"
 
 
+def test_cancelling_a_call_and_a_send_from_the_handler(server: RestateServer) -> None:
+    assert ok(call(server, "Tools/cancels", "y")) == "CancelledError:409"
+    assert wait_for(lambda: ok(call(server, "Counter/y-sent/compensated"))) == "CancelledError:409"
+    assert ok(call(server, "Counter/y-called/compensated")) == "CancelledError:409"
+
+
 def test_workflow_promises(server: RestateServer) -> None:
     inv = send(server, "Signup/w1/run", "a@b.c")
     assert wait_for(lambda: ok(call(server, "Signup/w1/email"))) == "a@b.c"
@@ -264,28 +292,6 @@ def test_workflow_promises(server: RestateServer) -> None:
     }
     r = call(server, "Signup/w1/run", "again")
     assert r.status_code == 409
-
-
-def test_http1_request_response(
-    server: RestateServer, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    d = tmp_path_factory.mktemp("http1")
-    (d / "one.py").write_text(
-        "import durable\n"
-        "h1 = durable.Service('Http1Echo')\n"
-        "@h1.handler()\n"
-        "async def shout(ctx: durable.Context, s: str) -> str:\n"
-        "    return (await ctx.run('up', s.upper)) + '!'\n"
-    )
-    app = serve_process(d, "one.py", "--http1")
-    try:
-        app.start()
-        assert "HTTP/1.1 request-response" in app.log()
-        assert "--use-http1.1" in app.log()
-        server.register(app.url, http11=True)
-        assert ok(call(server, "Http1Echo/shout", "hi")) == "HI!"
-    finally:
-        app.stop()
 
 
 def test_sigterm_stops_it_cleanly(app_dir: Path) -> None:
