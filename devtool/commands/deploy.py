@@ -66,6 +66,7 @@ def deploy(
         body["use_http_11"] = True
     answer, created = _register(admin_url, body)
     result = summary(answer, uri, created)
+    result["ingress"] = _ingress(admin_url)
     if json_:
         emit_json(result)
         return
@@ -84,6 +85,9 @@ def deploy(
                 h["kind"],
             )
     out.print(t)
+    example = _example_call(result)
+    if result["ingress"] and example:
+        out.print(f"call it through Restate's ingress: curl -X POST {escape(example)}")
     if not created and not force:
         out.print(
             "Restate knew this URL already and kept what it discovered then: after changing "
@@ -157,8 +161,29 @@ def _register(admin_url: str, body: dict[str, Any]) -> tuple[dict[str, Any], boo
     fail(f"Restate refused to register {uri} ({r.status_code} {code}): {text}")
 
 
+def _ingress(admin_url: str) -> str | None:
+    """Restate's ingress URL as its admin API tells it (``GET /version``), if it does."""
+    import httpx
+
+    try:
+        found = httpx.get(f"{admin_url}/version", timeout=5).json().get("ingress_endpoint")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    return found.rstrip("/") if isinstance(found, str) and found else None
+
+
+def _example_call(result: dict[str, Any]) -> str | None:
+    """One handler's ingress URL, for the line that shows how to call the deployment."""
+    for s in result["services"]:
+        for h in s["handlers"]:
+            key = "/KEY" if s["kind"] in ("object", "workflow") else ""
+            return f"{result['ingress']}/{s['name']}{key}/{h['name']}"
+    return None
+
+
 def summary(answer: dict[str, Any], uri: str, created: bool) -> dict[str, Any]:
-    """What ``--json`` prints: the deployment and its services, named as durable does."""
+    """What ``--json`` prints (with ``ingress``): the deployment and its services, named
+    as durable does."""
     services = []
     for s in sorted(answer.get("services", []), key=lambda s: s.get("name", "")):
         kind = _SERVICE_KINDS.get(s.get("ty", ""), str(s.get("ty", "")).lower())

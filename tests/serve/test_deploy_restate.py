@@ -110,6 +110,10 @@ def test_registers_and_prints_the_services_restate_discovered(restate, deploymen
     assert ["ACounter", "object", "add", "exclusive"] in lines
     assert ["total", "shared"] in lines
     assert ["AGreeter", "service", "greet", "service"] in lines
+    example = (
+        f"call it through Restate's ingress: curl -X POST {restate.ingress_url}/ACounter/KEY/add"
+    )
+    assert example in text
     expected = {"ACounter": "VirtualObject", "AGreeter": "Service"}
     assert expected.items() <= known_services(restate).items()
     # Restate now routes to the deployment
@@ -132,6 +136,7 @@ def test_json_for_scripts(restate, deployments) -> None:
         "deployment_id": data["deployment_id"],
         "uri": url,
         "created": True,
+        "ingress": restate.ingress_url,
         "services": [
             {
                 "name": "BCounter",
