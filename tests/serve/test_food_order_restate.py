@@ -3,6 +3,7 @@
 ``ctx.run``), a durable sleep, the restaurant's awakeable resolved (or rejected) over
 Restate's ingress, the delivery call and its delayed send; then the objects' state read
 back through Restate's own SQL (``state``) and the order's journal (``sys_journal``).
+A rejected or cancelled order is refunded, as under durable dev.
 """
 
 from __future__ import annotations
@@ -188,3 +189,17 @@ def test_a_rejected_order_is_refunded(restate, ledger) -> None:
     moves = [line.split()[:2] for line in ledger.read_text().splitlines()]
     assert [m for m in moves if m[1] == "o2"] == [["charge", "o2"], ["refund", "o2"]]
     assert restate.wait_status(inv, "completed")["completion_result"] == "failure"
+
+
+def test_a_cancelled_order_is_refunded(restate, ledger) -> None:
+    """Cancelled through Restate's admin API while it waits for the restaurant: the
+    handler sees durable's CancelledError, refunds, and ends cancelled (as under durable
+    dev: tests/integration/test_example_food_order.py)."""
+    inv = place(restate, "o3")
+    wait_for_status(restate, "o3", "AT_RESTAURANT")
+    assert restate.act("cancel", inv).status_code == 202
+    r = httpx.get(f"{restate.ingress_url}/restate/invocation/{inv}/attach", timeout=60)
+    assert r.status_code == 409, r.text
+    assert status_of(restate, "o3")["status"] == "CANCELLED: cancelled"
+    moves = [line.split()[:2] for line in ledger.read_text().splitlines()]
+    assert [m for m in moves if m[1] == "o3"] == [["charge", "o3"], ["refund", "o3"]]
