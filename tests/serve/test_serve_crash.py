@@ -27,11 +27,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 APP = """
 import os
+import time
 from datetime import timedelta
 
-from durable import Context, Service
+from durable import Context, RetryPolicy, Service
 
-crashy = Service("Crashy")
+# Retries at most 0.5 s apart, so the restarted process is called soon after it is up
+# (this policy reaches Restate through durable serve's discovery).
+crashy = Service(
+    "Crashy",
+    retry_policy=RetryPolicy(max_interval=timedelta(milliseconds=500), max_attempts=None),
+)
 
 
 def step(name: str) -> str:
@@ -41,6 +47,21 @@ def step(name: str) -> str:
         f.flush()
         os.fsync(f.fileno())
     return line
+
+
+def slow(name: str) -> str:
+    # records that it started, then waits for the test's go-ahead file
+    line = step(name)
+    while not os.path.exists(os.environ["GO_AHEAD"]):
+        time.sleep(0.02)
+    return line
+
+
+@crashy.handler()
+async def in_flight(ctx: Context, n: int) -> list[str]:
+    done = [await ctx.run(f"step {i}", step, f"step-{i}") for i in range(n)]
+    done.append(await ctx.run("slow", slow, "slow"))  # the kill comes in this body
+    return done
 
 
 @crashy.handler()
@@ -75,7 +96,7 @@ def test_kill_9_mid_invocation_then_restart_reuses_every_recorded_run(
     app = tmp_path / "crashy.py"
     app.write_text(textwrap.dedent(APP))
     effects = tmp_path / "side-effects.txt"
-    env = clean_env(SIDE_EFFECTS=str(effects))
+    env = clean_env(SIDE_EFFECTS=str(effects), GO_AHEAD=str(tmp_path / "go"))
     first = durable_serve(app, free_port(), env).start()
     second: AppProcess | None = None
     try:
@@ -125,3 +146,39 @@ def test_kill_9_mid_invocation_then_restart_reuses_every_recorded_run(
     assert names == ["step-0", "step-1", "step-2", "last"]  # each body exactly once
     assert len(set(pids[:3])) == 1 and pids[3] != pids[0]  # before the kill; after it
     assert restate.wait_status(inv, "completed")["completion_result"] == "success"
+
+
+def test_kill_9_inside_a_run_body_runs_that_body_again_and_no_other(
+    restate: RestateServer, tmp_path: Path
+) -> None:
+    """A body killed before its result was recorded runs again (at least once); the
+    recorded ones before it do not."""
+    app = tmp_path / "crashy.py"
+    app.write_text(textwrap.dedent(APP))
+    effects, go = tmp_path / "side-effects.txt", tmp_path / "go"
+    env = clean_env(SIDE_EFFECTS=str(effects), GO_AHEAD=str(go))
+    first = durable_serve(app, free_port(), env).start()
+    second: AppProcess | None = None
+    try:
+        restate.register(first.url)
+        r = httpx.post(f"{restate.ingress_url}/Crashy/in_flight/send", json=2, timeout=30)
+        inv = r.json()["invocationId"]
+        deadline = time.monotonic() + 60
+        while len(lines(effects)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [line.split()[0] for line in lines(effects)] == ["step-0", "step-1", "slow"]
+        first.kill()
+        restate.wait_status(inv, "backing-off", timeout=30)
+        go.touch()
+        second = durable_serve(app, first.port, env).start()
+        r = httpx.get(f"{restate.ingress_url}/restate/invocation/{inv}/attach", timeout=90)
+        assert r.status_code == 200, r.text
+        output = r.json()
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+    ran = lines(effects)
+    assert [line.split()[0] for line in ran] == ["step-0", "step-1", "slow", "slow"]
+    assert output == [ran[0], ran[1], ran[3]]  # the second run of the body is recorded
+    assert ran[2].split()[1] == ran[0].split()[1] != ran[3].split()[1]  # one per process
