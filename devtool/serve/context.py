@@ -29,7 +29,7 @@ from durable.context import (
     SendHandle,
     WorkflowContext,
 )
-from durable.context_impl import _arg_json, _out, _preview
+from durable.context_impl import _preview
 from durable.definitions import HandlerDef, handler_of
 from durable.exceptions import InvalidUsageError, TerminalError
 from restate.context import RunOptions as RRunOptions
@@ -102,6 +102,14 @@ def _none(_raw: bytes | None) -> None:
     return None
 
 
+def _raw_bytes(raw: bytes | None) -> bytes:
+    return b"" if raw is None else bytes(raw)
+
+
+def _json(raw: bytes | None) -> Any:
+    return _serde.deserialize(text(raw))
+
+
 class _Promise(DurablePromise[Any]):
     def __init__(self, ctx: ServeContext, name: str, serde: Any, type_hint: Any) -> None:
         self._ctx = ctx
@@ -131,12 +139,25 @@ class _Promise(DurablePromise[Any]):
 
 def _call_arg(arg: Any, hdef: HandlerDef | None) -> bytes:
     """A call's input as bytes: nothing for a handler without input (Restate refuses a
-    body there), else durable's JSON (``bytes`` given as they are)."""
+    body there), the callee's ``input_serde``'s bytes, ``bytes`` as given, else JSON."""
     if hdef is not None and hdef.arity == 1:
         return b""
+    if hdef is not None and hdef.input_serde is not None:
+        return encode(hdef.input_serde, arg)
+    if isinstance(arg, (bytes, bytearray)):
+        return bytes(arg)
     if arg is None and hdef is None:
         return b""  # the callee reads no body as None, as durable dev's "null"
-    return _arg_json(arg, hdef).encode()
+    return _serde.serialize(arg).encode()
+
+
+def _result(tpe: Any) -> Callable[[bytes | None], Any]:
+    """How a call's result bytes become the callee's output type (or its output_serde's)."""
+    h = handler_of(tpe)
+    if h.output_serde is not None:
+        serde = h.output_serde
+        return lambda raw: decode(serde, raw)
+    return lambda raw: _serde.deserialize(text(raw), h.output_type)
 
 
 def _run_body(
@@ -340,12 +361,12 @@ class ServeContext(WorkflowContext):
         data: bytes,
         idem: str | None,
         headers: dict[str, str] | None,
-        convert: Callable[[str | None], Any],
+        convert: Callable[[bytes | None], Any],
     ) -> CallFuture[Any]:
         inner = self._r.generic_call(
             service, handler, data, key=key, idempotency_key=idem, headers=headers
         )
-        return ServeCallFuture(self._waits, inner, lambda raw: convert(text(raw)))
+        return ServeCallFuture(self._waits, inner, convert)
 
     def _send(
         self,
@@ -377,7 +398,9 @@ class ServeContext(WorkflowContext):
     ) -> CallFuture[Any]:
         h = handler_of(tpe)
         data = _call_arg(arg, h)
-        return self._call(h.service_name, h.name, None, data, idempotency_key, headers, _out(tpe))
+        return self._call(
+            h.service_name, h.name, None, data, idempotency_key, headers, _result(tpe)
+        )
 
     def object_call(
         self,
@@ -389,7 +412,7 @@ class ServeContext(WorkflowContext):
     ) -> CallFuture[Any]:
         h = handler_of(tpe)
         data = _call_arg(arg, h)
-        return self._call(h.service_name, h.name, key, data, idempotency_key, headers, _out(tpe))
+        return self._call(h.service_name, h.name, key, data, idempotency_key, headers, _result(tpe))
 
     workflow_call = object_call
 
@@ -433,18 +456,10 @@ class ServeContext(WorkflowContext):
     ) -> CallFuture[Any]:
         if scope is not None or limit_key is not None:
             raise TerminalError(_preview("generic_call(scope=, limit_key=)", "scopes"), 501)
-        if isinstance(arg, (bytes, bytearray)):  # restate's generic_call: bytes in, bytes out
-            return self._call(
-                service,
-                handler,
-                key,
-                bytes(arg),
-                idempotency_key,
-                headers,
-                lambda t: b"" if t is None else t.encode(),
-            )
+        # restate's generic_call: bytes in, bytes out; a value in: JSON out, as durable dev
+        convert = _raw_bytes if isinstance(arg, (bytes, bytearray)) else _json
         data = _call_arg(arg, None)
-        return self._call(service, handler, key, data, idempotency_key, headers, _serde.deserialize)
+        return self._call(service, handler, key, data, idempotency_key, headers, convert)
 
     def generic_send(
         self,
@@ -460,7 +475,7 @@ class ServeContext(WorkflowContext):
     ) -> SendHandle:
         if scope is not None or limit_key is not None:
             raise TerminalError(_preview("generic_send(scope=, limit_key=)", "scopes"), 501)
-        data = bytes(arg) if isinstance(arg, (bytes, bytearray)) else _call_arg(arg, None)
+        data = _call_arg(arg, None)
         return self._send(service, handler, key, data, send_delay, idempotency_key, headers)
 
     # -- awakeables, cancellation, attach

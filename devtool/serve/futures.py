@@ -65,9 +65,9 @@ def encode(serde: Any, value: Any) -> bytes:
 
 
 def decode(serde: Any, raw: bytes | None) -> Any:
-    """What ``serde`` makes of bytes from restate: durable's own serdes read text (None
-    when there is none), others get the bytes, as under restate-sdk."""
-    if isinstance(serde, (_serde.JsonSerde, _serde.BytesSerde)):
+    """What ``serde`` makes of bytes from restate: durable's JSON serdes read text (None
+    when there is none), others (``BytesSerde`` too) get the bytes, as under restate-sdk."""
+    if isinstance(serde, _serde.JsonSerde):
         return serde.deserialize(text(raw))
     return serde.deserialize(b"" if raw is None else bytes(raw))
 

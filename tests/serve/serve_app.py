@@ -51,6 +51,26 @@ async def echo(ctx: Context, item: Item) -> Item:
     return Item(item.name.upper(), item.qty + 1)
 
 
+class TextSerde:
+    """Plain text both ways (not JSON: Restate carries bytes)."""
+
+    def serialize(self, value: str) -> bytes:
+        return value.encode()
+
+    def deserialize(self, data: bytes) -> str:
+        return data.decode()
+
+
+@tools.handler(
+    input_serde=TextSerde(),
+    output_serde=TextSerde(),
+    accept="text/plain",
+    content_type="text/plain",
+)
+async def shout(ctx: Context, s: str) -> str:
+    return s.upper() + "!"
+
+
 @tools.handler()
 async def nothing(ctx: Context) -> None:
     return None
@@ -155,6 +175,7 @@ async def calls(ctx: Context, key: str) -> dict[str, Any]:
         failed = "no error"
     except TerminalError as e:
         failed = f"{type(e).__name__}:{e.status_code}:{e.message}"
+    shouted = await ctx.service_call(shout, "abc")
     seen = await ctx.service_call(header, headers={"x-durable-test": "yes"})
     f = ctx.service_call(nothing)
     callee = await f.invocation_id()
@@ -173,6 +194,7 @@ async def calls(ctx: Context, key: str) -> dict[str, Any]:
         "failed": failed,
         "callee": callee.startswith("inv_"),
         "header": seen,
+        "shouted": shouted,
         "attached": [type(attached).__name__, attached.name, attached.qty],
     }
 

@@ -296,3 +296,22 @@ def test_the_logger_is_quiet_while_restate_replays(caplog: pytest.LogCaptureFixt
     finally:
         current_executor.reset(token)
     assert [r.getMessage() for r in caplog.records] == ["live"]
+
+
+def test_serdes_get_what_restate_carries() -> None:
+    from durable.devtool.serve.futures import decode, encode
+
+    assert decode(durable.serde.BytesSerde(), b"\xff\x00") == b"\xff\x00"  # not text: as given
+    assert encode(durable.serde.BytesSerde(), b"\xff") == b"\xff"
+    assert decode(durable.serde.JsonSerde(int), b"42") == 42
+    assert decode(durable.serde.JsonSerde(), None) is None
+    assert encode(durable.serde.JsonSerde(), {"a": 1}) == b'{"a":1}'
+
+    class Upper:  # a restate-style serde: bytes both ways
+        def serialize(self, v: str) -> bytes:
+            return v.upper().encode()
+
+        def deserialize(self, b: bytes) -> str:
+            return b.decode().lower()
+
+    assert encode(Upper(), "ab") == b"AB" and decode(Upper(), b"AB") == "ab"

@@ -144,6 +144,12 @@ def test_json_shapes_none_and_input_errors(server: RestateServer) -> None:
     assert "invalid input for Tools/echo" in r.json()["message"]
 
 
+def test_handler_serdes_carry_bytes(server: RestateServer) -> None:
+    r = call(server, "Tools/shout", content=b"hi there", headers={"content-type": "text/plain"})
+    assert r.status_code == 200 and r.content == b"HI THERE!", r.text
+    assert r.headers["content-type"] == "text/plain"
+
+
 def test_terminal_errors_reach_the_caller(server: RestateServer) -> None:
     r = call(server, "Tools/fail", 404)
     assert r.status_code == 404
@@ -196,6 +202,7 @@ def test_calls_sends_attach_and_idempotency(server: RestateServer) -> None:
         "failed": "TerminalError:418:failed with 418",
         "callee": True,
         "header": "yes",
+        "shouted": "ABC!",
         "attached": ["Item", "SENT", 1],
     }
     # the delayed send lands later; the idempotent pair adds once
