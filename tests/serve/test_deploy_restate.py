@@ -214,6 +214,14 @@ def test_an_admin_url_that_is_not_restate(deployments) -> None:
     assert "give Restate's admin URL" in said
 
 
+def test_restates_ingress_given_as_the_admin_url(restate, deployments) -> None:
+    said = refused(
+        "deploy", deployments["A"].url, "--admin", restate.ingress_url,
+        text="to POST /deployments, not as Restate's admin API does",
+    )  # fmt: skip
+    assert "port 9070 by default" in said
+
+
 @pytest.mark.parametrize(
     "url, admin, text",
     [
