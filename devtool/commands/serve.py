@@ -27,7 +27,9 @@ def serve(
     host: Annotated[
         str, typer.Option(help="Address to bind (127.0.0.1 by default).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of the deployment (9080).")] = 9080,
+    port: Annotated[
+        int, typer.Option(help="Port of the deployment (9080).", min=1, max=65535)
+    ] = 9080,
     http1: Annotated[
         bool,
         typer.Option(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -60,11 +61,29 @@ def banner(services: Mapping[str, ServiceDef], url: str, http1: bool) -> str:
     return "\n".join(lines)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """The deployment's socket, bound before anything is printed (OSError if it cannot)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def run(services: Mapping[str, ServiceDef], host: str, port: int, http1: bool) -> int:
     """Serve until SIGTERM or SIGINT; the exit code."""
     app = deployment(services, http1)
+    try:
+        sock = _listen(host, port)
+    except OSError as e:
+        print(f"durable serve: cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
+        return 1
     config = Config()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.bind = [f"fd://{sock.detach()}"]  # hypercorn serves (and closes) the bound socket
     config.accesslog = None
     config.errorlog = "-"
     config.graceful_timeout = 5.0
@@ -82,9 +101,5 @@ def run(services: Mapping[str, ServiceDef], host: str, port: int, http1: bool) -
         print(banner(services, url, http1), flush=True)
         await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
 
-    try:
-        asyncio.run(main())
-    except OSError as e:
-        print(f"durable serve: cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
-        return 1
+    asyncio.run(main())
     return 0

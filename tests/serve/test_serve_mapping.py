@@ -267,7 +267,8 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
             cwd=tmp_path,
         )
     assert r.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in r.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in r.stderr
+    assert "a Restate deployment at" not in r.stdout  # nothing claimed before it is bound
 
 
 def test_help() -> None:
