@@ -63,9 +63,16 @@ def serve(
         )
     except AppLoadError as e:
         fail(f"cannot serve {spec}: {e}")
-    from ..serve.adapter import refusals
+    from ..serve.adapter import refusals, restate_services_defined
 
     problems = refusals(services)
+    foreign = restate_services_defined()
+    if foreign:
+        problems.append(
+            f"{spec} also defines restate-sdk services ({', '.join(foreign)}): durable serve "
+            "serves durable ones only; write them with `import durable`, or serve them "
+            "from their own restate-sdk deployment"
+        )
     if problems:
         fail(
             "durable serve cannot carry these over to Restate (nothing was served):\n  "

@@ -28,7 +28,7 @@ from ..errors import AppLoadError
 from .context import ServeContext
 from .futures import decode, encode, to_restate
 
-__all__ = ["build", "refusals", "retry_policy", "FOREVER"]
+__all__ = ["build", "refusals", "retry_policy", "restate_services_defined", "FOREVER"]
 
 _BYTES = RBytesSerde()
 
@@ -76,6 +76,15 @@ def refusals(services: Mapping[str, ServiceDef]) -> list[str]:
                     f"{where}; remove it"
                 )
     return out
+
+
+def restate_services_defined() -> list[str]:
+    """Names of restate-sdk services the app made itself (``import restate``): durable
+    serve serves durable definitions only, so these would silently not be served."""
+    import gc
+
+    kinds = tuple(_CLASSES.values())
+    return sorted(o.name for o in gc.get_objects() if isinstance(o, kinds))
 
 
 def retry_policy(p: RetryPolicy | None) -> InvocationRetryPolicy | None:

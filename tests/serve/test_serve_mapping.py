@@ -231,6 +231,24 @@ def test_a_restate_sdk_app_is_told_to_run_as_one(tmp_path: Path) -> None:
     assert "is a restate-sdk app" in r.stderr and "hypercorn" in r.stderr
 
 
+def test_an_app_mixing_restate_sdk_services_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "mixed.py").write_text(
+        textwrap.dedent(
+            """
+            import durable, restate
+            d = durable.Service("D")
+            @d.handler()
+            async def h(ctx: durable.Context) -> str:
+                return "d"
+            r = restate.Service("R")
+            """
+        )
+    )
+    r = _serve(tmp_path, "mixed.py")
+    assert r.returncode == 1
+    assert "also defines restate-sdk services (R)" in r.stderr
+
+
 def test_a_refused_option_stops_it_before_serving(tmp_path: Path) -> None:
     (tmp_path / "lazy.py").write_text(
         textwrap.dedent(
