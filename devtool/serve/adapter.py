@@ -126,6 +126,8 @@ def _service(s: ServiceDef) -> Any:
 def _handler(rsvc: Any, s: ServiceDef, h: HandlerDef) -> None:
     kwargs: dict[str, Any] = dict(h.restate_options)
     kwargs.update(name=h.name, input_serde=_BYTES, output_serde=_BYTES)
+    if h.arity == 2:  # durable dev reads JSON whatever the content type says (curl -d)
+        kwargs.setdefault("accept", "*/*")
     if s.kind == "object":
         kwargs["kind"] = h.kind
     policy = retry_policy(h.retry_policy)

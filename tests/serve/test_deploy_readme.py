@@ -73,6 +73,12 @@ def test_the_readme_commands_serve_and_register_the_bundled_example(
         assert "OrderWorkflow" in said and "Greeter" in said
         answer = httpx.post(f"{restate.ingress_url}/Greeter/greet", json="Ann", timeout=30)
         assert (answer.status_code, answer.json()) == (200, "Hello Ann!")
+        # README's curl -d sends a form content type: Restate takes it, as durable dev does
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        answer = httpx.post(
+            f"{restate.ingress_url}/Greeter/greet", content=b'"Bo"', headers=form, timeout=30
+        )
+        assert (answer.status_code, answer.json()) == (200, "Hello Bo!")
     finally:
         serve.stop()
 
