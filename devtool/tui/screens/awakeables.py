@@ -51,7 +51,8 @@ class AwakeablesScreen(LiveScreen):
 
     @property
     def selected(self) -> dict[str, Any] | None:
-        return self.query_one(PendingTable).selected
+        tables = self.query(PendingTable)  # none while the screen is taken down
+        return tables.first().selected if tables else None
 
     def _done(self, verb: str, item: dict[str, Any]) -> Any:
         def done(result: Any) -> None:

@@ -214,7 +214,8 @@ class InvocationScreen(LiveScreen):
         if action == "act":
             return inv is not None and allowed(str(parameters[0]), inv) or None
         if action == "restart":
-            entry = self.query_one(JournalTable).selected if inv else None
+            tables = self.query(JournalTable)  # none while the screen is taken down
+            entry = tables.first().selected if inv and tables else None
             return entry is not None and entry["index"] >= 1 and entry["kind"] != "output" or None
         if action == "error":
             return (

@@ -140,7 +140,9 @@ class InvocationsScreen(LiveScreen):
     # -- actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "act":
-            item = self.query_one(InvocationTable).selected
+            # the footer asks while the screen is being taken down too (no table then)
+            tables = self.query(InvocationTable)
+            item = tables.first().selected if tables else None
             return item is not None and allowed(str(parameters[0]), item) or None
         return True
 
