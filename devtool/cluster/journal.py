@@ -224,6 +224,7 @@ class _Open:
     mentions: str = ""  # text in which an awakeable id may appear
     awakeable: str | None = None  # for awakeable entries: the id
     signal: int | None = None
+    placed_at: datetime | None = None  # an awakeable: when the command after it was made
 
     def text(self) -> str:
         """What the command carries that may hold an awakeable's id."""
@@ -453,7 +454,7 @@ def _map(
                 entry,
                 None if it.awakeable is not None else it.row.index,
                 "Notification: Signal" if it.awakeable is not None else it.row.entry_type,
-                it.row.at,
+                it.placed_at or it.row.at,
                 it.completed_at if it.completed else None,
             )
         )
@@ -469,6 +470,8 @@ def _place_awakeables(items: list[_Open], signals: list[_Open]) -> list[_Open]:
         at = next((i for i, it in enumerate(out) if s.awakeable in it.text()), None)
         if at is None:
             at = next((i for i, it in enumerate(out) if it.row.index > s.row.index), len(out))
+        if at < len(out):
+            s.placed_at = out[at].row.at
         out.insert(at, s)
     return out
 

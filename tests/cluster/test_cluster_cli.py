@@ -309,3 +309,52 @@ def test_a_cluster_that_does_not_answer(tmp_path) -> None:
     r = runner.invoke(app, ["invocations", "ls"], env={"DURABLE_RESTATE_URL": url})
     assert r.exit_code == 1 and f"no Restate admin API answers at {url}" in r.stderr
     refused(None, "invocations", "ls", "--restate", "restate:9070", text="takes the URL")
+
+
+def test_the_admin_api_over_a_cluster_says_what_it_cannot_do(cluster: Cluster, made) -> None:
+    import asyncio
+
+    import httpx
+    from durable.devtool.cluster.app import cluster_app
+
+    async def talk() -> dict[str, httpx.Response]:
+        app = cluster_app(cluster.admin_url)
+        transport = httpx.ASGITransport(app=app)
+        got: dict[str, httpx.Response] = {}
+        async with httpx.AsyncClient(transport=transport, base_url="http://c") as c:
+            got["health"] = await c.get("/health")
+            got["openapi"] = await c.get("/api/openapi.json")
+            got["replay"] = await c.post(f"/api/invocations/{made['everything']}/replay")
+            got["replay_many"] = await c.post("/api/replay", json={"ids": []})
+            got["export"] = await c.get("/api/export/invocations")
+            got["as_of"] = await c.get(f"/api/state/Pantry/shelf-1?invocation={made['stock']}")
+            got["promise"] = await c.post(
+                "/api/promises/resolve",
+                json={"service": "Signup", "key": "bob", "name": "code", "value": 1},
+            )
+            got["dry_run"] = await c.post(
+                "/api/invocations/bulk",
+                json={"action": "kill", "filter": {"handler": "refuse"}, "dry_run": True},
+            )
+            got["cross_site"] = await c.post(
+                f"/api/invocations/{made['stock']}/purge",
+                headers={"origin": "http://evil.example"},
+            )
+            got["get_action"] = await c.get(f"/api/invocations/{made['stock']}/purge")
+            got["unknown"] = await c.get("/api/nothing")
+        await app.state.restate.close()
+        return got
+
+    got = asyncio.run(talk())
+    health = got["health"].json()
+    assert health["status"] == "ok" and health["cluster"] == cluster.admin_url
+    assert health["restate_version"].startswith("1.7") and health["ingress_url"]
+    for name in ("openapi", "replay", "replay_many", "export", "as_of", "promise"):
+        r = got[name]
+        assert r.status_code == 501, (name, r.text)
+        assert r.json()["message"].startswith("not available on a Restate cluster: "), name
+    assert "durable pull" in got["replay"].json()["message"]
+    assert got["dry_run"].json() == {"action": "kill", "matched": 1, "ids": [made["refuse"]]}
+    assert got["cross_site"].status_code == 403 and got["get_action"].status_code == 405
+    assert got["unknown"].status_code == 404
+    assert cluster.row(made["stock"])["status"] == "completed"  # nothing was purged
