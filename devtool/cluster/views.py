@@ -561,6 +561,7 @@ async def pending(admin: RestateAdmin, limit: int = 1000) -> dict[str, Any]:
                     "handler": r.get("target_handler_name"),
                     "key": r.get("target_service_key"),
                     "status": status_of(r),
+                    "schema": None,  # Restate does not record the value's type
                 }
             )
     promises = []
@@ -596,6 +597,7 @@ async def pending(admin: RestateAdmin, limit: int = 1000) -> dict[str, Any]:
                 "created_at": iso(w.get("created_at")),
                 "handler": w.get("target_handler_name"),
                 "status": status_of(w) if w else None,
+                "schema": None,
             }
         )
     return {"awakeables": awakeables, "promises": promises}

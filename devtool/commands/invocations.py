@@ -244,6 +244,8 @@ def show(
             escape(state_text),
         )
     out.print(t)
+    if inv.get("journal_note"):  # a Restate cluster's: why the journal is empty
+        out.print(f"note: {escape(inv['journal_note'])}")
     if any(e.get("state") is not None for e in inv["journal"]):
         out.print('state "=": unchanged since the entry before')
     children = [e for e in inv["journal"] if e.get("child_id")]

@@ -131,6 +131,14 @@ def test_invocations_show_journal_and_waits(cluster: Cluster, made) -> None:
     }
     failed = js(cluster, "invocations", "show", made["refuse"])
     assert failed["status"] == "failed" and failed["failure"]["code"] == 418
+    # a journal Restate dropped (after journal_retention; here by hand) is said to be gone
+    import httpx
+
+    r = httpx.patch(f"{cluster.admin_url}/invocations/{made['refuse']}/purge-journal")
+    assert r.status_code in (200, 202), r.text
+    until(lambda: not cluster.journal(made["refuse"]), what="the journal purge")
+    text = " ".join(ok(cluster, "invocations", "show", made["refuse"]).split())
+    assert "note: Restate keeps no journal for this invocation" in text and "failed" in text
     refused(cluster, "invocations", "show", "inv_1" + "0" * 33, text="unknown invocation")
     refused(cluster, "invocations", "show", "inv_nope", text="malformed invocation id")
 
