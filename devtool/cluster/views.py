@@ -564,28 +564,24 @@ async def pending(admin: RestateAdmin, limit: int = 1000) -> dict[str, Any]:
                     "schema": None,  # Restate does not record the value's type
                 }
             )
-    promises = []
-    for p in await admin.query(
+    open_promises = await admin.query(
         "SELECT service_name, service_key, key FROM sys_promise WHERE completed = false "
         f"ORDER BY service_name, service_key, key LIMIT {limit}"
-    ):
-        waiter = await admin.query(
-            f"SELECT {_COLUMNS} FROM sys_invocation WHERE target_service_name = "
-            f"{sql_text(p['service_name'])} AND target_service_key = "
-            f"{sql_text(p['service_key'])} AND status <> 'completed' ORDER BY created_at LIMIT 1"
+    )
+    waiters = await _promise_waiters(admin, open_promises)
+    promises = []
+    for p in open_promises:
+        candidates = waiters.get((p["service_name"], p["service_key"]), [])
+        # the invocation whose journal waits on this promise, else the oldest of the key
+        w, entry = next(
+            (
+                (row, e["index"])
+                for row, journal in candidates
+                for e in journal
+                if e["kind"] == "get_promise" and e["name"] == p["key"] and not e["completed"]
+            ),
+            (candidates[0][0] if candidates else {}, None),
         )
-        w = waiter[0] if waiter else {}
-        entry = None
-        if w:
-            rows_w = (await _journal_rows(admin, [w["id"]])).get(w["id"], [])
-            entry = next(
-                (
-                    e["index"]
-                    for e in _views(rows_w, w["id"], ())
-                    if e["kind"] == "get_promise" and e["name"] == p["key"] and not e["completed"]
-                ),
-                None,
-            )
         promises.append(
             {
                 "id": _promise_id(p["service_name"], p["service_key"], p["key"]),
@@ -601,6 +597,30 @@ async def pending(admin: RestateAdmin, limit: int = 1000) -> dict[str, Any]:
             }
         )
     return {"awakeables": awakeables, "promises": promises}
+
+
+async def _promise_waiters(
+    admin: RestateAdmin, promises: list[dict[str, Any]]
+) -> dict[tuple[str, str], list[tuple[dict[str, Any], list[dict[str, Any]]]]]:
+    """(workflow, key) -> its unfinished invocations (oldest first) with their journals,
+    in a query per workflow and one for the journals."""
+    keys: dict[str, set[str]] = {}
+    for p in promises:
+        keys.setdefault(p["service_name"], set()).add(p["service_key"])
+    rows: list[dict[str, Any]] = []
+    for service, ks in keys.items():
+        rows += await admin.query(
+            f"SELECT {_COLUMNS} FROM sys_invocation WHERE target_service_name = "
+            f"{sql_text(service)} AND target_service_key IN "
+            f"({', '.join(sql_text(k) for k in sorted(ks))}) AND status <> 'completed' "
+            "ORDER BY created_at"
+        )
+    journals = await _journals(admin, rows[:200])
+    out: dict[tuple[str, str], list[tuple[dict[str, Any], list[dict[str, Any]]]]] = {}
+    for r in rows:
+        key = (r["target_service_name"], r["target_service_key"])
+        out.setdefault(key, []).append((r, journals.get(r["id"], [])))
+    return out
 
 
 def _promise_id(service: str, key: str, name: str) -> str:
