@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -421,7 +422,9 @@ def _map(
             raise UnknownEntry(
                 f"Restate journal row {row.index} is neither command nor notification"
             )
-    for index in pending_signals:
+    if invocation_id:  # awakeables whose ids the code handed on, not completed yet
+        pending_signals = (*pending_signals, *_own_signals(items, invocation_id))
+    for index in dict.fromkeys(pending_signals):
         if invocation_id and index >= FIRST_AWAKEABLE_SIGNAL:
             awk = awakeable_id(invocation_id, index)
             if not any(s.awakeable == awk for s in signals):
@@ -459,6 +462,25 @@ def _map(
             )
         )
     return out
+
+
+_AWAKEABLE_ID = re.compile(r"sign_1[A-Za-z0-9_-]{38}")
+
+
+def _own_signals(items: list[_Open], invocation_id: str) -> list[int]:
+    """Signal indexes of this invocation's awakeables named in its commands (an id it
+    made and handed on: Restate journals no command for making one)."""
+    own = invocation_id_bytes(invocation_id)
+    found = []
+    for it in items:
+        for awk in _AWAKEABLE_ID.findall(it.text()):
+            try:
+                raw = base64.urlsafe_b64decode(awk[6:] + "==")
+            except ValueError:
+                continue
+            if len(raw) == 28 and raw[:24] == own:
+                found.append(int.from_bytes(raw[24:], "big"))
+    return found
 
 
 def _place_awakeables(items: list[_Open], signals: list[_Open]) -> list[_Open]:

@@ -534,29 +534,32 @@ async def state_keys(admin: RestateAdmin, service: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- awakeables
 async def pending(admin: RestateAdmin, limit: int = 1000) -> dict[str, Any]:
-    """Awakeables that suspended invocations wait on, and workflow promises not yet
-    completed, with the invocation waiting on each."""
+    """Awakeables that unfinished invocations wait on, and workflow promises not yet
+    completed, with the invocation waiting on each.
+
+    An awakeable is known from a suspended invocation's ``suspended_waiting_for_signals``,
+    or, while it runs, from its id in the invocation's commands (Restate journals no
+    command for making one, so one whose id was never handed on is not listed). The
+    journals of the newest 200 unfinished invocations are read for that.
+    """
     rows = await admin.query(
-        f"SELECT {_COLUMNS} FROM sys_invocation WHERE status = 'suspended' "
-        f"AND array_length(suspended_waiting_for_signals) > 0 ORDER BY created_at LIMIT {limit}"
+        f"SELECT {_COLUMNS} FROM sys_invocation WHERE status <> 'completed' "
+        "ORDER BY created_at DESC LIMIT 200"
     )
-    raw = await _journal_rows(admin, [r["id"] for r in rows][:200])
+    rows.reverse()
+    raw = await _journal_rows(admin, [r["id"] for r in rows])
     awakeables = []
     for r in rows:
-        signals = tuple(s for s in r.get("suspended_waiting_for_signals") or () if s >= 17)
-        entries = _views(raw.get(r["id"], []), r["id"], signals)
-        for s in signals:
-            awk = rj.awakeable_id(r["id"], s)
-            entry = next(
-                (e for e in entries if e["kind"] == "awakeable" and e["payload"]["id"] == awk),
-                None,
-            )
+        entries = _views(raw.get(r["id"], []), r["id"], _signals(r))
+        for e in entries:
+            if e["kind"] != "awakeable" or e["completed"] or len(awakeables) >= limit:
+                continue
             awakeables.append(
                 {
-                    "id": awk,
+                    "id": e["payload"]["id"],
                     "invocation_id": r["id"],
-                    "entry_index": entry["index"] if entry else None,
-                    "created_at": iso(r.get("modified_at")),
+                    "entry_index": e["index"],
+                    "created_at": e["created_at"] or iso(r.get("modified_at")),
                     "service": r.get("target_service_name"),
                     "handler": r.get("target_handler_name"),
                     "key": r.get("target_service_key"),
