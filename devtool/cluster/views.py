@@ -548,7 +548,7 @@ async def pending(admin: RestateAdmin, limit: int = 1000) -> dict[str, Any]:
     )
     rows.reverse()
     raw = await _journal_rows(admin, [r["id"] for r in rows])
-    awakeables = []
+    awakeables: list[dict[str, Any]] = []
     for r in rows:
         entries = _views(raw.get(r["id"], []), r["id"], _signals(r))
         for e in entries:
