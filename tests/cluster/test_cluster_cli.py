@@ -163,6 +163,9 @@ def test_state_services_awakeables_and_sql(cluster: Cluster, made) -> None:
         "last": "flour",
     }
     assert js(cluster, "state", "ls", "Pantry")["keys"] == [{"key": "shelf-1", "entries": 2}]
+    # keys and names reach Restate's SQL as quoted literals, never as SQL
+    assert js(cluster, "state", "get", "Pantry", "x' OR '1'='1")["state"] == {}
+    assert js(cluster, "state", "ls", "Pantry' OR '1'='1")["keys"] == []
     assert "shelf-1" in ok(cluster, "state", "ls", "Pantry")
     services = js(cluster, "services")
     kitchen = next(s for s in services["services"] if s["name"] == "Kitchen")
