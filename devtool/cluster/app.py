@@ -175,7 +175,12 @@ def cluster_app(admin_url: str, ingress_url: str | None = None, **client: Any) -
             return {"id": inv_id, "action": name, "status": "purged", "message": "purged"}
         after = before
         for _ in range(20):  # Restate applies it asynchronously: wait a little for it
-            after = await status(inv_id)
+            try:
+                after = await status(inv_id)
+            except NotFound:  # Restate drops an invocation killed before it started
+                ended = {"kill": "killed", "cancel": "cancelled"}.get(name, after)
+                message = f"{ended} before it started: Restate keeps no trace of it"
+                return {"id": inv_id, "action": name, "status": ended, "message": message}
             if after != before or name == "resume":
                 break
             await asyncio.sleep(0.05)

@@ -46,10 +46,12 @@ NO_JOURNAL = (
 )
 _KINDS = {"service": "service", "virtual_object": "object", "workflow": "workflow"}
 _FAILURE = re.compile(r"\[(\d{3})\]\s?(.*)", re.S)
+# scheduled_at is read for Restate 1.7.12's sake: without it in the projection,
+# scheduled_start_at comes back empty
 _COLUMNS = (
     "id, target_service_name, target_handler_name, target_service_key, target_service_ty, "
     "status, completion_result, completion_failure, created_at, modified_at, completed_at, "
-    "scheduled_start_at, next_retry_at, retry_count, last_failure, idempotency_key, "
+    "scheduled_at, scheduled_start_at, next_retry_at, retry_count, last_failure, idempotency_key, "
     "invoked_by_id, invoked_by, restarted_from, journal_commands_size, journal_size, "
     "suspended_waiting_for_signals, suspended_waiting_for_completions, "
     "last_failure_related_command_index, last_failure_related_command_name, "

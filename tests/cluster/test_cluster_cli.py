@@ -227,6 +227,14 @@ def test_invoke_through_the_ingress(cluster: Cluster, made) -> None:
     sent = ok(cluster, "invoke", "Kitchen/steps", "20", "--send")
     inv_id = sent.split()[0]
     cluster.wait_for(inv_id, lambda r: r.get("status") == "completed")
+    later = ok(cluster, "invoke", "Kitchen/steps", "30", "--send", "--delay", "1h").split()[0]
+    cluster.wait_for(later, lambda r: r.get("status") == "scheduled")
+    (row,) = js(cluster, "invocations", "ls", "--status", "scheduled")["invocations"]
+    assert row["id"] == later and row["waits_on"].startswith("its start time ")
+    assert row["scheduled_at"] > row["created_at"] and row["actions"] == ["cancel", "kill"]
+    assert "killed" in ok(cluster, "invocations", "kill", later)
+    sql = f"SELECT status FROM sys_invocation WHERE id = '{later}'"
+    until(lambda: [r.get("status") for r in cluster.query(sql)] != ["scheduled"], what="kill")
 
 
 def test_cancel_and_kill(cluster: Cluster, made) -> None:
