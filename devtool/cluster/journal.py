@@ -9,7 +9,12 @@ index is the command's position in that list (entry 0: the input).
 Restate records no command when a handler creates an awakeable: the awakeable shows up
 only as the signal notification that completes it. Such an entry is placed just before
 the first command that carries its id (where the code handed the id on), else where its
-signal arrived. Restate's ``ctx.time()`` is a ``Run`` named ``timestamp`` and stays one.
+signal arrived. That place is a guess: the code may have made it earlier (after the
+previous awaited entry), so a replay should match such an entry (``restate_index`` None)
+by its id rather than its position. An awakeable whose id no command carries is known
+only once its invocation suspends on it (``pending_signals``). Restate's ``ctx.time()``
+is a ``Run`` named ``timestamp`` and stays one; durable's combinators (``select``,
+``with_timeout``...) leave no command, so their entries are not in a mapped journal.
 
 :func:`map_journal` gives :class:`MappedEntry` (entry, times, Restate's indexes);
 :func:`journal_entries` the bare entries a replay consumes; :func:`entry_views` the
