@@ -45,6 +45,7 @@ __all__ = [
     "journal_timed",
     "attempts",
     "logs",
+    "origin",
     "incomplete_entries",
     "entry_time",
     "state_as_of",
@@ -637,6 +638,20 @@ def logs(cur: Cursor, invocation_id: str, limit: int = 2000) -> list[dict[str, A
     )
     names = ("at", "attempt", "stream", "level", "message")
     return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def origin(cur: Cursor, invocation_id: str) -> dict[str, Any] | None:
+    """Where a pulled copy came from (``durable pull``); None for a local invocation."""
+    rows = _unless_old(
+        cur,
+        "SELECT cluster, remote_id, remote_status, pulled_at, state FROM origins "
+        "WHERE invocation_id = ?",
+        [invocation_id],
+    )
+    if not rows:
+        return None
+    names = ("cluster", "remote_id", "remote_status", "pulled_at", "state")
+    return dict(zip(names, rows[0], strict=True))
 
 
 def _unless_old(cur: Cursor, sql: str, params: list[Any]) -> list[tuple]:
