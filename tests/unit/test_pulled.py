@@ -38,7 +38,9 @@ def copy_of(remote_id: str = REMOTE, created: datetime = T0) -> PulledCopy:
         PulledEntry(
             JournalEntry(3, EntryKind.SET_STATE, "total", "2", None, None, True), created + 6 * ms
         ),
-        PulledEntry(JournalEntry(4, EntryKind.OUTPUT, None, None, "2", None, True), created + 7 * ms),
+        PulledEntry(
+            JournalEntry(4, EntryKind.OUTPUT, None, None, "2", None, True), created + 7 * ms
+        ),
     )
     return PulledCopy(
         cluster="http://127.0.0.1:9070",
