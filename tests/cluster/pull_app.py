@@ -16,6 +16,7 @@ from restate import Context, ObjectContext, Service, TerminalError, VirtualObjec
 
 greeter = Service("Greeter")
 counter = VirtualObject("Counter")
+forgetful = Service("Forgetful")  # the tests set its journal retention to 0 on the cluster
 
 
 def _note_pid() -> None:
@@ -56,4 +57,9 @@ async def greet(ctx: Context, name: str) -> str:
     return f"hello {loud} {n}"
 
 
-app = restate.app([greeter, counter])
+@forgetful.handler()
+async def hello(ctx: Context, name: str) -> str:
+    return await ctx.run("hello", lambda: f"hello {name}")
+
+
+app = restate.app([greeter, counter, forgetful])

@@ -69,6 +69,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         r = ingress.post("/Counter/bob/refuse", json="no")
         assert r.status_code == 400, r.text
         ids["refuse"] = r.headers["x-restate-id"]
+        r = httpx.patch(
+            f"{server.admin_url}/services/Forgetful", json={"journal_retention": "0s"}, timeout=10
+        )
+        assert r.status_code == 200, r.text
+        r = ingress.post("/Forgetful/hello", json="x")
+        assert r.status_code == 200, r.text
+        ids["forgotten"] = r.headers["x-restate-id"]
         r = ingress.post("/Counter/zed/slow/send")
         assert r.status_code == 202, r.text
         ids["slow"] = r.json()["invocationId"]
@@ -212,6 +219,9 @@ def test_bad_unknown_and_unreachable_pulls_exit_1_and_write_nothing(
         "pull", cluster.ids["add2"], "--restate", cluster.server.ingress_url, "--store", store
     )
     assert r.exit_code == 1 and "is not a Restate admin API" in r.output
+    r = durable("pull", cluster.ids["forgotten"], "--restate", cluster.url, "--store", store)
+    assert r.exit_code == 1
+    assert f"the journal of {cluster.ids['forgotten']} is no longer on the cluster" in r.output
     assert store_rows(store) == kept
 
 
