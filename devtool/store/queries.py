@@ -223,10 +223,12 @@ def state_as_of(
 
 
 def finished_workflows(cur: Cursor, service: str, handler: str, before: datetime) -> list[str]:
-    """Ids (keys) of a workflow whose main run finished before ``before``."""
+    """Ids (keys) of a workflow whose main run finished before ``before`` (copies pulled
+    from a cluster are not runs of this runtime: they never make a key old)."""
     rows = cur.execute(
         "SELECT key FROM invocations WHERE service = ? AND handler = ? "
-        f"AND status IN ({TERMINAL_SQL}) AND modified_at < ?",
+        f"AND status IN ({TERMINAL_SQL}) AND modified_at < ? "
+        "AND id NOT IN (SELECT invocation_id FROM origins)",
         [service, handler, before],
     ).fetchall()
     return [r[0] for r in rows]

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 
 import durable.testing
 import httpx
 import pytest
-from durable import ObjectContext, VirtualObject
+from durable import ObjectContext, VirtualObject, Workflow, WorkflowContext
 from durable.devtool.admin import create_admin
+from durable.devtool.pulled import save_copy
+from durable.devtool.store import queries
 
 from tests.unit.test_pulled import copy_of
 
@@ -30,6 +33,14 @@ async def add(ctx: ObjectContext, n: int) -> int:
     total = current + doubled
     ctx.set("total", total)
     return total
+
+
+signup = Workflow("Signup")
+
+
+@signup.main(workflow_retention=timedelta(seconds=1))
+async def run(ctx: WorkflowContext, n: int) -> int:
+    return n
 
 
 async def wait_done(client: httpx.AsyncClient, inv_id: str) -> dict:
@@ -88,3 +99,14 @@ async def test_import_show_replay_and_restart():
             assert state["state"] == {"total": 2}
             copy_now = (await client.get(f"/api/invocations/{inv}")).json()
             assert copy_now["journal"] == shown["journal"]  # the copy is unchanged
+
+
+async def test_a_pulled_workflow_copy_is_not_swept_by_the_local_retention():
+    """The retention sweep forgets finished local runs (and their key's state); a pulled
+    copy, however old, is neither forgotten nor makes its key's state go."""
+    async with durable.testing.Runtime([signup]) as rt:
+        c = replace(copy_of(), service="Signup", handler="run", key="w1", service_kind="workflow")
+        c = replace(c, handler_kind="workflow")
+        await save_copy(rt.engine.store, c)
+        assert await rt.engine.sweep_workflows() == []
+        assert await rt.engine.store.read(queries.invocation, c.id) is not None
