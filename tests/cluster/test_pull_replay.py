@@ -162,7 +162,13 @@ def test_pull_into_a_store_no_runtime_holds(cluster: Cluster, tmp_path: Path):
     local_state = durable("state", "get", "Counter", "ann", "--store", store, "--json")
     assert json.loads(local_state.stdout)["state"] == {}, local_state.output
 
-    refused = pull(cluster, ids["refuse"], store)
+    r = runner.invoke(  # the cluster named by the environment
+        app,
+        ["pull", ids["refuse"], "--store", str(store), "--json"],
+        env={"DURABLE_RESTATE_URL": cluster.url},
+    )
+    assert r.exit_code == 0, r.output
+    refused = json.loads(r.stdout)
     assert refused["status"] == "failed"
     data = json.loads(
         durable("invocations", "show", refused["id"], "--store", store, "--json").stdout
