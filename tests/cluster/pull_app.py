@@ -50,6 +50,15 @@ async def slow(ctx: ObjectContext) -> str:
     return "woke"
 
 
+@counter.handler()
+async def approve(ctx: ObjectContext, who: str) -> str:
+    aw_id, answer = ctx.awakeable()
+    await ctx.run("publish", lambda: aw_id)  # where a person finds the id
+    said = await answer
+    ctx.set("approved", said)
+    return f"{who}: {said}"
+
+
 @greeter.handler()
 async def greet(ctx: Context, name: str) -> str:
     n = await ctx.object_call(add, key=name, arg=1)

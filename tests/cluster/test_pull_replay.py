@@ -76,6 +76,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         r = ingress.post("/Forgetful/hello", json="x")
         assert r.status_code == 200, r.text
         ids["forgotten"] = r.headers["x-restate-id"]
+        r = ingress.post("/Counter/amy/approve/send", json="amy")
+        ids["approve"] = r.json()["invocationId"]
+        awakeable = _published(server, ids["approve"])
+        r = ingress.post(f"/restate/awakeables/{awakeable}/resolve", json="yes")
+        assert r.status_code in (200, 202), r.text
+        server.wait_status(ids["approve"], "completed")
         r = ingress.post("/Counter/zed/slow/send")
         assert r.status_code == 202, r.text
         ids["slow"] = r.json()["invocationId"]
@@ -85,6 +91,20 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         deployment.stop()
         server.stop()
+
+
+def _published(server: RestateServer, inv_id: str) -> str:
+    """The awakeable id the invocation's "publish" run recorded."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for row in server.query(
+            f"SELECT entry_json FROM sys_journal WHERE id = '{inv_id}' "
+            "AND entry_type = 'Notification: Run'"
+        ):
+            done = json.loads(row["entry_json"])["Notification"]["Completion"]["Run"]
+            return json.loads(bytes(done["result"]["Success"]))
+        time.sleep(0.1)
+    raise AssertionError(f"{inv_id} published no awakeable id")
 
 
 def _wait_sleeping(server: RestateServer, inv_id: str) -> None:
@@ -262,7 +282,15 @@ def test_pull_through_a_runtime_replay_match_diverge_and_restart(cluster: Cluste
         shown = durable("invocations", "show", add2, "--url", dev.admin_url)
         assert f"id {cluster.ids['add2']} (completed there)" in shown.stdout, shown.output
 
-        for inv in (add2, greet, refused):
+        approve = pull(cluster, cluster.ids["approve"], store)["id"]
+        shown = json.loads(
+            durable("invocations", "show", approve, "--url", dev.admin_url, "--json").stdout
+        )
+        assert [e["kind"] for e in shown["journal"]] == [
+            "input", "awakeable", "run", "set_state", "output",
+        ]  # fmt: skip
+        assert shown["journal"][1]["result"] == "yes"
+        for inv in (add2, greet, refused, approve):
             r = durable("invocations", "replay", inv, "--url", dev.admin_url)
             assert r.exit_code == 0, r.output
             assert f"{inv} " in r.stdout and ": matches (entries 1-" in r.stdout, r.stdout
