@@ -298,6 +298,11 @@ def test_pull_through_a_runtime_replay_match_diverge_and_restart(cluster: Cluste
             "the handler returned)"
             in durable("invocations", "replay", add2, "--url", dev.admin_url).stdout
         )
+        # a copy of an invocation still sleeping on the cluster replays up to its sleep
+        slow = pull(cluster, cluster.ids["slow"], store)["id"]
+        r = durable("invocations", "replay", slow, "--url", dev.admin_url)
+        assert r.exit_code == 0, r.output
+        assert "matches (entries 1-2 as recorded; the handler waits on entry 2," in r.stdout
         worker_pids = set(pids.read_text().split())
         assert worker_pids and str(dev.proc.pid) not in worker_pids  # the worker ran it
 
