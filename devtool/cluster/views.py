@@ -426,12 +426,14 @@ async def call_tree(admin: RestateAdmin, inv_id: str, limit: int = MAX_TREE) -> 
         cut_above = True
     rows = {root["id"]: root}
     children: dict[str, list[str]] = {}
+    links: dict[str, tuple[int | None, str]] = {}  # child -> (parent's entry, via)
     frontier, cut_below = [root["id"]], False
     while frontier and not cut_below:
         found = await admin.query(
             f"SELECT {_COLUMNS} FROM sys_invocation WHERE invoked_by_id IN "
             f"({', '.join(sql_text(i) for i in frontier)}) ORDER BY created_at, id"
         )
+        made = await _made_by(admin, frontier)
         frontier = []
         for r in found:
             if r["id"] in rows:
@@ -441,6 +443,7 @@ async def call_tree(admin: RestateAdmin, inv_id: str, limit: int = MAX_TREE) -> 
                 break
             rows[r["id"]] = r
             children.setdefault(r["invoked_by_id"], []).append(r["id"])
+            links[r["id"]] = made.get(r["id"], (None, "call"))
             frontier.append(r["id"])
     nodes: list[dict[str, Any]] = []
 
@@ -452,8 +455,8 @@ async def call_tree(admin: RestateAdmin, inv_id: str, limit: int = MAX_TREE) -> 
                 **{k: s[k] for k in ("created_at", "completed_at", "scheduled_at", "failure")},
                 "depth": depth,
                 "parent": parent,
-                "entry": None,
-                "via": "root" if parent is None else "call",
+                "entry": links.get(i, (None, "root"))[0],
+                "via": links.get(i, (None, "root"))[1],
             }
         )
         for c in children.get(i, []):
@@ -472,6 +475,17 @@ async def call_tree(admin: RestateAdmin, inv_id: str, limit: int = MAX_TREE) -> 
         "truncated": cut_above or cut_below,
         "note": "; ".join(notes) or None,
     }
+
+
+async def _made_by(admin: RestateAdmin, parents: list[str]) -> dict[str, tuple[int | None, str]]:
+    """Each child of ``parents`` -> (the parent's entry that made it, call or send)."""
+    found = await _journal_rows(admin, parents)
+    out: dict[str, tuple[int | None, str]] = {}
+    for inv, rows in found.items():
+        for e in _views(rows, inv, ()):
+            if e.get("child_id"):
+                out[e["child_id"]] = (e["index"], "call" if e["kind"] == "call" else "send")
+    return out
 
 
 # ---------------------------------------------------------------------------- state
@@ -560,6 +574,17 @@ async def pending(admin: RestateAdmin, limit: int = 1000) -> dict[str, Any]:
             f"{sql_text(p['service_key'])} AND status <> 'completed' ORDER BY created_at LIMIT 1"
         )
         w = waiter[0] if waiter else {}
+        entry = None
+        if w:
+            rows_w = (await _journal_rows(admin, [w["id"]])).get(w["id"], [])
+            entry = next(
+                (
+                    e["index"]
+                    for e in _views(rows_w, w["id"], ())
+                    if e["kind"] == "get_promise" and e["name"] == p["key"] and not e["completed"]
+                ),
+                None,
+            )
         promises.append(
             {
                 "id": _promise_id(p["service_name"], p["service_key"], p["key"]),
@@ -567,7 +592,7 @@ async def pending(admin: RestateAdmin, limit: int = 1000) -> dict[str, Any]:
                 "key": p["service_key"],
                 "name": p["key"],
                 "invocation_id": w.get("id"),
-                "entry_index": None,
+                "entry_index": entry,
                 "created_at": iso(w.get("created_at")),
                 "handler": w.get("target_handler_name"),
                 "status": status_of(w) if w else None,
