@@ -30,6 +30,7 @@ __all__ = [
     "answered",
     "DEFAULT_URL",
     "DEFAULT_STORE",
+    "runtime_for_store",
 ]
 
 DEFAULT_URL = "http://127.0.0.1:9070"
@@ -276,6 +277,18 @@ def connect(url: str | None, store: str | None, need_runtime: bool, what: str) -
         store=opened,
         note=f"no runtime runs for the store {path}: reading the store read-only{elsewhere}",
     )
+
+
+def runtime_for_store(path: str) -> tuple[str, dict] | None:
+    """The admin URL and ``/health`` of the runtime holding the store at ``path``, if one
+    answers (its holder file's URL, else the default URL serving that store)."""
+    path = os.path.abspath(path)
+    holder = _holder(path)
+    for u in dict.fromkeys(x for x in (_holder_url(path), DEFAULT_URL) if x):
+        health = _health(u)
+        if health is not None and _serves(health, path, holder):
+            return u, health
+    return None
 
 
 def cluster_note(admin_url: str, health: dict) -> str:

@@ -234,14 +234,44 @@ async def restart(
         await engine.kill(inv_id)
         killed = True
     new = engine.restart_row(row, from_index)
+    state_note = await _seed_pulled_state(engine, row)
     adopted = await engine.adopt(new, journal[:from_index])
-    return {
+    answer = {
         "id": new.id,
         "restarted_from": inv_id,
         "from": from_index,
         "status": adopted.status,
         "killed_original": killed,
     }
+    if state_note:
+        answer["state"] = state_note
+    return answer
+
+
+async def _seed_pulled_state(engine: Engine, row: InvocationRow) -> str | None:
+    """For a copy pulled from a cluster (``durable pull``) of an object or workflow: the
+    key's state on the cluster becomes its local state if the key has none here; local
+    state is never overwritten. Says which happened (None: not a pulled copy)."""
+    origin = await engine.store.read(queries.origin, row.id)
+    if origin is None or row.key is None or row.service_kind not in ("object", "workflow"):
+        return None
+    pulled = json.loads(origin["state"] or "{}")
+    where = f"{row.service}/{row.key}"
+    if not pulled:
+        return f"the key {where} had no state on the cluster; its local state is used"
+    local = await engine.store.read(queries.state, row.service, row.key)
+    if local:
+        return (
+            f"the key {where} has local state, kept (the cluster's, when pulled, is in "
+            "the copy's origin: durable invocations show)"
+        )
+    now = to_dt(engine.clock.now())
+    await engine.store.write(
+        [SetState(row.service, row.key, k, v, None, None, now) for k, v in pulled.items()]
+    )
+    return (
+        f"the key {where} had no local state: it starts from the cluster's ({len(pulled)} entries)"
+    )
 
 
 # ---------------------------------------------------------------------------- state

@@ -20,6 +20,7 @@ Actions (POST only, refused cross-origin)::
     POST /api/invocations/{id}/replay       {"timeout"}
     POST /api/invocations/{id}/restart      {"from": N, "kill": false}
     POST /api/invocations/bulk              {"action", "ids"} or {"action", "filter"}; "dry_run"
+    POST /api/invocations/import            {"copy": a pulled copy, "force"} (durable pull)
     POST /api/replay                        {"ids": [...]}
     POST /api/state/{service}/{key}         {"name", "value"} or {"name", "clear": true}
     POST /api/awakeables/{id}/resolve       body: the JSON value
@@ -60,6 +61,7 @@ from ..errors import BadRequest, NotFound, RequestError, Unavailable
 from ..hostguard import origin_verdict
 from ..openapi import openapi
 from ..parsing import read_body
+from ..pulled import PulledCopy, save_copy
 from ..store import Store, queries
 from ..store.queries import InvocationFilter
 from ..store.readonly import MAX_TIMEOUT_S, SqlRefused, export_table, run_query
@@ -251,6 +253,12 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
             need_engine("restart"), r.path_params["id"], n, bool(body.get("kill", False))
         )
 
+    async def import_copy(r: Request) -> Any:
+        body = await _json_object(r)
+        copy = PulledCopy.from_json(body.get("copy"))
+        need_engine("import")  # the offline app reads a store opened read-only
+        return await save_copy(store, copy, bool(body.get("force", False)))
+
     async def bulk(r: Request) -> Any:
         body = await _json_object(r)
         act = body.get("action")
@@ -399,6 +407,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         get("/api/openapi.json", openapi_doc),
         get("/api/invocations", list_invocations),
         post("/api/invocations/bulk", bulk),
+        post("/api/invocations/import", import_copy),
         get("/api/invocations/{id}", show_invocation),
         get("/api/invocations/{id}/tree", tree),
         post("/api/invocations/{id}/replay", replay_one),

@@ -421,7 +421,24 @@ def show_invocation(
         for t in queries.attempts(cur, inv_id)
     ]
     body["logs"] = [{**g, "at": iso(g["at"])} for g in queries.logs(cur, inv_id)]
+    body["origin"] = origin(cur, inv_id)
     return body
+
+
+def origin(cur: Cursor, inv_id: str) -> dict[str, Any] | None:
+    """Where a pulled copy came from (``durable pull``), with its key's state on the
+    cluster then (name -> value); None for a local invocation."""
+    o = queries.origin(cur, inv_id)
+    if o is None:
+        return None
+    state = parse_json(o["state"])
+    return {
+        "cluster": o["cluster"],
+        "remote_id": o["remote_id"],
+        "remote_status": o["remote_status"],
+        "pulled_at": iso(o["pulled_at"]),
+        "state": {k: parse_json(v) for k, v in state.items()} if isinstance(state, dict) else None,
+    }
 
 
 def _shown_payload(e: JournalEntry) -> Any:

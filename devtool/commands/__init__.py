@@ -11,7 +11,19 @@ __all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
-    from . import awakeables, data, deploy, init, invocations, invoke, serve, state, store, tui
+    from . import (
+        awakeables,
+        data,
+        deploy,
+        init,
+        invocations,
+        invoke,
+        pull,
+        serve,
+        state,
+        store,
+        tui,
+    )
 
     app.command("invoke")(invoke.invoke)
     app.command("services")(invoke.services)
@@ -25,3 +37,4 @@ def register(app: typer.Typer) -> None:
     app.command("tui")(tui.tui)
     app.command("serve")(serve.serve)
     app.command("deploy")(deploy.deploy)
+    app.command("pull")(pull.pull)

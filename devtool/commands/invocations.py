@@ -192,6 +192,19 @@ def show(
         return
     target = f"{inv['service']}/{inv['handler']}" + (f" key {inv['key']!r}" if inv["key"] else "")
     out.print(f"[bold]{inv['id']}[/bold]  {escape(target)}  [bold]{inv['status']}[/bold]")
+    origin = inv.get("origin")
+    if origin:
+        out.print(
+            f"  pulled from:      Restate cluster {origin['cluster']}, id {origin['remote_id']} "
+            f"({origin['remote_status']} there), at {when(origin['pulled_at'], ms=False)} UTC; "
+            "a read-only copy: replay it, or restart it from an entry",
+            markup=False,
+        )
+        if origin.get("state") is not None:
+            out.print(
+                f"  cluster state:    {short(origin['state'], 200)} (its key's, when pulled)",
+                markup=False,
+            )
     facts = [
         ("created", when(inv["created_at"])),
         ("completed", when(inv["completed_at"])),
@@ -542,3 +555,5 @@ def restart(
         return
     killed = " (the original was killed)" if r["killed_original"] else ""
     out.print(f"restarted {r['restarted_from']} from entry {r['from']} as {r['id']}{killed}")
+    if r.get("state"):
+        out.print(escape(r["state"]))

@@ -29,6 +29,7 @@ from .ops import (
     PutAwakeable,
     PutIdempotency,
     PutInvocation,
+    PutOrigin,
     PutPromise,
     PutTimer,
     SetState,
@@ -170,6 +171,7 @@ def apply_ops(
     workflows: list[tuple[str, str]] = []
     attempt_rows: list[tuple] = []
     log_rows: list[tuple] = []
+    origins: list[PutOrigin] = []
     for op in ops:
         if isinstance(op, PutInvocation):
             cur = inv.get(op.row.id)
@@ -273,6 +275,8 @@ def apply_ops(
             )
         elif isinstance(op, AppendLogs):
             log_rows.extend(op.rows)
+        elif isinstance(op, PutOrigin):
+            origins.append(op)
     if refused_ids:
         for inv_id, (row, new) in list(inv.items()):
             if inv_id in refused_ids and row.status == "paused" and not row.last_error:
@@ -336,7 +340,13 @@ def apply_ops(
             con.execute("DELETE FROM idempotency WHERE invocation_id = ?", [inv_id])
             con.execute("DELETE FROM attempts WHERE invocation_id = ?", [inv_id])
             con.execute("DELETE FROM logs WHERE invocation_id = ?", [inv_id])
+            con.execute("DELETE FROM origins WHERE invocation_id = ?", [inv_id])
             con.execute("DELETE FROM invocations WHERE id = ?", [inv_id])
+        for o in origins:  # after the purges: a forced pull purges, then puts anew
+            con.execute(
+                "INSERT OR REPLACE INTO origins VALUES (?, ?, ?, ?, ?, ?)",
+                [o.invocation_id, o.cluster, o.remote_id, o.remote_status, o.pulled_at, o.state],
+            )
         for r in refused:
             record_refusal(con, r)
         con.execute("UPDATE oplog_applied SET seq = ?", [seq])

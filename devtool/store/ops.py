@@ -30,6 +30,7 @@ __all__ = [
     "PutAttempt",
     "AppendLogs",
     "LogRow",
+    "PutOrigin",
     "Op",
     "INVOCATION_COLUMNS",
     "DB_COLUMNS",
@@ -246,7 +247,8 @@ class PurgeWorkflow:
 
 @dataclass(frozen=True, slots=True)
 class PurgeInvocation:
-    """Delete a completed invocation with its journal, timers and idempotency record."""
+    """Delete a completed invocation with its journal, timers, idempotency record and
+    origin (a pulled copy)."""
 
     invocation_id: str
 
@@ -276,6 +278,19 @@ class AppendLogs:
     rows: tuple[LogRow, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class PutOrigin:
+    """Where a pulled copy came from (the ``origins`` table); ``state`` is its key's
+    state on the cluster (JSON object text), or None."""
+
+    invocation_id: str
+    cluster: str
+    remote_id: str
+    remote_status: str
+    pulled_at: datetime
+    state: str | None
+
+
 Op = (
     PutInvocation
     | AppendEntry
@@ -291,6 +306,7 @@ Op = (
     | PurgeWorkflow
     | PutAttempt
     | AppendLogs
+    | PutOrigin
 )
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "journal_timed",
     "attempts",
     "logs",
+    "origin",
     "incomplete_entries",
     "entry_time",
     "state_as_of",
@@ -222,10 +223,12 @@ def state_as_of(
 
 
 def finished_workflows(cur: Cursor, service: str, handler: str, before: datetime) -> list[str]:
-    """Ids (keys) of a workflow whose main run finished before ``before``."""
+    """Ids (keys) of a workflow whose main run finished before ``before`` (copies pulled
+    from a cluster are not runs of this runtime: they never make a key old)."""
     rows = cur.execute(
         "SELECT key FROM invocations WHERE service = ? AND handler = ? "
-        f"AND status IN ({TERMINAL_SQL}) AND modified_at < ?",
+        f"AND status IN ({TERMINAL_SQL}) AND modified_at < ? "
+        "AND id NOT IN (SELECT invocation_id FROM origins)",
         [service, handler, before],
     ).fetchall()
     return [r[0] for r in rows]
@@ -637,6 +640,20 @@ def logs(cur: Cursor, invocation_id: str, limit: int = 2000) -> list[dict[str, A
     )
     names = ("at", "attempt", "stream", "level", "message")
     return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def origin(cur: Cursor, invocation_id: str) -> dict[str, Any] | None:
+    """Where a pulled copy came from (``durable pull``); None for a local invocation."""
+    rows = _unless_old(
+        cur,
+        "SELECT cluster, remote_id, remote_status, pulled_at, state FROM origins "
+        "WHERE invocation_id = ?",
+        [invocation_id],
+    )
+    if not rows:
+        return None
+    names = ("cluster", "remote_id", "remote_status", "pulled_at", "state")
+    return dict(zip(names, rows[0], strict=True))
 
 
 def _unless_old(cur: Cursor, sql: str, params: list[Any]) -> list[tuple]:

@@ -176,6 +176,21 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
     ],
+    # invocations pulled from a Restate cluster (`durable pull`): where each local copy
+    # came from, and the state of its key on the cluster when pulled (kept here, apart
+    # from the local state; see devtool/pulled.py)
+    [
+        """
+        CREATE TABLE origins (
+            invocation_id VARCHAR PRIMARY KEY,  -- the local, read-only copy
+            cluster VARCHAR NOT NULL,  -- the Restate admin URL it was pulled from
+            remote_id VARCHAR NOT NULL,  -- its id there
+            remote_status VARCHAR NOT NULL,  -- its status there when pulled
+            pulled_at TIMESTAMP NOT NULL,
+            state VARCHAR  -- JSON object {name: value JSON text} of its key there
+        )
+        """,
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -156,6 +156,9 @@ class InvocationScreen(LiveScreen):
             line = f"output: {one_line(inv.get('output_value'), 200)}"
         if inv.get("restarted_from"):
             line += f"  (restarted from {inv['restarted_from']})"
+        if inv.get("origin"):
+            o = inv["origin"]
+            line += f"  (pulled from {o['cluster']}: {o['remote_id']}, {o['remote_status']} there)"
         if inv.get("caller"):
             c = inv["caller"]
             how = "called" if c["kind"] == "call" else "sent"
