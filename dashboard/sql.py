@@ -8,11 +8,9 @@ limit, at most ``limit`` rows).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import duckdb
-from durable.devtool.store.readonly import SqlRefused, run_query
+from durable.devtool.errors import RequestError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -26,7 +24,6 @@ DEFAULT_SQL = (
     "SELECT status, count(*) AS invocations\nFROM invocations\nGROUP BY status\nORDER BY 2 DESC"
 )
 LIMITS = (100, 1000, 10000)
-TIMEOUT_S = 10.0
 
 
 def routes(d: Dashboard) -> list[Route]:
@@ -44,20 +41,16 @@ def routes(d: Dashboard) -> list[Route]:
             "limits": LIMITS,
             "result": None,
             "error": None,
-            "tables": await d.reads.tables(),
+            "tables": [] if "sql" in d.source.unavailable else await d.source.tables(),
+            "sql_off": d.source.unavailable.get("sql"),
         }
         status = 200
         if text:
-            store = d.reads.store
             try:
-                await d.reads.fresh()
-                ctx["result"] = await asyncio.to_thread(
-                    store.read_sync, run_query, text, limit, TIMEOUT_S
-                )
-            except (SqlRefused, TimeoutError) as e:
-                ctx["error"], status = str(e), 400
-            except duckdb.Error as e:
-                ctx["error"], status = f"the query failed: {e}", 400
+                d.refuse("sql")
+                ctx["result"] = await d.source.sql(text, limit)
+            except RequestError as e:
+                ctx["error"], status = e.message, e.status
         return d.render(request, "sql", ctx, 200 if is_fragment_request(request) else status)
 
     return [Route("/sql", page)]
