@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import duckdb
-from durable import payloads
 from durable.devtool.admin import actions
 from durable.devtool.admin import tree as call_tree
 from durable.devtool.admin import views as inspect
@@ -25,8 +24,7 @@ from durable.devtool.errors import BadRequest
 from durable.devtool.store import queries
 from durable.devtool.store.queries import Cursor, InvocationFilter
 from durable.devtool.store.readonly import SqlRefused, run_query
-from durable.messages import Failure, JournalEntry
-from durable.payloads import AwakeablePayload, GetPromisePayload
+from durable.messages import Failure
 
 from ._source import Invoked, ServicesView
 
@@ -184,21 +182,9 @@ class EngineSource:
         return await self.store.read(inspect.state_keys, service)
 
     async def pending(self) -> dict[str, Any]:
-        """Pending awakeables and workflow promises, each with its journal entry."""
+        """Pending awakeables and workflow promises, each with its expected schema."""
         await self.fresh()
-        live = self.live()
-
-        def read(cur: Cursor) -> dict[str, Any]:
-            out = inspect.pending(cur, live)
-            pairs = [(p["invocation_id"], p["entry_index"]) for k in out.values() for p in k]
-            entries = queries.journal_entries(cur, pairs)
-            for items in out.values():
-                for p in items:
-                    e = entries.get((p["invocation_id"], p["entry_index"]))
-                    p["schema"] = _schema_of(e)
-            return out
-
-        return await self.store.read(read)
+        return await self.store.read(inspect.pending_with_schemas, self.live())
 
     async def tree(self, inv_id: str, limit: int) -> dict[str, Any] | None:
         await self.fresh()
@@ -292,13 +278,3 @@ class EngineSource:
             outcome.failure,
             done=True,
         )
-
-
-def _schema_of(e: JournalEntry | None) -> dict | None:
-    """The expected value's JSON schema an awakeable or promise entry records, if any."""
-    try:
-        p = payloads.decode(e.kind, e.payload) if e is not None else None
-    except ValueError:  # not a JSON object: no form hint
-        return None
-    schema = p.schema if isinstance(p, AwakeablePayload | GetPromisePayload) else None
-    return schema if isinstance(schema, dict) else None
