@@ -38,9 +38,8 @@ CLUSTER_UNAVAILABLE = {
     "replay it under `durable dev`",
     "timetravel": "not available on a Restate cluster: Restate keeps a key's state now, "
     "not its history, so there is no state as of an entry",
-    "sql": "not available on a Restate cluster: the SQL page queries durable's store; use "
-    "Restate's own introspection (`restate sql`)",
-    "tree": "not available on a Restate cluster: it records no caller tree to walk",
+    "promises": "not available on a Restate cluster: Restate completes a workflow promise "
+    "only from a handler of that workflow (call one of its shared handlers that resolves it)",
 }
 
 _HANDLER_FIELDS = {f.name for f in dataclasses.fields(HandlerInfo)}
@@ -106,6 +105,9 @@ class ApiSource:
             self._outage = e.message
             raise SourceUnreachable(e.message) from None
         except ApiError as e:
+            if e.status == 502:  # the cluster backend could not reach Restate
+                self._outage = e.message
+                raise SourceUnreachable(e.message) from None
             self._outage = None
             if e.status == 501:
                 raise NotAvailable(e.message) from None

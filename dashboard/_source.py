@@ -32,7 +32,17 @@ __all__ = [
 ]
 
 #: the features a source may lack, for :attr:`Source.unavailable`
-FEATURES = ("replay", "restart", "timetravel", "state_edit", "sql", "tree", "invoke", "bulk")
+FEATURES = (
+    "replay",
+    "restart",
+    "timetravel",
+    "state_edit",
+    "sql",
+    "tree",
+    "invoke",
+    "bulk",
+    "promises",
+)
 
 
 class SourceError(RequestError):

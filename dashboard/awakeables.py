@@ -80,18 +80,16 @@ def routes(d: Dashboard) -> list[Route]:
                 raise BadRequest("use resolve or reject")
         except RequestError as e:
             return await done(request, Flash("error", e.message), e.status)
-        return await done(
-            request,
-            Flash(
-                "ok", f"Awakeable {awk_id} {verb}; invocation {result['invocation_id']} goes on."
-            ),
-        )
+        waiter = result.get("invocation_id")
+        goes_on = f"; invocation {waiter} goes on" if waiter else ""
+        return await done(request, Flash("ok", f"Awakeable {awk_id} {verb}{goes_on}."))
 
     async def promise(request: Request) -> Response:
         what = request.path_params["what"]
         data = await form(request)
         service, key, name = (str(data.get(k, "")) for k in ("service", "key", "name"))
         try:
+            d.refuse("promises")
             if what == "resolve":
                 await d.source.complete_promise(
                     service, key, name, _json_text(data.get("value", ""))

@@ -14,6 +14,7 @@ tree it belongs to is ``/invocations/{id}/tree`` (:mod:`.calltree`).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,9 @@ from ._core import Dashboard, Flash, error_message, form, redirect, small_int
 from ._render import fingerprint, is_fragment_request
 
 __all__ = ["routes"]
+
+#: a Restate invocation id (the dashboard over a cluster; see devtool/cluster/restate)
+RESTATE_ID = re.compile(r"inv_1[0-9A-Za-z]{33}")
 
 ACTION_LABELS = {
     "cancel": "Cancel",
@@ -82,9 +86,11 @@ def utcnow() -> datetime:
 
 
 def check_id(inv_id: str) -> None:
-    if not is_invocation_id(inv_id):
+    """A BadRequest unless ``inv_id`` has the shape of durable's or Restate's ids."""
+    if not (is_invocation_id(inv_id) or RESTATE_ID.fullmatch(inv_id)):
         raise BadRequest(
-            f"malformed invocation id {inv_id!r}: ids look like inv_ followed by 26 characters"
+            f"malformed invocation id {inv_id!r}: ids look like inv_ followed by 26 characters "
+            "(durable's) or inv_1 followed by 33 (Restate's)"
         )
 
 

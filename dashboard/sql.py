@@ -23,6 +23,21 @@ __all__ = ["routes"]
 DEFAULT_SQL = (
     "SELECT status, count(*) AS invocations\nFROM invocations\nGROUP BY status\nORDER BY 2 DESC"
 )
+#: on a Restate cluster the query goes to Restate's own SQL, over its tables
+RESTATE_SQL = (
+    "SELECT status, count(*) AS invocations\nFROM sys_invocation\nGROUP BY status\nORDER BY 2 DESC"
+)
+RESTATE_TABLES = [
+    "sys_invocation",
+    "sys_journal",
+    "state",
+    "sys_promise",
+    "sys_service",
+    "sys_deployment",
+    "sys_inbox",
+    "sys_keyed_service_status",
+    "sys_idempotency",
+]
 LIMITS = (100, 1000, 10000)
 
 
@@ -30,18 +45,24 @@ def routes(d: Dashboard) -> list[Route]:
     async def page(request: Request) -> Response:
         q = request.query_params
         text = q.get("sql")
+        cluster = bool(d.info.get("cluster"))
         try:
             limit = small_int(q.get("limit"), 1000)
         except ValueError:
             limit = 1000
         limit = limit if limit in LIMITS else 1000
         ctx: dict[str, Any] = {
-            "sql": text if text is not None else DEFAULT_SQL,
+            "sql": text if text is not None else RESTATE_SQL if cluster else DEFAULT_SQL,
+            "cluster": cluster,
             "limit": limit,
             "limits": LIMITS,
             "result": None,
             "error": None,
-            "tables": [] if "sql" in d.source.unavailable else await d.source.tables(),
+            "tables": RESTATE_TABLES
+            if cluster
+            else []
+            if "sql" in d.source.unavailable
+            else await d.source.tables(),
             "sql_off": d.source.unavailable.get("sql"),
         }
         status = 200

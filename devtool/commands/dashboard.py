@@ -34,11 +34,9 @@ _CHECK_TIMEOUT_S = 5.0
 
 def cluster_transport(restate_url: str) -> httpx.AsyncBaseTransport:
     """durable's admin API over the Restate cluster at ``restate_url``, in this process."""
-    from importlib import import_module
+    from ..cluster.app import cluster_app
 
-    # imported by name: the Restate backend is its own package (devtool/cluster)
-    cluster = import_module("durable.devtool.cluster")
-    return httpx.ASGITransport(app=cluster.cluster_app(restate_url))
+    return httpx.ASGITransport(app=cluster_app(restate_url))
 
 
 async def _health(url: str, transport: httpx.AsyncBaseTransport | None) -> Any:
