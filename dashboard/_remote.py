@@ -66,6 +66,7 @@ class ApiSource:
         header: Mapping[str, Any],
         unavailable: Mapping[str, str] | None = None,
         ingress_transport: httpx.AsyncBaseTransport | None = None,
+        probe: str = "/health",
     ) -> None:
         self.api = api
         self._header = dict(header)
@@ -73,6 +74,9 @@ class ApiSource:
         self._outage: str | None = None
         self._app_error: dict[str, Any] | None = None
         self._degraded: str | None = None
+        #: what :meth:`check` reads: a runtime's /health; on a cluster, a path that
+        #: reaches Restate (the backend's /health remembers the version it read once)
+        self._probe = probe
         self._ingress = httpx.AsyncClient(transport=ingress_transport, timeout=30.0)
 
     # -- what every page shows
@@ -90,10 +94,8 @@ class ApiSource:
 
     async def check(self) -> None:
         try:
-            health = await self._call(self.api.health())
-        except SourceError:
-            return
-        except SourceUnreachable:
+            health = await self._get(self._probe)
+        except (SourceError, SourceUnreachable):
             return
         self._app_error = health.get("app_error") or None
         self._degraded = health.get("reason") if health.get("status") == "degraded" else None

@@ -41,12 +41,14 @@ def _find(
     return s, h
 
 
+def _has_input(h: HandlerInfo) -> bool:
+    """A schema, or (a Restate handler taking any JSON has none) an input type but "none"."""
+    return h.input_schema is not None or h.input_type not in ("none", "")
+
+
 def routes(d: Dashboard) -> list[Route]:
     def handler_forms(s: ServiceInfo) -> list[dict[str, Any]]:
-        return [
-            {"h": h, "form": input_form(h.input_schema, h.input_schema is not None)}
-            for h in s.handlers
-        ]
+        return [{"h": h, "form": input_form(h.input_schema, _has_input(h))} for h in s.handlers]
 
     async def page(request: Request) -> Response:
         view = await d.source.services()
@@ -83,7 +85,7 @@ def routes(d: Dashboard) -> list[Route]:
         try:
             d.refuse("invoke")
             s, h = _find((await d.source.services()).services, service, handler)
-            value = value_from_form(input_form(h.input_schema, h.input_schema is not None), data)
+            value = value_from_form(input_form(h.input_schema, _has_input(h)), data)
             key = data.get("key") if s.kind != "service" else None
             if s.kind != "service" and not key:
                 raise BadRequest(

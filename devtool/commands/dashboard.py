@@ -149,7 +149,8 @@ async def _serve(target: str, cluster: bool, sock: socket.socket, host: str) -> 
             "remote": target,
             **{k: health.get(k) for k in ("app", "store", "ingress_url") if health.get(k)},
         }
-    source = ApiSource(AdminApi(target, transport), header, unavailable)
+    probe = "/api/services" if cluster else "/health"
+    source = ApiSource(AdminApi(target, transport), header, unavailable, probe=probe)
     try:
         services = await source.services()
     except Exception:  # the pages say what is wrong; the header is enough to start
