@@ -32,11 +32,20 @@ RestateOpt = Annotated[
 _CHECK_TIMEOUT_S = 5.0
 
 
+class _ClusterTransport(httpx.ASGITransport):
+    """``cluster_app`` in-process; closing it closes its client of Restate's API (no
+    lifespan runs under an ASGI transport)."""
+
+    async def aclose(self) -> None:
+        await self.app.state.restate.close()  # type: ignore[attr-defined]
+
+
 def cluster_transport(restate_url: str) -> httpx.AsyncBaseTransport:
-    """durable's admin API over the Restate cluster at ``restate_url``, in this process."""
+    """durable's admin API over the Restate cluster at ``restate_url``, in this process
+    (one client of Restate's API per transport: close it with the httpx client)."""
     from ..cluster.app import cluster_app
 
-    return httpx.ASGITransport(app=cluster_app(restate_url))
+    return _ClusterTransport(app=cluster_app(restate_url))
 
 
 async def _health(url: str, transport: httpx.AsyncBaseTransport | None) -> Any:
@@ -137,7 +146,7 @@ async def _serve(target: str, cluster: bool, sock: socket.socket, host: str) -> 
     transport = cluster_transport(target) if cluster else None
     unavailable: dict[str, str] = {}
     if transport is not None:
-        health = await check_cluster(target, transport)
+        health = await check_cluster(target, cluster_transport(target))
         header = {"cluster": target, "restate_version": health.get("restate_version")}
         unavailable.update(CLUSTER_UNAVAILABLE)
         more = health.get("unavailable")
