@@ -5,6 +5,7 @@ hypercorn); effects are checked in Restate's own SQL and ingress."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -314,6 +315,17 @@ def test_unreachable_cluster_exits_1_with_a_message(tmp_path: Path) -> None:
     assert r.returncode == 1, r.stdout + r.stderr
     assert f"cannot reach the Restate cluster at http://127.0.0.1:{port}" in r.stderr
     assert "Traceback" not in r.stderr
+    # the same from the environment
+    env = {**os.environ, "DURABLE_RESTATE_URL": f"http://127.0.0.1:{port}"}
+    r = subprocess.run(
+        [sys.executable, "-m", "durable.devtool.cli", "dashboard", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert r.returncode == 1 and "cannot reach the Restate cluster" in r.stderr, r.stderr
 
 
 def test_a_cluster_that_goes_away_shows_a_banner(page: Page, cluster: Cluster) -> None:

@@ -4,6 +4,7 @@ through durable's admin API over the cluster (``cluster_app``, in-process)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -238,3 +239,13 @@ def test_an_unreachable_cluster_exits_1(tmp_path: Path) -> None:
     assert r.returncode == 1, r.stdout + r.stderr
     assert f"cannot reach the Restate cluster at http://127.0.0.1:{port}" in r.stderr
     assert "Traceback" not in r.stderr
+    env = {**os.environ, "DURABLE_RESTATE_URL": f"http://127.0.0.1:{port}"}
+    r = subprocess.run(
+        [sys.executable, "-m", "durable.devtool.cli", "tui"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert r.returncode == 1 and "cannot reach the Restate cluster" in r.stderr, r.stderr
