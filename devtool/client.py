@@ -25,6 +25,7 @@ __all__ = [
     "Client",
     "CliError",
     "connect",
+    "connect_cluster",
     "answer",
     "answered",
     "DEFAULT_URL",
@@ -32,6 +33,9 @@ __all__ = [
 ]
 
 DEFAULT_URL = "http://127.0.0.1:9070"
+#: where a Restate cluster's ingress is, when its ``GET /version`` names one this
+#: machine cannot reach
+RESTATE_INGRESS_ENV = "DURABLE_RESTATE_INGRESS"
 DEFAULT_STORE = os.path.join(".durable", "durable.duckdb")
 _HEALTH_TIMEOUT = 2.0
 
@@ -110,6 +114,7 @@ class Client:
         health: dict | None = None,
         store: Any = None,
         note: str | None = None,
+        cluster: Any = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.health = health or {}
@@ -120,11 +125,16 @@ class Client:
         self._http: httpx.Client | None = None
         import httpx
 
-        if store is not None:
-            from .admin import offline_app
+        self._app: Any = None
+        if store is not None or cluster is not None:
+            if cluster is not None:
+                self._app = cluster  # a cluster_app (see connect_cluster)
+            else:
+                from .admin import offline_app
 
+                self._app = offline_app(store)
             self._runner = asyncio.Runner()
-            transport = httpx.ASGITransport(app=offline_app(store))
+            transport = httpx.ASGITransport(app=self._app)
             self._async = httpx.AsyncClient(transport=transport, base_url="http://store")
         else:
             self._http = httpx.Client(base_url=self.url, timeout=httpx.Timeout(60.0, connect=5.0))
@@ -132,6 +142,11 @@ class Client:
     @property
     def ingress_url(self) -> str | None:
         return self.health.get("ingress_url")
+
+    @property
+    def cluster(self) -> str | None:
+        """The Restate admin URL this client reads, or None (a durable runtime or store)."""
+        return self.health.get("cluster")
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         import httpx
@@ -173,6 +188,9 @@ class Client:
             self._http.close()
         if self._async is not None and self._runner is not None:
             self._runner.run(self._async.aclose())
+            restate = getattr(getattr(self._app, "state", None), "restate", None)
+            if restate is not None:
+                self._runner.run(restate.close())
             self._runner.close()
         if self._store is not None:
             self._store.close()
@@ -258,3 +276,35 @@ def connect(url: str | None, store: str | None, need_runtime: bool, what: str) -
         store=opened,
         note=f"no runtime runs for the store {path}: reading the store read-only{elsewhere}",
     )
+
+
+def cluster_note(admin_url: str, health: dict) -> str:
+    """Which cluster answered, said on stderr before a command's output."""
+    version = health.get("restate_version")
+    return f"Restate cluster at {admin_url}" + (f" (Restate {version})" if version else "")
+
+
+def connect_cluster(admin_url: str, what: str, ingress: str | None = None) -> Client:
+    """A client of durable's admin API over the Restate cluster at ``admin_url`` (its
+    admin API, :9070), served in this process; a CliError when no Restate answers."""
+    from .cluster.app import cluster_app
+
+    if not admin_url.startswith(("http://", "https://")):
+        raise CliError(
+            f"--restate takes the URL of Restate's admin API, e.g. http://127.0.0.1:9070 "
+            f"(got {admin_url!r})"
+        )
+    ingress = ingress or os.environ.get(RESTATE_INGRESS_ENV) or None
+    client = Client(admin_url, cluster=cluster_app(admin_url, ingress))
+    try:
+        r = client.request("GET", "/health")
+        body, error = answer(r)
+    except CliError as e:
+        client.close()
+        raise CliError(f"`durable {what}`: {e.message}") from None
+    if error is not None or not isinstance(body, dict) or body.get("status") != "ok":
+        client.close()
+        raise CliError(error or f"no Restate admin API answers at {admin_url}")
+    client.health = body
+    client.note = cluster_note(admin_url, body)
+    return client

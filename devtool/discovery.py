@@ -19,7 +19,11 @@ from durable.definitions import ServiceDef
 
 from .errors import AppLoadError
 
-__all__ = ["load_app", "find_services", "bundled_example", "default_app"]
+__all__ = ["load_app", "find_services", "bundled_example", "default_app", "RestateAppError"]
+
+
+class RestateAppError(AppLoadError):
+    """The app defines restate-sdk services, and the real restate-sdk was imported."""
 
 
 def bundled_example() -> str:
@@ -132,7 +136,7 @@ def load_app(spec: str) -> dict[str, ServiceDef]:
             raise
         services = []
     if not services and _real_restate_services(module):
-        raise AppLoadError(
+        raise RestateAppError(
             f"{spec} defines restate-sdk services, and the real restate-sdk was loaded "
             "(durable dev --no-restate-alias): durable serves a Restate app through its own "
             "`restate` modules, so drop --no-restate-alias"

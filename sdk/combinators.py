@@ -6,41 +6,42 @@ are deterministic on replay: whenever a combinator decides which futures are don
 (``select``, ``wait_completed``, ``as_completed``, ``with_timeout``) it journals the
 decision as a ``combinator`` entry, and a replay returns the recorded outcome even if
 more futures have completed by then. ``gather`` waits for all, so it records nothing.
-Every future must come from the same invocation's context.
+Every future must come from the same invocation's context. The futures' owner (their
+``owner`` attribute) does the waiting: the executor under ``durable dev``, or any
+:class:`~durable.futures.FutureOwner` (``durable serve``'s adapter over restate-sdk).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .context import DurableFuture
 from .exceptions import DurableTimeoutError, InvalidUsageError
 from .executor import Executor
-from .futures import JournalFuture
+from .futures import FutureOwner
 
 __all__ = ["gather", "select", "wait_completed", "as_completed", "with_timeout"]
 
 T = TypeVar("T")
 
 
-def _executor(futures: tuple[Any, ...] | list[Any]) -> tuple[Executor, list[JournalFuture]]:
-    """The executor the futures belong to, and the futures, checked to all be its own."""
-    first = futures[0]
-    ex = first.owner if isinstance(first, JournalFuture) else None
-    if not isinstance(ex, Executor):
+def _executor(futures: tuple[Any, ...] | list[Any]) -> tuple[FutureOwner, list[Any]]:
+    """The owner the futures belong to, and the futures, checked to all be its own."""
+    ex = getattr(futures[0], "owner", None)
+    if not isinstance(ex, Executor) and not isinstance(ex, FutureOwner):
         raise TypeError(
             f"durable combinators take durable futures (ctx.run, ctx.sleep, calls, "
-            f"awakeables...), not {type(first).__name__}"
+            f"awakeables...), not {type(futures[0]).__name__}"
         )
     for f in futures:
-        if not isinstance(f, JournalFuture) or f.owner is not ex:
+        if not isinstance(f, DurableFuture) or getattr(f, "owner", None) is not ex:
             raise InvalidUsageError(
                 "durable combinators take durable futures of this invocation (from "
                 f"ctx.run, ctx.sleep, calls, awakeables...), not {type(f).__name__}"
             )
-    return ex, list(futures)
+    return cast(FutureOwner, ex), list(futures)
 
 
 async def gather(*futures: DurableFuture[Any]) -> list[DurableFuture[Any]]:
@@ -124,4 +125,6 @@ async def with_timeout(future: DurableFuture[T], timeout: timedelta) -> T:
     if done[0] is own:
         return await future  # own, as the future's own type
     await timer  # a cancelled invocation's timer raises the cancellation, not a timeout
-    raise DurableTimeoutError(f"timed out after {timeout} (durable timer, entry {timer.index})")
+    index = getattr(timer, "index", None)
+    entry = f", entry {index}" if index is not None else ""
+    raise DurableTimeoutError(f"timed out after {timeout} (durable timer{entry})")

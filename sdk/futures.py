@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Generator
-from typing import Any, Protocol, TypeAlias
+from datetime import timedelta
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from .context import CallFuture, DurableFuture, SleepFuture
 
@@ -19,6 +20,7 @@ __all__ = [
     "AwaitTracker",
     "Done",
     "EntryFuture",
+    "FutureOwner",
     "JournalFuture",
     "JournalCallFuture",
     "JournalSleepFuture",
@@ -37,6 +39,20 @@ class AwaitTracker(Protocol):
     def end_await(self, index: int | None) -> None: ...
 
     def cancel_target(self, invocation_id: str) -> None: ...
+
+
+@runtime_checkable
+class FutureOwner(Protocol):
+    """What :mod:`durable.combinators` ask of the owner of the futures they get (the
+    executor; ``durable serve``'s adapter implements it over restate-sdk's futures)."""
+
+    async def gather(self, futures: list[Any]) -> None: ...
+
+    async def wait_completed(
+        self, futures: list[Any], mode: str
+    ) -> tuple[list[Any], list[Any]]: ...
+
+    def sleep(self, delta: timedelta, name: str | None = None) -> DurableFuture[None]: ...
 
 
 class Done:

@@ -5,8 +5,9 @@ the CLI, the TUI and the dashboard reach a cluster as they reach ``durable dev``
 
 - reads: Restate's SQL (:mod:`.views`);
 - ``cancel|kill|purge|pause|resume``: ``PATCH /invocations/{id}/...``;
-- ``restart {"from": N}``: Restate's restart-as-new on a finished invocation, keeping
-  entries 1 to N-1 (Restate's ``from=N-1``); the copy gets a new id, as in durable;
+- ``restart {"from": N}``: Restate's restart-as-new of a finished invocation, whose
+  ``from`` is a ``sys_journal`` row kept with the completions of the commands up to
+  it: the row of entry N-1's command; the copy gets a new id, as in durable;
   ``"kill": true`` kills an unfinished one first;
 - state edits: Restate replaces a key's whole state (``POST /services/{name}/state``),
   so a set reads the key's state, changes one entry and sends it all back (a write
@@ -28,6 +29,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from durable.messages import EntryKind
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -49,6 +51,7 @@ from ..errors import BadRequest, Conflict, NotFound, RequestError
 from ..lifecycle import ACTIONS, TERMINAL, refusal
 from ..parsing import read_body
 from . import views
+from .journal import map_journal
 from .restate import ClusterUnreachable, RestateAdmin, check_restate_id
 
 __all__ = ["cluster_app", "NotOnCluster", "not_on_cluster"]
@@ -172,7 +175,12 @@ def cluster_app(admin_url: str, ingress_url: str | None = None, **client: Any) -
             return {"id": inv_id, "action": name, "status": "purged", "message": "purged"}
         after = before
         for _ in range(20):  # Restate applies it asynchronously: wait a little for it
-            after = await status(inv_id)
+            try:
+                after = await status(inv_id)
+            except NotFound:  # Restate drops an invocation killed before it started
+                ended = {"kill": "killed", "cancel": "cancelled"}.get(name, after)
+                message = f"{ended} before it started: Restate keeps no trace of it"
+                return {"id": inv_id, "action": name, "status": ended, "message": message}
             if after != before or name == "resume":
                 break
             await asyncio.sleep(0.05)
@@ -218,7 +226,8 @@ def cluster_app(admin_url: str, ingress_url: str | None = None, **client: Any) -
             while st not in TERMINAL and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
                 st = await status(inv_id)
-        answer = await admin.act("restart-as-new", inv_id, **{"from": n - 1})
+        keep_to = await restart_point(inv_id, n)
+        answer = await admin.act("restart-as-new", inv_id, **{"from": keep_to})
         new_id = answer.get("new_invocation_id")
         new_status = await status(new_id) if isinstance(new_id, str) else None
         return {
@@ -227,8 +236,36 @@ def cluster_app(admin_url: str, ingress_url: str | None = None, **client: Any) -
             "from": n,
             "status": new_status,
             "killed_original": killed,
-            "note": f"Restate's restart-as-new from={n - 1}: entries 1 to {n - 1} are kept",
+            "note": f"Restate's restart-as-new from={keep_to} (its journal row of entry {n - 1})",
         }
+
+    async def restart_point(inv_id: str, n: int) -> int:
+        """Restate's ``from`` (a sys_journal row, kept with the completions of the
+        commands up to it) that keeps durable entries 0 to n-1."""
+        rows = await admin.query(
+            "SELECT index, entry_type, entry_json, appended_at FROM sys_journal "
+            f"WHERE id = '{inv_id}' ORDER BY index"
+        )
+        if not rows:
+            raise Conflict(f"{views.NO_JOURNAL}: {inv_id} cannot be restarted from an entry")
+        entries = map_journal(rows, inv_id)
+        last = len(entries) - 1
+        if entries[-1].entry.kind is EntryKind.OUTPUT:
+            last -= 1
+        if n > last + 1:
+            raise BadRequest(
+                f"entry {n} is past the end of the journal of {inv_id}: restart from an "
+                f"entry between 1 and {last + 1}"
+            )
+        kept = entries[:n]
+        for m in kept:
+            if not m.entry.completed:
+                raise Conflict(
+                    f"entry {m.entry.index} ({m.entry.kind.value}) is not completed, so the "
+                    f"new invocation could not use its result; restart from entry "
+                    f"{m.entry.index} or earlier"
+                )
+        return max((m.restate_index for m in kept if m.restate_index is not None), default=0)
 
     async def bulk(r: Request) -> Any:
         body = await _json_object(r)

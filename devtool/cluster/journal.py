@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -224,6 +225,7 @@ class _Open:
     mentions: str = ""  # text in which an awakeable id may appear
     awakeable: str | None = None  # for awakeable entries: the id
     signal: int | None = None
+    placed_at: datetime | None = None  # an awakeable: when the command after it was made
 
     def text(self) -> str:
         """What the command carries that may hold an awakeable's id."""
@@ -420,7 +422,9 @@ def _map(
             raise UnknownEntry(
                 f"Restate journal row {row.index} is neither command nor notification"
             )
-    for index in pending_signals:
+    if invocation_id:  # awakeables whose ids the code handed on, not completed yet
+        pending_signals = (*pending_signals, *_own_signals(items, invocation_id))
+    for index in dict.fromkeys(pending_signals):
         if invocation_id and index >= FIRST_AWAKEABLE_SIGNAL:
             awk = awakeable_id(invocation_id, index)
             if not any(s.awakeable == awk for s in signals):
@@ -453,11 +457,30 @@ def _map(
                 entry,
                 None if it.awakeable is not None else it.row.index,
                 "Notification: Signal" if it.awakeable is not None else it.row.entry_type,
-                it.row.at,
+                it.placed_at or it.row.at,
                 it.completed_at if it.completed else None,
             )
         )
     return out
+
+
+_AWAKEABLE_ID = re.compile(r"sign_1[A-Za-z0-9_-]{38}")
+
+
+def _own_signals(items: list[_Open], invocation_id: str) -> list[int]:
+    """Signal indexes of this invocation's awakeables named in its commands (an id it
+    made and handed on: Restate journals no command for making one)."""
+    own = invocation_id_bytes(invocation_id)
+    found = []
+    for it in items:
+        for awk in _AWAKEABLE_ID.findall(it.text()):
+            try:
+                raw = base64.urlsafe_b64decode(awk[6:] + "==")
+            except ValueError:
+                continue
+            if len(raw) == 28 and raw[:24] == own:
+                found.append(int.from_bytes(raw[24:], "big"))
+    return found
 
 
 def _place_awakeables(items: list[_Open], signals: list[_Open]) -> list[_Open]:
@@ -469,6 +492,8 @@ def _place_awakeables(items: list[_Open], signals: list[_Open]) -> list[_Open]:
         at = next((i for i, it in enumerate(out) if s.awakeable in it.text()), None)
         if at is None:
             at = next((i for i, it in enumerate(out) if it.row.index > s.row.index), len(out))
+        if at < len(out):
+            s.placed_at = out[at].row.at
         out.insert(at, s)
     return out
 

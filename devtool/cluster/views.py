@@ -46,10 +46,12 @@ NO_JOURNAL = (
 )
 _KINDS = {"service": "service", "virtual_object": "object", "workflow": "workflow"}
 _FAILURE = re.compile(r"\[(\d{3})\]\s?(.*)", re.S)
+# scheduled_at is read for Restate 1.7.12's sake: without it in the projection,
+# scheduled_start_at comes back empty
 _COLUMNS = (
     "id, target_service_name, target_handler_name, target_service_key, target_service_ty, "
     "status, completion_result, completion_failure, created_at, modified_at, completed_at, "
-    "scheduled_start_at, next_retry_at, retry_count, last_failure, idempotency_key, "
+    "scheduled_at, scheduled_start_at, next_retry_at, retry_count, last_failure, idempotency_key, "
     "invoked_by_id, invoked_by, restarted_from, journal_commands_size, journal_size, "
     "suspended_waiting_for_signals, suspended_waiting_for_completions, "
     "last_failure_related_command_index, last_failure_related_command_name, "
@@ -426,12 +428,14 @@ async def call_tree(admin: RestateAdmin, inv_id: str, limit: int = MAX_TREE) -> 
         cut_above = True
     rows = {root["id"]: root}
     children: dict[str, list[str]] = {}
+    links: dict[str, tuple[int | None, str]] = {}  # child -> (parent's entry, via)
     frontier, cut_below = [root["id"]], False
     while frontier and not cut_below:
         found = await admin.query(
             f"SELECT {_COLUMNS} FROM sys_invocation WHERE invoked_by_id IN "
             f"({', '.join(sql_text(i) for i in frontier)}) ORDER BY created_at, id"
         )
+        made = await _made_by(admin, frontier)
         frontier = []
         for r in found:
             if r["id"] in rows:
@@ -441,6 +445,7 @@ async def call_tree(admin: RestateAdmin, inv_id: str, limit: int = MAX_TREE) -> 
                 break
             rows[r["id"]] = r
             children.setdefault(r["invoked_by_id"], []).append(r["id"])
+            links[r["id"]] = made.get(r["id"], (None, "call"))
             frontier.append(r["id"])
     nodes: list[dict[str, Any]] = []
 
@@ -452,8 +457,8 @@ async def call_tree(admin: RestateAdmin, inv_id: str, limit: int = MAX_TREE) -> 
                 **{k: s[k] for k in ("created_at", "completed_at", "scheduled_at", "failure")},
                 "depth": depth,
                 "parent": parent,
-                "entry": None,
-                "via": "root" if parent is None else "call",
+                "entry": links.get(i, (None, "root"))[0],
+                "via": links.get(i, (None, "root"))[1],
             }
         )
         for c in children.get(i, []):
@@ -472,6 +477,17 @@ async def call_tree(admin: RestateAdmin, inv_id: str, limit: int = MAX_TREE) -> 
         "truncated": cut_above or cut_below,
         "note": "; ".join(notes) or None,
     }
+
+
+async def _made_by(admin: RestateAdmin, parents: list[str]) -> dict[str, tuple[int | None, str]]:
+    """Each child of ``parents`` -> (the parent's entry that made it, call or send)."""
+    found = await _journal_rows(admin, parents)
+    out: dict[str, tuple[int | None, str]] = {}
+    for inv, rows in found.items():
+        for e in _views(rows, inv, ()):
+            if e.get("child_id"):
+                out[e["child_id"]] = (e["index"], "call" if e["kind"] == "call" else "send")
+    return out
 
 
 # ---------------------------------------------------------------------------- state
@@ -520,46 +536,57 @@ async def state_keys(admin: RestateAdmin, service: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- awakeables
 async def pending(admin: RestateAdmin, limit: int = 1000) -> dict[str, Any]:
-    """Awakeables that suspended invocations wait on, and workflow promises not yet
-    completed, with the invocation waiting on each."""
+    """Awakeables that unfinished invocations wait on, and workflow promises not yet
+    completed, with the invocation waiting on each.
+
+    An awakeable is known from a suspended invocation's ``suspended_waiting_for_signals``,
+    or, while it runs, from its id in the invocation's commands (Restate journals no
+    command for making one, so one whose id was never handed on is not listed). The
+    journals of the newest 200 unfinished invocations are read for that.
+    """
     rows = await admin.query(
-        f"SELECT {_COLUMNS} FROM sys_invocation WHERE status = 'suspended' "
-        f"AND array_length(suspended_waiting_for_signals) > 0 ORDER BY created_at LIMIT {limit}"
+        f"SELECT {_COLUMNS} FROM sys_invocation WHERE status <> 'completed' "
+        "ORDER BY created_at DESC LIMIT 200"
     )
-    raw = await _journal_rows(admin, [r["id"] for r in rows][:200])
-    awakeables = []
+    rows.reverse()
+    raw = await _journal_rows(admin, [r["id"] for r in rows])
+    awakeables: list[dict[str, Any]] = []
     for r in rows:
-        signals = tuple(s for s in r.get("suspended_waiting_for_signals") or () if s >= 17)
-        entries = _views(raw.get(r["id"], []), r["id"], signals)
-        for s in signals:
-            awk = rj.awakeable_id(r["id"], s)
-            entry = next(
-                (e for e in entries if e["kind"] == "awakeable" and e["payload"]["id"] == awk),
-                None,
-            )
+        entries = _views(raw.get(r["id"], []), r["id"], _signals(r))
+        for e in entries:
+            if e["kind"] != "awakeable" or e["completed"] or len(awakeables) >= limit:
+                continue
             awakeables.append(
                 {
-                    "id": awk,
+                    "id": e["payload"]["id"],
                     "invocation_id": r["id"],
-                    "entry_index": entry["index"] if entry else None,
-                    "created_at": iso(r.get("modified_at")),
+                    "entry_index": e["index"],
+                    "created_at": e["created_at"] or iso(r.get("modified_at")),
                     "service": r.get("target_service_name"),
                     "handler": r.get("target_handler_name"),
                     "key": r.get("target_service_key"),
                     "status": status_of(r),
+                    "schema": None,  # Restate does not record the value's type
                 }
             )
-    promises = []
-    for p in await admin.query(
+    open_promises = await admin.query(
         "SELECT service_name, service_key, key FROM sys_promise WHERE completed = false "
         f"ORDER BY service_name, service_key, key LIMIT {limit}"
-    ):
-        waiter = await admin.query(
-            f"SELECT {_COLUMNS} FROM sys_invocation WHERE target_service_name = "
-            f"{sql_text(p['service_name'])} AND target_service_key = "
-            f"{sql_text(p['service_key'])} AND status <> 'completed' ORDER BY created_at LIMIT 1"
+    )
+    waiters = await _promise_waiters(admin, open_promises)
+    promises = []
+    for p in open_promises:
+        candidates = waiters.get((p["service_name"], p["service_key"]), [])
+        # the invocation whose journal waits on this promise, else the oldest of the key
+        w, entry = next(
+            (
+                (row, e["index"])
+                for row, journal in candidates
+                for e in journal
+                if e["kind"] == "get_promise" and e["name"] == p["key"] and not e["completed"]
+            ),
+            (candidates[0][0] if candidates else {}, None),
         )
-        w = waiter[0] if waiter else {}
         promises.append(
             {
                 "id": _promise_id(p["service_name"], p["service_key"], p["key"]),
@@ -567,13 +594,38 @@ async def pending(admin: RestateAdmin, limit: int = 1000) -> dict[str, Any]:
                 "key": p["service_key"],
                 "name": p["key"],
                 "invocation_id": w.get("id"),
-                "entry_index": None,
+                "entry_index": entry,
                 "created_at": iso(w.get("created_at")),
                 "handler": w.get("target_handler_name"),
                 "status": status_of(w) if w else None,
+                "schema": None,
             }
         )
     return {"awakeables": awakeables, "promises": promises}
+
+
+async def _promise_waiters(
+    admin: RestateAdmin, promises: list[dict[str, Any]]
+) -> dict[tuple[str, str], list[tuple[dict[str, Any], list[dict[str, Any]]]]]:
+    """(workflow, key) -> its unfinished invocations (oldest first) with their journals,
+    in a query per workflow and one for the journals."""
+    keys: dict[str, set[str]] = {}
+    for p in promises:
+        keys.setdefault(p["service_name"], set()).add(p["service_key"])
+    rows: list[dict[str, Any]] = []
+    for service, ks in keys.items():
+        rows += await admin.query(
+            f"SELECT {_COLUMNS} FROM sys_invocation WHERE target_service_name = "
+            f"{sql_text(service)} AND target_service_key IN "
+            f"({', '.join(sql_text(k) for k in sorted(ks))}) AND status <> 'completed' "
+            "ORDER BY created_at"
+        )
+    journals = await _journals(admin, rows[:200])
+    out: dict[tuple[str, str], list[tuple[dict[str, Any], list[dict[str, Any]]]]] = {}
+    for r in rows:
+        key = (r["target_service_name"], r["target_service_key"])
+        out.setdefault(key, []).append((r, journals.get(r["id"], [])))
+    return out
 
 
 def _promise_id(service: str, key: str, name: str) -> str:

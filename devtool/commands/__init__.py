@@ -11,7 +11,7 @@ __all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
-    from . import awakeables, dashboard, data, init, invocations, invoke, state, store, tui
+    from . import awakeables, dashboard, data, init, invocations, invoke, serve, state, store, tui
 
     app.command("invoke")(invoke.invoke)
     app.command("services")(invoke.services)
@@ -24,3 +24,4 @@ def register(app: typer.Typer) -> None:
     app.command("init")(init.init)
     app.command("tui")(tui.tui)
     app.command("dashboard")(dashboard.dashboard)
+    app.command("serve")(serve.serve)

@@ -12,11 +12,12 @@ from urllib.parse import quote
 import typer
 from rich.console import Console
 
-from ..client import DEFAULT_STORE, DEFAULT_URL, Client, CliError, connect
+from ..client import DEFAULT_STORE, DEFAULT_URL, Client, CliError, connect, connect_cluster
 
 __all__ = [
     "UrlOpt",
     "StoreOpt",
+    "RestateOpt",
     "JsonOpt",
     "YesOpt",
     "out",
@@ -46,6 +47,16 @@ StoreOpt = Annotated[
         show_default=False,
     ),
 ]
+RestateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--restate",
+        envvar="DURABLE_RESTATE_URL",
+        help="Admin API of a Restate cluster to read and act on instead of a durable "
+        "runtime (e.g. http://restate:9070).",
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
@@ -65,10 +76,21 @@ def emit_json(data: Any) -> None:
 
 
 @contextmanager
-def session(url: str | None, store: str | None, need_runtime: bool, what: str) -> Iterator[Client]:
-    """A client for one command; errors become ``error: ...`` and exit code 1."""
+def session(
+    url: str | None,
+    store: str | None,
+    need_runtime: bool,
+    what: str,
+    restate: str | None = None,
+) -> Iterator[Client]:
+    """A client for one command (of the Restate cluster ``restate``, when given); errors
+    become ``error: ...`` and exit code 1."""
+    if restate and store:
+        fail("give --restate (a Restate cluster) or --store (a local store), not both")
     try:
-        client = connect(url, store, need_runtime, what)
+        client = (
+            connect_cluster(restate, what) if restate else connect(url, store, need_runtime, what)
+        )
     except CliError as e:
         fail(e.message)
     if client.note:

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ._common import JsonOpt, StoreOpt, UrlOpt, emit_json, fail, out, seg, session, when
+from ._common import JsonOpt, RestateOpt, StoreOpt, UrlOpt, emit_json, fail, out, seg, session, when
 
 __all__ = ["app"]
 
@@ -36,9 +36,14 @@ def _promise(awk_id: str) -> dict | None:
 
 
 @app.command("ls")
-def ls(url: UrlOpt = None, store: StoreOpt = None, json_: JsonOpt = False) -> None:
+def ls(
+    url: UrlOpt = None,
+    restate: RestateOpt = None,
+    store: StoreOpt = None,
+    json_: JsonOpt = False,
+) -> None:
     """List pending awakeables and promises, with the invocation that waits on each."""
-    with session(url, store, False, "awakeables ls") as c:
+    with session(url, store, False, "awakeables ls", restate) as c:
         r = c.get("/api/awakeables")
     if json_:
         emit_json(r)
@@ -71,6 +76,7 @@ def resolve(
         str, typer.Argument(metavar="VALUE", help="The result, as JSON (default null).")
     ] = "null",
     url: UrlOpt = None,
+    restate: RestateOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Resolve a pending awakeable or promise with a JSON value; its invocation wakes."""
@@ -79,7 +85,7 @@ def resolve(
     except ValueError:
         fail(f"VALUE must be JSON, e.g. '{{\"ok\": true}}' or '\"text\"' (got {value!r})")
     promise = _promise(awk_id)
-    with session(url, None, True, "awakeables resolve") as c:
+    with session(url, None, True, "awakeables resolve", restate) as c:
         if promise is not None:
             r = c.post("/api/promises/resolve", {**promise, "value": parsed})
         else:
@@ -95,12 +101,13 @@ def reject(
     ] = "rejected",
     code: Annotated[int, typer.Option("--code", help="The failure's HTTP-like code.")] = 500,
     url: UrlOpt = None,
+    restate: RestateOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Reject a pending awakeable or promise: the waiting handler gets a TerminalError."""
     promise = _promise(awk_id)
     body = {"message": message, "code": code}
-    with session(url, None, True, "awakeables reject") as c:
+    with session(url, None, True, "awakeables reject", restate) as c:
         if promise is not None:
             r = c.post("/api/promises/reject", {**promise, **body})
         else:

@@ -10,25 +10,17 @@ the same guard as ``durable dev``'s dashboard); their actions go to what they lo
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from typing import Annotated, Any
 
 import httpx
 import typer
 
-from ._common import UrlOpt, err, fail
+from ._common import RestateOpt, UrlOpt, err, fail
 
-__all__ = ["dashboard", "RestateOpt", "cluster_transport", "check_cluster", "check_runtime"]
+__all__ = ["dashboard", "cluster_transport", "check_cluster", "check_runtime"]
 
-RestateOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--restate",
-        envvar="DURABLE_RESTATE_URL",
-        help="Admin API of a Restate cluster to look at (e.g. http://restate:9070).",
-        show_default=False,
-    ),
-]
 _CHECK_TIMEOUT_S = 5.0
 
 
@@ -43,9 +35,11 @@ class _ClusterTransport(httpx.ASGITransport):
 def cluster_transport(restate_url: str) -> httpx.AsyncBaseTransport:
     """durable's admin API over the Restate cluster at ``restate_url``, in this process
     (one client of Restate's API per transport: close it with the httpx client)."""
+    from ..client import RESTATE_INGRESS_ENV
     from ..cluster.app import cluster_app
 
-    return _ClusterTransport(app=cluster_app(restate_url))
+    ingress = os.environ.get(RESTATE_INGRESS_ENV) or None
+    return _ClusterTransport(app=cluster_app(restate_url, ingress))
 
 
 async def _health(url: str, transport: httpx.AsyncBaseTransport | None) -> Any:

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ._common import JsonOpt, StoreOpt, UrlOpt, emit_json, fail, out, seg, session
+from ._common import JsonOpt, RestateOpt, StoreOpt, UrlOpt, emit_json, fail, out, seg, session
 
 __all__ = ["sql", "export"]
 
@@ -19,6 +19,7 @@ def sql(
     query: Annotated[str, typer.Argument(metavar="QUERY", help="One SELECT query.")],
     limit: Annotated[int, typer.Option("--limit", help="Most rows to return.")] = 1000,
     url: UrlOpt = None,
+    restate: RestateOpt = None,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -28,7 +29,7 @@ def sql(
     timers, awakeables, promises, idempotency, attempts, logs. Anything but one query is
     refused; queries are time-limited and rows capped.
     """
-    with session(url, store, False, "sql") as c:
+    with session(url, store, False, "sql", restate) as c:
         r = c.post("/api/sql", {"sql": query, "limit": limit})
     if json_:
         emit_json(r)
@@ -54,6 +55,7 @@ def cut_note(result: dict) -> str:
 def export(
     folder: Annotated[str, typer.Argument(metavar="DIR", help="Where to write the files.")],
     url: UrlOpt = None,
+    restate: RestateOpt = None,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -62,7 +64,7 @@ def export(
         fail(f"{folder} exists and is not a folder")
     os.makedirs(folder, exist_ok=True)
     written = []
-    with session(url, store, False, "export") as c:
+    with session(url, store, False, "export", restate) as c:
         for table in c.get("/api/export")["tables"]:
             data = c.download(f"/api/export/{seg(table)}")
             path = os.path.join(folder, f"{table}.parquet")

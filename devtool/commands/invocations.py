@@ -11,6 +11,7 @@ from rich.table import Table
 from ..client import Client
 from ._common import (
     JsonOpt,
+    RestateOpt,
     StoreOpt,
     UrlOpt,
     YesOpt,
@@ -128,12 +129,13 @@ def ls(
         str | None, typer.Option("--after", help="Show the page after this id (older).")
     ] = None,
     url: UrlOpt = None,
+    restate: RestateOpt = None,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """List invocations, newest first, with what each waits on."""
     params = _params(status, service, handler, key, since, until, id_text, search)
-    with session(url, store, False, "invocations ls") as c:
+    with session(url, store, False, "invocations ls", restate) as c:
         page = c.get("/api/invocations", {**params, "limit": limit, "after": after, "count": 1})
     if json_:
         emit_json(page)
@@ -171,13 +173,19 @@ def ls(
 
 # ---------------------------------------------------------------------------- show
 @app.command("show")
-def show(inv_id: IdArg, url: UrlOpt = None, store: StoreOpt = None, json_: JsonOpt = False) -> None:
+def show(
+    inv_id: IdArg,
+    url: UrlOpt = None,
+    restate: RestateOpt = None,
+    store: StoreOpt = None,
+    json_: JsonOpt = False,
+) -> None:
     """Show one invocation: its request, status, waits and journal, entry by entry.
 
     Each entry comes with its payload, result or failure, timings, and (for objects and
     workflows) the key's state just after it.
     """
-    with session(url, store, False, "invocations show") as c:
+    with session(url, store, False, "invocations show", restate) as c:
         inv = c.get(f"/api/invocations/{seg(inv_id)}")
     if json_:
         emit_json(inv)
@@ -236,6 +244,8 @@ def show(inv_id: IdArg, url: UrlOpt = None, store: StoreOpt = None, json_: JsonO
             escape(state_text),
         )
     out.print(t)
+    if inv.get("journal_note"):  # a Restate cluster's: why the journal is empty
+        out.print(f"note: {escape(inv['journal_note'])}")
     if any(e.get("state") is not None for e in inv["journal"]):
         out.print('state "=": unchanged since the entry before')
     children = [e for e in inv["journal"] if e.get("child_id")]
@@ -291,11 +301,12 @@ def tree(
     inv_id: IdArg,
     limit: Annotated[int, typer.Option("--limit", help="Invocations at most.")] = 500,
     url: UrlOpt = None,
+    restate: RestateOpt = None,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Show the call tree an invocation belongs to: its root caller and every descendant."""
-    with session(url, store, False, "invocations tree") as c:
+    with session(url, store, False, "invocations tree", restate) as c:
         t = c.get(f"/api/invocations/{seg(inv_id)}/tree", {"limit": limit})
     if json_:
         emit_json(t)
@@ -344,10 +355,11 @@ def _make_action(name: str) -> None:
         all_: AllOpt = False,
         yes: YesOpt = False,
         url: UrlOpt = None,
+        restate: RestateOpt = None,
         json_: JsonOpt = False,
     ) -> None:
         params = _params(status, service, handler, key, since, until, id_text)
-        _act(name, inv_id, params, all_, yes, url, json_)
+        _act(name, inv_id, params, all_, yes, url, json_, restate)
 
     app.command(
         name,
@@ -365,11 +377,12 @@ def _act(
     yes: bool,
     url: str | None,
     json_: bool,
+    restate: str | None = None,
 ) -> None:
     filtered = any(params.values())
     if inv_id is not None and (filtered or all_):
         fail("give one invocation ID, or filters, not both")
-    with session(url, None, True, f"invocations {name}") as c:
+    with session(url, None, True, f"invocations {name}", restate) as c:
         if inv_id is not None:
             r = c.post(f"/api/invocations/{seg(inv_id)}/{name}")
             emit_json(r) if json_ else out.print(f"{r['id']}: {r.get('message') or r['status']}")
@@ -441,6 +454,7 @@ def replay(
         float, typer.Option("--timeout", help="Seconds one replay may take.")
     ] = 10.0,
     url: UrlOpt = None,
+    restate: RestateOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Check recorded journals against the current code, with no side effects.
@@ -455,7 +469,7 @@ def replay(
         fail("give one invocation ID, or --all / filters, not both")
     if inv_id is None and not (filtered or all_):
         fail("give an invocation ID, or --all (optionally with filters)")
-    with session(url, None, True, "invocations replay") as c:
+    with session(url, None, True, "invocations replay", restate) as c:
         if inv_id is not None:
             r = c.post(f"/api/invocations/{seg(inv_id)}/replay", {"timeout": timeout})
             emit_json(r) if json_ else out.print(escape(_replay_line(r)))
@@ -512,6 +526,7 @@ def restart(
         bool, typer.Option("--kill", help="Kill the original first if it has not finished.")
     ] = False,
     url: UrlOpt = None,
+    restate: RestateOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Restart an invocation from entry N with today's code, as a new invocation.
@@ -520,7 +535,7 @@ def restart(
     and re-executes the rest. Object and workflow state is NOT rewound: it continues from
     the key's current state. Refused when an entry before N is not completed.
     """
-    with session(url, None, True, "invocations restart") as c:
+    with session(url, None, True, "invocations restart", restate) as c:
         r = c.post(f"/api/invocations/{seg(inv_id)}/restart", {"from": from_, "kill": kill})
     if json_:
         emit_json(r)

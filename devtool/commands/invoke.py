@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ._common import JsonOpt, UrlOpt, emit_json, fail, out, seg, session
+from ._common import JsonOpt, RestateOpt, UrlOpt, emit_json, fail, out, seg, session
 
 __all__ = ["invoke", "services"]
 
@@ -33,9 +33,10 @@ def invoke(
         str | None, typer.Option("--idempotency-key", help="Send an Idempotency-Key header.")
     ] = None,
     url: UrlOpt = None,
+    restate: RestateOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Call a handler through the runtime's ingress and print its output."""
+    """Call a handler through the runtime's ingress (or a Restate cluster's) and print its output."""
     service, sep, handler = target.partition("/")
     if not sep or not service or not handler or "/" in handler:
         fail(
@@ -49,8 +50,9 @@ def invoke(
             json.loads(input_)
         except ValueError:
             fail(f"INPUT must be JSON, e.g. '\"Ann\"' or '{{\"n\": 1}}' (got {input_!r})")
-    with session(url, None, True, "invoke") as c:
+    with session(url, None, True, "invoke", restate) as c:
         ingress = c.ingress_url
+        cluster = c.cluster
     if not ingress:
         fail(f"the runtime at {c.url} does not say where its ingress is")
     ingress = _reachable(ingress, c.url)
@@ -60,6 +62,8 @@ def invoke(
     import httpx
 
     headers = {"content-type": "application/json"}
+    if cluster and not body:  # Restate refuses a content type on a handler with no input
+        headers = {}
     if idempotency_key:
         headers["idempotency-key"] = idempotency_key
     try:
@@ -109,10 +113,11 @@ def services(
         bool, typer.Option("--openapi", help="Print the ingress's OpenAPI document instead.")
     ] = False,
     url: UrlOpt = None,
+    restate: RestateOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """List the services, objects and workflows of the running app, with their handlers."""
-    with session(url, None, True, "services") as c:
+    with session(url, None, True, "services", restate) as c:
         if openapi:
             emit_json(c.get("/api/openapi.json"))
             return

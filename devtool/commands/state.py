@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ._common import JsonOpt, StoreOpt, UrlOpt, emit_json, fail, out, seg, session
+from ._common import JsonOpt, RestateOpt, StoreOpt, UrlOpt, emit_json, fail, out, seg, session
 
 __all__ = ["app"]
 
@@ -34,13 +34,14 @@ def get(
         int | None, typer.Option("--entry", help="...just after this journal entry.")
     ] = None,
     url: UrlOpt = None,
+    restate: RestateOpt = None,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Print the state of a key: now, or as of an invocation's entry (time travel)."""
     if entry is not None and invocation is None:
         fail("--entry needs --invocation (the state as of that invocation's entry)")
-    with session(url, store, False, "state get") as c:
+    with session(url, store, False, "state get", restate) as c:
         r = c.get(
             f"/api/state/{seg(service)}/{seg(key)}",
             {"invocation": invocation, "entry": entry if invocation else None},
@@ -81,6 +82,7 @@ def set_(
     ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the entry instead.")] = False,
     url: UrlOpt = None,
+    restate: RestateOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Set (or --clear) one state entry of a key, as a person outside any invocation."""
@@ -92,7 +94,7 @@ def set_(
             body = {"name": name, "value": json.loads(value or "")}
         except ValueError:
             fail(f"VALUE must be JSON, e.g. 42, true, '\"text\"' or '{{\"a\": 1}}' (got {value!r})")
-    with session(url, None, True, "state set") as c:
+    with session(url, None, True, "state set", restate) as c:
         r = c.post(f"/api/state/{seg(service)}/{seg(key)}", body)
     if json_:
         emit_json(r)
@@ -104,11 +106,12 @@ def set_(
 def ls(
     service: ServiceArg,
     url: UrlOpt = None,
+    restate: RestateOpt = None,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """List the keys of an object or workflow that hold state."""
-    with session(url, store, False, "state ls") as c:
+    with session(url, store, False, "state ls", restate) as c:
         r = c.get(f"/api/state/{seg(service)}")
     if json_:
         emit_json(r)

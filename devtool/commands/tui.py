@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 
 from ..client import DEFAULT_STORE, DEFAULT_URL, _health, _holder, _holder_url, _serves
-from ._common import UrlOpt, fail
-from .dashboard import RestateOpt
+from ._common import RestateOpt, UrlOpt, fail
 
 __all__ = ["tui"]
 

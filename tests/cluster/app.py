@@ -9,6 +9,7 @@ actions have something to act on.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -39,7 +40,10 @@ async def later(ctx: Context, value: Any) -> Any:
     return value
 
 
-kitchen = Service("Kitchen")
+# a waiting handler suspends after a second (Restate's default: a minute)
+QUICK = timedelta(seconds=1)
+
+kitchen = Service("Kitchen", inactivity_timeout=QUICK)
 
 
 @kitchen.handler()
@@ -101,7 +105,19 @@ async def steps(ctx: Context, n: int) -> int:
     return await ctx.run_typed("three", lambda: b + 1)
 
 
-pantry = VirtualObject("Pantry")
+@kitchen.handler()
+async def stamps(ctx: Context) -> list[float]:
+    """Two clock readings in runs: a restart shows which it kept and which it re-ran."""
+    first = await ctx.run_typed("one", clock)
+    second = await ctx.run_typed("two", clock)
+    return [first, second]
+
+
+def clock() -> float:
+    return time.time()
+
+
+pantry = VirtualObject("Pantry", inactivity_timeout=QUICK)
 
 
 @pantry.handler()
@@ -125,7 +141,7 @@ async def look(ctx: ObjectSharedContext) -> Any:
     return await ctx.get("last", type_hint=str)
 
 
-signup = Workflow("Signup")
+signup = Workflow("Signup", inactivity_timeout=QUICK)
 
 
 @signup.main()

@@ -169,6 +169,8 @@ def test_a_pending_awakeable_is_placed_where_the_code_made_it(cluster: Cluster) 
         ("awakeable", None),  # before the run that handed its id on
         ("run", "tell"),
     ]
+    # while it runs (no suspension yet), the id it handed on names the awakeable too
+    assert rj.entry_views(cluster.journal(inv), inv) == views
     awk = views[2]["payload"]["id"]
     assert views[3]["result"] == awk == rj.awakeable_id(inv, 17)
     assert not views[2]["completed"]
