@@ -190,7 +190,7 @@ def test_kill_from_the_page_reaches_restate(page: Page, cluster: Cluster) -> Non
     assert row["completion_result"] == "failure"
 
 
-def test_cancel_and_pause_resume_from_the_page(page: Page, cluster: Cluster) -> None:
+def test_pause_resume_cancel_and_purge_from_the_page(page: Page, cluster: Cluster) -> None:
     inv_id = cluster.send("Kitchen/stuck", "p1")
     cluster.wait(inv_id, lambda r: r["status"] in ("backing-off", "running"))
     page.goto(cluster.url + f"/invocations/{inv_id}")
@@ -205,6 +205,16 @@ def test_cancel_and_pause_resume_from_the_page(page: Page, cluster: Cluster) -> 
     expect(page.locator("#inv-live .flash.ok")).to_be_visible()
     row = cluster.wait(inv_id, lambda r: r["status"] == "completed")
     assert row["completion_result"] == "failure"
+    # finished: purge is offered, and Restate forgets it
+    page.goto(cluster.url + f"/invocations/{inv_id}")
+    expect(page.locator(".head .chip").first).to_have_text("cancelled")
+    page.locator("summary", has_text="Purge").click()
+    page.locator('button[data-action="purge"]').click()
+    expect(page).to_have_url(re.compile(r"/invocations(\?.*)?$"))
+    deadline = time.monotonic() + 15
+    while cluster.server.query(f"SELECT id FROM sys_invocation WHERE id = '{inv_id}'"):
+        assert time.monotonic() < deadline, "Restate still has the purged invocation"
+        time.sleep(0.2)
 
 
 def test_restart_from_an_entry_on_restate(page: Page, cluster: Cluster) -> None:
