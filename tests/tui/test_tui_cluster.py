@@ -18,7 +18,7 @@ import pytest
 from durable.devtool.commands.dashboard import cluster_transport
 from durable.devtool.tui.app import TuiApp
 from durable.devtool.tui.screens import AwakeablesScreen, InvocationScreen, LogScreen, StateScreen
-from durable.devtool.tui.screens.dialogs import ConfirmDialog, ResolveDialog
+from durable.devtool.tui.screens.dialogs import ConfirmDialog, ResolveDialog, RestartDialog
 from durable.devtool.tui.widgets import (
     ConnectionBanner,
     InvocationTable,
@@ -196,6 +196,36 @@ async def test_kill_from_the_list_reaches_restate(cluster: Cluster) -> None:
         assert row["completion_result"] == "failure"
         await wait_for(pilot, lambda: rows(app)[inv]["status"] == "killed", what="killed row")
         assert any(f"kill {inv}" in line.message for line in app.log_lines)
+
+
+async def test_restart_from_an_entry_on_the_cluster(cluster: Cluster) -> None:
+    inv = await cluster.send("Kitchen/steps", 20)
+    await cluster.wait(inv, lambda r: r["status"] == "completed")
+    app = cluster.tui()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one(InvocationTable)
+        await wait_for(pilot, lambda: inv in rows(app), what=f"{inv} in the list")
+        while table.selected["id"] != inv:
+            await pilot.press("down")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, InvocationScreen), what="opened")
+        journal = app.screen.query_one(JournalTable)
+        await wait_for(pilot, lambda: journal.row_count >= 4, what="the journal")
+        await pilot.press("down", "down")  # entry 2: the second run
+        await wait_for(pilot, lambda: journal.selected["index"] == 2)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, RestartDialog), what="the dialog")
+        await pilot.press("y")
+        said = f"restarted {inv} from entry 2 as "
+        line = await wait_for(
+            pilot,
+            lambda: next((x.message for x in app.log_lines if x.message.startswith(said)), None),
+            timeout=20,
+            what=said,
+        )
+        new_id = line[len(said) :]
+        row = await cluster.wait(new_id, lambda r: r["status"] == "completed")
+        assert row["target_handler_name"] == "steps"
 
 
 async def test_the_log_says_what_a_cluster_does_not_give(cluster: Cluster) -> None:
