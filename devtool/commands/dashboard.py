@@ -64,9 +64,10 @@ async def check_cluster(restate_url: str, transport: httpx.AsyncBaseTransport) -
     if status == 200 and isinstance(body, dict) and body.get("status") == "ok":
         return body
     why = body.get("message") if isinstance(body, dict) else None
+    if why:  # the backend's own words say what to check
+        raise RuntimeError(f"cannot reach the Restate cluster at {restate_url}: {why}")
     raise RuntimeError(
-        f"cannot reach the Restate cluster at {restate_url}"
-        f"{': ' + str(why) if why else f' (HTTP {status})' if status else ''}; check the URL "
+        f"cannot reach the Restate cluster at {restate_url} (HTTP {status}); check the URL "
         "(Restate's admin API, port 9070 by default) and that the cluster is up"
     )
 
@@ -89,8 +90,9 @@ async def check_runtime(url: str) -> dict[str, Any]:
 
 
 def _pick(restate: str | None, url: str | None) -> tuple[str, bool]:
-    if restate and url:
-        fail("give --restate (a Restate cluster) or --url (a durable runtime), not both")
+    if restate and url:  # DURABLE_URL may be exported: the cluster asked for wins
+        err.print(f"[durable] --restate given: not using --url/DURABLE_URL {url}", markup=False)
+        url = None
     if not restate and not url:
         fail(
             "give the Restate cluster to look at: --restate http://HOST:9070 (or set "

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..client import DEFAULT_STORE, DEFAULT_URL, _health, _holder, _holder_url, _serves
-from ._common import RestateOpt, UrlOpt, fail
+from ._common import RestateOpt, UrlOpt, err, fail
 
 __all__ = ["tui"]
 
@@ -23,8 +23,8 @@ def tui(
 ) -> None:
     """A terminal UI: live invocations, journals with state, awakeables, object state, the log."""
     if restate:
-        if url:
-            fail("give --restate (a Restate cluster) or --url (a durable runtime), not both")
+        if url:  # DURABLE_URL may be exported: the cluster asked for wins
+            err.print(f"[durable] --restate given: not using --url/DURABLE_URL {url}", markup=False)
         _cluster_tui(restate.rstrip("/"), interval)
         return
     from ..tui import run
