@@ -272,6 +272,7 @@ def test_workflow_promises_are_listed_and_shown_unavailable(page: Page, cluster:
 
 def test_services_and_invoke_through_the_cluster_ingress(page: Page, cluster: Cluster) -> None:
     page.goto(cluster.url + "/services")
+    expect(page.locator(".runtime-card")).to_contain_text(cluster.server.admin_url)
     for name in ("Kitchen", "Pantry", "Signup", "Helper"):
         expect(page.locator(f'section[data-service="{name}"]')).to_be_visible()
     row = page.locator('section[data-service="Helper"] tr[data-handler="echo"]')
