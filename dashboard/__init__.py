@@ -6,6 +6,6 @@ One module per page kind (``invocations``, ``invocation``, ``awakeables``, ``sta
 htmx and one CSS file in ``static/``. See docs/architecture.md (the Dashboard decisions).
 """
 
-from ._app import create_dashboard
+from ._app import create_dashboard, dashboard_app
 
-__all__ = ["create_dashboard"]
+__all__ = ["create_dashboard", "dashboard_app"]

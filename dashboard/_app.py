@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from durable.devtool.admin.views import app_error
 from durable.devtool.engine import Engine
 from durable.devtool.errors import RequestError, StoreDegraded
 from durable.devtool.hostguard import bind_host_of
@@ -19,11 +18,12 @@ from starlette.staticfiles import StaticFiles
 
 from . import awakeables, calltree, invocation, invocations, services, sql, state
 from ._core import Dashboard
-from ._reads import Reads
+from ._reads import EngineSource
 from ._render import STATIC_DIR, Renderer, fingerprint
 from ._security import Guard
+from ._source import Source, SourceUnreachable
 
-__all__ = ["create_dashboard"]
+__all__ = ["create_dashboard", "dashboard_app"]
 
 NAV = [
     ("/invocations", "Invocations"),
@@ -37,16 +37,25 @@ NAV = [
 def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> Starlette:
     """The web dashboard over ``engine`` (mounted at ``/`` of the admin server)."""
     info = dict(info or {})
+    return dashboard_app(EngineSource(engine, info), bind_host_of(str(info.get("admin_url") or "")))
+
+
+def dashboard_app(source: Source, bind_host: str = "127.0.0.1") -> Starlette:
+    """The web dashboard over any :class:`~._source.Source` (``durable dashboard`` serves
+    one over an admin API; ``bind_host``: the address it listens on, for the Host guard)."""
+    info = source.header()
     renderer = Renderer(
         {
             "nav": NAV,
             "runtime": info,
-            "store_health": engine.store,
-            "app_health": lambda: app_error(engine),
+            "store_degraded": source.store_degraded,
+            "app_health": source.app_error,
+            "outage": source.outage,
+            "unavailable": source.unavailable,
             "fingerprint": fingerprint,
         }
     )
-    d = Dashboard(engine, Reads(engine), renderer, info)
+    d = Dashboard(source, renderer, info)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -63,7 +72,11 @@ def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> S
         title = f"Error {exc.status}"
         return d.render(request, "error", {"title": title, "message": exc.message}, exc.status)
 
-    bind_host = bind_host_of(str(info.get("admin_url") or ""))
+    async def unreachable(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SourceUnreachable)
+        title = "Not answering"
+        return d.render(request, "error", {"title": title, "message": exc.message}, 503)
+
     return Starlette(
         routes=[
             *invocations.routes(d),
@@ -80,5 +93,6 @@ def create_dashboard(engine: Engine, info: Mapping[str, Any] | None = None) -> S
             HTTPException: http_error,
             StoreDegraded: store_degraded,
             RequestError: bad_request,
+            SourceUnreachable: unreachable,
         },
     )

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from durable.devtool.engine import Engine
 from durable.devtool.errors import BadRequest, RequestError
 from durable.devtool.parsing import read_body
 from durable.serde import UnstorableValue, parse_strict
@@ -15,8 +14,8 @@ from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ._reads import Reads
 from ._render import Renderer, is_fragment_request
+from ._source import Source, refuse
 
 __all__ = [
     "Dashboard",
@@ -42,12 +41,15 @@ class Flash:
 
 @dataclass
 class Dashboard:
-    """The engine, its reads, the renderer and what the runtime said about itself."""
+    """Where the data comes from, the renderer, and what the header says about it."""
 
-    engine: Engine
-    reads: Reads
+    source: Source
     renderer: Renderer
     info: Mapping[str, Any]
+
+    def refuse(self, feature: str) -> None:
+        """Raise NotAvailable (501, with the reason) if the source lacks ``feature``."""
+        refuse(self.source, feature)
 
     def render(
         self,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from durable.devtool.admin import actions
 from durable.devtool.errors import BadRequest, RequestError
 from durable.messages import Failure
 from starlette.requests import Request
@@ -48,7 +47,7 @@ def _type_label(schema: dict | None) -> str:
 
 def routes(d: Dashboard) -> list[Route]:
     async def context(flash: Flash | None = None) -> dict[str, Any]:
-        pending = await d.reads.pending()
+        pending = await d.source.pending()
         for items in pending.values():
             for p in items:
                 p["prefill"] = skeleton_json(p["schema"])
@@ -71,40 +70,34 @@ def routes(d: Dashboard) -> list[Route]:
         data = await form(request)
         try:
             if what == "resolve":
-                result = await actions.resolve_awakeable(
-                    d.engine, awk_id, _json_text(data.get("value", ""))
-                )
+                result = await d.source.resolve_awakeable(awk_id, _json_text(data.get("value", "")))
                 verb = "resolved"
             elif what == "reject":
                 message, code = _rejection(data)
-                result = await actions.reject_awakeable(d.engine, awk_id, message, code)
+                result = await d.source.reject_awakeable(awk_id, message, code)
                 verb = "rejected"
             else:
                 raise BadRequest("use resolve or reject")
         except RequestError as e:
             return await done(request, Flash("error", e.message), e.status)
-        return await done(
-            request,
-            Flash(
-                "ok", f"Awakeable {awk_id} {verb}; invocation {result['invocation_id']} goes on."
-            ),
-        )
+        waiter = result.get("invocation_id")
+        goes_on = f"; invocation {waiter} goes on" if waiter else ""
+        return await done(request, Flash("ok", f"Awakeable {awk_id} {verb}{goes_on}."))
 
     async def promise(request: Request) -> Response:
         what = request.path_params["what"]
         data = await form(request)
         service, key, name = (str(data.get(k, "")) for k in ("service", "key", "name"))
         try:
+            d.refuse("promises")
             if what == "resolve":
-                await actions.complete_promise(
-                    d.engine, service, key, name, _json_text(data.get("value", ""))
+                await d.source.complete_promise(
+                    service, key, name, _json_text(data.get("value", ""))
                 )
                 verb = "resolved"
             elif what == "reject":
                 message, code = _rejection(data)
-                await actions.complete_promise(
-                    d.engine, service, key, name, failure=Failure(code, message)
-                )
+                await d.source.complete_promise(service, key, name, failure=Failure(code, message))
                 verb = "rejected"
             else:
                 raise BadRequest("use resolve or reject")

@@ -26,9 +26,8 @@ def routes(d: Dashboard) -> list[Route]:
             limit = small_int(request.query_params.get("limit"), call_tree.MAX_TREE)
         except (BadRequest, ValueError):
             return d.not_found(request, "give an invocation id (inv_...) and ?limit=N")
-        await d.reads.fresh()
-        live = d.reads.live()
-        tree = await d.reads.store.read(call_tree.call_tree, live, inv_id, limit)
+        d.refuse("tree")
+        tree = await d.source.tree(inv_id, limit)
         if tree is None:
             return d.not_found(request, f"unknown invocation {inv_id}: it may have been purged")
         ctx = {"tree": tree, "timeline": timeline.of_tree(tree, utcnow()), "focus": inv_id}

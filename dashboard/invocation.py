@@ -14,11 +14,11 @@ tree it belongs to is ``/invocations/{id}/tree`` (:mod:`.calltree`).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from durable.devtool import timeline
-from durable.devtool.admin import actions
 from durable.devtool.errors import BadRequest, RequestError
 from durable.devtool.lifecycle import TERMINAL
 from durable.ids import is_invocation_id
@@ -30,6 +30,9 @@ from ._core import Dashboard, Flash, error_message, form, redirect, small_int
 from ._render import fingerprint, is_fragment_request
 
 __all__ = ["routes"]
+
+#: a Restate invocation id (the dashboard over a cluster; see devtool/cluster/restate)
+RESTATE_ID = re.compile(r"inv_1[0-9A-Za-z]{33}")
 
 ACTION_LABELS = {
     "cancel": "Cancel",
@@ -83,13 +86,17 @@ def utcnow() -> datetime:
 
 
 def check_id(inv_id: str) -> None:
-    if not is_invocation_id(inv_id):
+    """A BadRequest unless ``inv_id`` has the shape of durable's or Restate's ids."""
+    if not (is_invocation_id(inv_id) or RESTATE_ID.fullmatch(inv_id)):
         raise BadRequest(
-            f"malformed invocation id {inv_id!r}: ids look like inv_ followed by 26 characters"
+            f"malformed invocation id {inv_id!r}: ids look like inv_ followed by 26 characters "
+            "(durable's) or inv_1 followed by 33 (Restate's)"
         )
 
 
 def routes(d: Dashboard) -> list[Route]:
+    off = d.source.unavailable
+
     def context(inv: dict[str, Any], flash: Flash | None = None) -> dict[str, Any]:
         keyed = inv["service_kind"] in ("object", "workflow")
         return {
@@ -100,8 +107,9 @@ def routes(d: Dashboard) -> list[Route]:
             "live": inv["status"] not in TERMINAL,
             "action_labels": ACTION_LABELS,
             "confirm": CONFIRM,
-            "restart_points": _restart_points(inv),
-            "timetravel": keyed and bool(inv["journal"]),
+            "restart_points": set() if "restart" in off else _restart_points(inv),
+            "timetravel": keyed and bool(inv["journal"]) and "timetravel" not in off,
+            "unavailable": off,
             "v": _fingerprint(inv),
         }
 
@@ -111,7 +119,7 @@ def routes(d: Dashboard) -> list[Route]:
             check_id(inv_id)
         except BadRequest as e:
             return d.not_found(request, e.message)
-        inv = await d.reads.invocation(inv_id)
+        inv = await d.source.invocation(inv_id)
         if inv is None:
             return d.not_found(request, f"unknown invocation {inv_id}: it may have been purged")
         ctx = context(inv)
@@ -124,7 +132,7 @@ def routes(d: Dashboard) -> list[Route]:
     async def _state_context(
         inv_id: str, service: str, key: str | None, entry: int
     ) -> dict[str, Any]:
-        step = await d.reads.state_step(service, key or "", inv_id, entry)
+        step = await d.source.state_step(service, key or "", inv_id, entry)
         after_state, old = step["state"], step["before"]
         changes: dict[str, str] = {}
         if old is not None:
@@ -159,13 +167,14 @@ def routes(d: Dashboard) -> list[Route]:
             entry = small_int(request.query_params.get("entry"), 0)
         except (BadRequest, ValueError):
             return d.not_found(request, "give ?entry=N (a journal index) of a known invocation")
-        row = await d.engine.row(inv_id)
+        d.refuse("timetravel")
+        row = await d.source.invocation(inv_id)
         if row is None:
             return d.not_found(request, f"unknown invocation {inv_id}")
-        if row.service_kind not in ("object", "workflow"):
-            return d.not_found(request, f"{row.service} is a service: it has no state")
+        if row["service_kind"] not in ("object", "workflow"):
+            return d.not_found(request, f"{row['service']} is a service: it has no state")
         try:
-            ctx = await _state_context(inv_id, row.service, row.key, max(0, entry))
+            ctx = await _state_context(inv_id, row["service"], row["key"], max(0, entry))
         except LookupError as e:
             status = 200 if is_fragment_request(request) else 404  # htmx swaps 2xx only
             return d.render(
@@ -174,7 +183,7 @@ def routes(d: Dashboard) -> list[Route]:
         return d.render(request, "state_at", {"state_at": ctx})
 
     async def _after_action(request: Request, inv_id: str, flash: Flash, status: int) -> Response:
-        inv = await d.reads.invocation(inv_id)
+        inv = await d.source.invocation(inv_id)
         if inv is None:  # purged
             if is_fragment_request(request):
                 return redirect(request, "/invocations?purged=" + inv_id)
@@ -192,7 +201,7 @@ def routes(d: Dashboard) -> list[Route]:
             return d.not_found(request, f"unknown action {name!r}")
         try:
             check_id(inv_id)
-            result = await actions.act(d.engine, name, inv_id)
+            result = await d.source.act(name, inv_id)
         except RequestError as e:
             if e.status == 404:
                 return d.not_found(request, e.message)
@@ -212,7 +221,8 @@ def routes(d: Dashboard) -> list[Route]:
                 n = small_int(data.get("from", ""))
             except ValueError:
                 raise BadRequest("give the entry to restart from") from None
-            result = await actions.restart(d.engine, inv_id, n, data.get("kill") == "1")
+            d.refuse("restart")
+            result = await d.source.restart(inv_id, n, data.get("kill") == "1")
         except RequestError as e:
             return await _after_action(request, inv_id, Flash("error", e.message), e.status)
         return redirect(request, f"/invocations/{result['id']}?restarted_from={inv_id}")
@@ -221,7 +231,8 @@ def routes(d: Dashboard) -> list[Route]:
         inv_id = request.path_params["id"]
         try:
             check_id(inv_id)
-            result = await actions.replay(d.engine, inv_id)
+            d.refuse("replay")
+            result = await d.source.replay(inv_id)
         except RequestError as e:
             return await _after_action(request, inv_id, Flash("error", e.message), e.status)
         outcome = result.get("outcome")

@@ -15,11 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from durable.devtool.admin import actions
 from durable.devtool.admin.filters import parse_filter
 from durable.devtool.errors import BadRequest, RequestError
 from durable.devtool.lifecycle import TERMINAL, Status
-from durable.devtool.store.queries import InvocationFilter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -119,13 +117,14 @@ def routes(d: Dashboard) -> list[Route]:
         error = None
         page: dict[str, Any] = {"invocations": [], "next": None, "prev": None}
         try:
-            f = parse_filter(filters)
-            page = await d.reads.invocations(f, after=after, before=before, limit=limit)
+            parse_filter(filters)  # a bad filter is said here, whatever the source
+            page = await d.source.invocations(filters, after=after, before=before, limit=limit)
         except RequestError as e:
             error = e.message
         v = _page_fingerprint(page)
         if is_fragment_request(request) and q.get("v") == v:
             return Response(status_code=204)
+        services = [] if is_fragment_request(request) else (await d.source.services()).services
         return d.render(
             request,
             "invocations",
@@ -142,23 +141,22 @@ def routes(d: Dashboard) -> list[Route]:
                 "v": v,
                 "status_choices": STATUS_CHOICES,
                 "bulk_actions": BULK_ACTIONS,
-                "services": sorted(d.engine.services.values(), key=lambda s: s.name),
-                "handler_names": sorted(
-                    {h.name for s in d.engine.services.values() for h in s.handlers}
-                ),
+                "services": services,
+                "handler_names": sorted({h.name for s in services for h in s.handlers}),
             },
         )
 
     async def count(request: Request) -> Response:
         filters = filters_of(request.query_params)
         partial = False
+        good: dict[str, str] | None = filters
         try:
-            f = parse_filter(filters)
+            parse_filter(filters)
             total: int | None
-            total, partial = await d.reads.count(f)
+            total, partial = await d.source.count(filters)
         except RequestError:  # a bad filter: the list says why; chips count everything
-            f, total = None, None
-        counts = await d.reads.status_counts(f)
+            good, total = None, None
+        counts = await d.source.status_counts(good)
         return d.render(
             request,
             "counts",
@@ -174,12 +172,14 @@ def routes(d: Dashboard) -> list[Route]:
 
     async def _bulk_target(
         params: Mapping[str, Any],
-    ) -> tuple[dict[str, str], str, InvocationFilter]:
+    ) -> tuple[dict[str, str], str]:
+        d.refuse("bulk")
         filters = filters_of(params)
         action = str(params.get("action") or "")
         if action not in BULK_ACTIONS:
             raise BadRequest(f"pick an action: {', '.join(BULK_ACTIONS)}")
-        return filters, action, parse_filter(filters)
+        parse_filter(filters)
+        return filters, action
 
     async def bulk(request: Request) -> Response:
         params: Mapping[str, Any] = request.query_params
@@ -187,16 +187,20 @@ def routes(d: Dashboard) -> list[Route]:
             params = await form(request)
         ctx: dict[str, Any] = {"bulk_actions": BULK_ACTIONS}
         try:
-            filters, action, f = await _bulk_target(params)
+            filters, action = await _bulk_target(params)
         except RequestError as e:
             ctx.update(flash=Flash("error", e.message), stage="error")
             return d.render(request, "bulk", ctx, 200 if is_fragment_request(request) else 400)
         ctx.update(filters=filters, action=action, described=describe(filters))
-        ids, more = await d.reads.matching_ids(f)
+        ids, more = await d.source.matching_ids(filters, MAX_BULK)
         if request.method == "GET":
             ctx.update(stage="confirm", count=len(ids), more=more, sample=ids[:10], cap=MAX_BULK)
             return d.render(request, "bulk", ctx)
-        result = await actions.bulk(d.engine, action, ids)
+        try:
+            result = await d.source.bulk(action, ids)
+        except RequestError as e:
+            ctx.update(flash=Flash("error", e.message), stage="error")
+            return d.render(request, "bulk", ctx, 200 if is_fragment_request(request) else e.status)
         ctx.update(
             stage="done",
             done=len(result["done"]),

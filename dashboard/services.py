@@ -8,11 +8,9 @@ seconds for the output, a send returns at once; both link to the invocation.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import Any
 
-from durable.devtool.admin.views import app_error, parse_json
 from durable.devtool.errors import BadRequest, NotFound, RequestError
 from durable.devtool.ingress import MAX_KEY
 from durable.devtool.parsing import parse_duration
@@ -31,8 +29,10 @@ __all__ = ["routes"]
 CALL_WAIT_S = 5.0
 
 
-def _find(d: Dashboard, service: str, handler: str) -> tuple[ServiceInfo, HandlerInfo]:
-    s = d.engine.services.get(service)
+def _find(
+    services: list[ServiceInfo], service: str, handler: str
+) -> tuple[ServiceInfo, HandlerInfo]:
+    s = next((s for s in services if s.name == service), None)
     if s is None:
         raise NotFound(f"unknown service {service!r}")
     h = s.handler(handler)
@@ -41,16 +41,18 @@ def _find(d: Dashboard, service: str, handler: str) -> tuple[ServiceInfo, Handle
     return s, h
 
 
+def _has_input(h: HandlerInfo) -> bool:
+    """A schema, or (a Restate handler taking any JSON has none) an input type but "none"."""
+    return h.input_schema is not None or h.input_type not in ("none", "")
+
+
 def routes(d: Dashboard) -> list[Route]:
     def handler_forms(s: ServiceInfo) -> list[dict[str, Any]]:
-        return [
-            {"h": h, "form": input_form(h.input_schema, h.input_schema is not None)}
-            for h in s.handlers
-        ]
+        return [{"h": h, "form": input_form(h.input_schema, _has_input(h))} for h in s.handlers]
 
     async def page(request: Request) -> Response:
-        services = sorted(d.engine.services.values(), key=lambda s: s.name)
-        error, worker = d.engine.service_unavailable, d.engine.link is not None
+        view = await d.source.services()
+        services, error, worker = view.services, view.error, view.worker
         v = fingerprint([[dataclasses.asdict(s) for s in services], error, worker])
         if is_fragment_request(request) and request.query_params.get("v") == v:
             return Response(status_code=204)
@@ -62,13 +64,15 @@ def routes(d: Dashboard) -> list[Route]:
                 "error": error,
                 "info": d.info,
                 "worker": worker,
+                "invoke_off": d.source.unavailable.get("invoke"),
                 "v": v,
             },
         )
 
     async def banner(request: Request) -> Response:
         """The every-page banner while the app fails to load (polled; 204 if unchanged)."""
-        v = fingerprint(app_error(d.engine))
+        await d.source.check()
+        v = fingerprint([d.source.app_error(), d.source.outage()])
         if is_fragment_request(request) and request.query_params.get("v") == v:
             return Response(status_code=204)
         return d.render(request, "app_banner", {})
@@ -79,8 +83,9 @@ def routes(d: Dashboard) -> list[Route]:
         ctx: dict[str, Any] = {"service": service, "handler": handler, "error": None}
         status = 200
         try:
-            s, h = _find(d, service, handler)
-            value = value_from_form(input_form(h.input_schema, h.input_schema is not None), data)
+            d.refuse("invoke")
+            s, h = _find((await d.source.services()).services, service, handler)
+            value = value_from_form(input_form(h.input_schema, _has_input(h)), data)
             key = data.get("key") if s.kind != "service" else None
             if s.kind != "service" and not key:
                 raise BadRequest(
@@ -91,27 +96,20 @@ def routes(d: Dashboard) -> list[Route]:
                 raise BadRequest(f"the key is {len(key)} characters long: at most {MAX_KEY}")
             send = data.get("mode") == "send"
             delay = parse_duration(data["delay"]) if send and data.get("delay") else 0.0
-            inv_id, existing = await d.engine.submit(
+            got = await d.source.invoke(
                 service,
                 handler,
                 key,
-                serialize(value),
-                {"x-durable-source": "dashboard", "content-type": "application/json"},
+                serialize(value).encode("utf-8"),
                 (data.get("idempotency_key") or "").strip() or None,
                 delay,
-                durable_ack=True,
+                send,
+                CALL_WAIT_S,
             )
-            ctx.update(inv_id=inv_id, existing=existing, sent=send, input=value)
+            ctx.update(inv_id=got.inv_id, existing=got.existing, sent=send, input=value)
             if not send:
-                try:
-                    outcome = await asyncio.wait_for(
-                        d.engine.output(inv_id, wait=True), CALL_WAIT_S
-                    )
-                except TimeoutError:
-                    outcome = None
-                ctx["outcome"] = outcome
-                if outcome is not None:
-                    ctx["output"] = parse_json(outcome.output)
+                ctx["outcome"] = got if got.done else None
+                ctx["output"] = got.output
         except (RequestError, ValueError) as e:
             ctx["error"] = error_message(e)
             status = e.status if isinstance(e, RequestError) else 400

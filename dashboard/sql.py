@@ -8,11 +8,9 @@ limit, at most ``limit`` rows).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import duckdb
-from durable.devtool.store.readonly import SqlRefused, run_query
+from durable.devtool.errors import RequestError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,39 +23,55 @@ __all__ = ["routes"]
 DEFAULT_SQL = (
     "SELECT status, count(*) AS invocations\nFROM invocations\nGROUP BY status\nORDER BY 2 DESC"
 )
+#: on a Restate cluster the query goes to Restate's own SQL, over its tables
+RESTATE_SQL = (
+    "SELECT status, count(*) AS invocations\nFROM sys_invocation\nGROUP BY status\nORDER BY 2 DESC"
+)
+RESTATE_TABLES = [
+    "sys_invocation",
+    "sys_journal",
+    "state",
+    "sys_promise",
+    "sys_service",
+    "sys_deployment",
+    "sys_inbox",
+    "sys_keyed_service_status",
+    "sys_idempotency",
+]
 LIMITS = (100, 1000, 10000)
-TIMEOUT_S = 10.0
 
 
 def routes(d: Dashboard) -> list[Route]:
     async def page(request: Request) -> Response:
         q = request.query_params
         text = q.get("sql")
+        cluster = bool(d.info.get("cluster"))
         try:
             limit = small_int(q.get("limit"), 1000)
         except ValueError:
             limit = 1000
         limit = limit if limit in LIMITS else 1000
         ctx: dict[str, Any] = {
-            "sql": text if text is not None else DEFAULT_SQL,
+            "sql": text if text is not None else RESTATE_SQL if cluster else DEFAULT_SQL,
+            "cluster": cluster,
             "limit": limit,
             "limits": LIMITS,
             "result": None,
             "error": None,
-            "tables": await d.reads.tables(),
+            "tables": RESTATE_TABLES
+            if cluster
+            else []
+            if "sql" in d.source.unavailable
+            else await d.source.tables(),
+            "sql_off": d.source.unavailable.get("sql"),
         }
         status = 200
         if text:
-            store = d.reads.store
             try:
-                await d.reads.fresh()
-                ctx["result"] = await asyncio.to_thread(
-                    store.read_sync, run_query, text, limit, TIMEOUT_S
-                )
-            except (SqlRefused, TimeoutError) as e:
-                ctx["error"], status = str(e), 400
-            except duckdb.Error as e:
-                ctx["error"], status = f"the query failed: {e}", 400
+                d.refuse("sql")
+                ctx["result"] = await d.source.sql(text, limit)
+            except RequestError as e:
+                ctx["error"], status = e.message, e.status
         return d.render(request, "sql", ctx, 200 if is_fragment_request(request) else status)
 
     return [Route("/sql", page)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from durable.devtool.admin import actions
 from durable.devtool.errors import BadRequest, RequestError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,10 +28,8 @@ def routes(d: Dashboard) -> list[Route]:
     async def context(
         service: str, key: str | None, prefix: str = "", flash: Flash | None = None
     ) -> dict[str, Any]:
-        keyed = sorted(
-            (s for s in d.engine.services.values() if s.kind in ("object", "workflow")),
-            key=lambda s: s.name,
-        )
+        view = await d.source.services()
+        keyed = [s for s in view.services if s.kind in ("object", "workflow")]
         ctx: dict[str, Any] = {
             "services": keyed,
             "service": service,
@@ -42,16 +39,17 @@ def routes(d: Dashboard) -> list[Route]:
             "keys": None,
             "more_keys": 0,
             "state": None,
+            "edit_off": d.source.unavailable.get("state_edit"),
         }
         if service:
-            keys = (await d.reads.state_keys(service))["keys"]
+            keys = (await d.source.state_keys(service))["keys"]
             if prefix:
                 keys = [k for k in keys if k["key"].startswith(prefix)]
             ctx["keys"] = keys[:MAX_KEYS_SHOWN]
             ctx["more_keys"] = max(0, len(keys) - MAX_KEYS_SHOWN)
             ctx["key_count"] = len(keys)
         if service and key is not None:
-            ctx["state"] = (await d.reads.state(service, key))["state"]
+            ctx["state"] = (await d.source.state(service, key))["state"]
         return ctx
 
     async def page(request: Request) -> Response:
@@ -65,12 +63,13 @@ def routes(d: Dashboard) -> list[Route]:
         data = await form(request)
         service, key, name = (str(data.get(k, "")) for k in ("service", "key", "name"))
         try:
+            d.refuse("state_edit")
             if what == "set":
                 text = json_text(str(data.get("value", "")), f"the value of {name!r}")
-                await actions.set_state(d.engine, service, key, name.strip(), text)
+                await d.source.set_state(service, key, name.strip(), text)
                 flash = Flash("ok", f"Set {name!r} of {service}/{key}.")
             elif what == "clear":
-                await actions.set_state(d.engine, service, key, name, None)
+                await d.source.set_state(service, key, name, None)
                 flash = Flash("ok", f"Cleared {name!r} of {service}/{key}.")
             else:
                 raise BadRequest("use /state/set or /state/clear")

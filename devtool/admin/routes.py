@@ -11,7 +11,7 @@ Reads::
     GET  /api/invocations/{id}/tree         its call tree (root to every descendant); limit
     GET  /api/state/{service}               keys holding state
     GET  /api/state/{service}/{key}         state now; ?invocation=ID&entry=N: as of that entry
-    GET  /api/awakeables                    pending awakeables and workflow promises
+    GET  /api/awakeables                    pending awakeables and workflow promises, schemas
     GET  /api/export                        the store's tables; /api/export/{table}: Parquet
 
 Actions (POST only, refused cross-origin)::
@@ -322,7 +322,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
     # -- awakeables and promises
     async def pending(_r: Request) -> Any:
         await fresh()
-        return await store.read(views.pending, live())
+        return await store.read(views.pending_with_schemas, live())
 
     async def resolve_awakeable(r: Request) -> Any:
         body = await read_body(r, _MAX_BODY)

@@ -20,6 +20,7 @@ from durable.messages import EntryKind, JournalEntry
 from durable.payloads import (
     AwakeablePayload,
     CallPayload,
+    GetPromisePayload,
     Payload,
     RunPayload,
     SendPayload,
@@ -565,3 +566,24 @@ def pending(cur: Cursor, live: Live | None, limit: int = 1000) -> dict[str, Any]
         for service, key, name, inv, idx, at, handler, st in queries.pending_promises(cur, limit)
     ]
     return {"awakeables": awakeables, "promises": promises}
+
+
+def pending_with_schemas(cur: Cursor, live: Live | None) -> dict[str, Any]:
+    """:func:`pending`, each item with the ``schema`` of the value it expects (the JSON
+    schema its entry records from the handler's ``type_hint=``, else None)."""
+    out = pending(cur, live)
+    pairs = [(p["invocation_id"], p["entry_index"]) for k in out.values() for p in k]
+    entries = queries.journal_entries(cur, pairs)
+    for items in out.values():
+        for p in items:
+            p["schema"] = _schema_of(entries.get((p["invocation_id"], p["entry_index"])))
+    return out
+
+
+def _schema_of(e: JournalEntry | None) -> dict | None:
+    try:
+        p = payloads.decode(e.kind, e.payload) if e is not None else None
+    except ValueError:  # not a JSON object: no form hint
+        return None
+    schema = p.schema if isinstance(p, AwakeablePayload | GetPromisePayload) else None
+    return schema if isinstance(schema, dict) else None

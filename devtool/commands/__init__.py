@@ -13,6 +13,7 @@ __all__ = ["register"]
 def register(app: typer.Typer) -> None:
     from . import (
         awakeables,
+        dashboard,
         data,
         deploy,
         init,
@@ -35,6 +36,7 @@ def register(app: typer.Typer) -> None:
     app.command("export")(data.export)
     app.command("init")(init.init)
     app.command("tui")(tui.tui)
+    app.command("dashboard")(dashboard.dashboard)
     app.command("serve")(serve.serve)
     app.command("deploy")(deploy.deploy)
     app.command("pull")(pull.pull)

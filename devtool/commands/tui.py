@@ -1,4 +1,5 @@
-"""`durable tui`: the terminal UI, against a runtime here or elsewhere (``--url``)."""
+"""`durable tui`: the terminal UI, against a runtime here or elsewhere (``--url``), or a
+Restate cluster (``--restate``: durable's admin API over it, in this process)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,44 @@ from typing import Annotated
 import typer
 
 from ..client import DEFAULT_STORE, DEFAULT_URL, _health, _holder, _holder_url, _serves
-from ._common import UrlOpt, fail
+from ._common import RestateOpt, UrlOpt, err, fail
 
 __all__ = ["tui"]
 
 
 def tui(
     url: UrlOpt = None,
+    restate: RestateOpt = None,
     interval: Annotated[
         float, typer.Option("--interval", help="Seconds between refreshes.", min=0.2)
     ] = 1.0,
 ) -> None:
     """A terminal UI: live invocations, journals with state, awakeables, object state, the log."""
+    if restate:
+        if url:  # DURABLE_URL may be exported: the cluster asked for wins
+            err.print(f"[durable] --restate given: not using --url/DURABLE_URL {url}", markup=False)
+        _cluster_tui(restate.rstrip("/"), interval)
+        return
     from ..tui import run
 
     run(_find_url(url), interval)
+
+
+def _cluster_tui(restate: str, interval: float) -> None:
+    """The TUI over the Restate cluster at ``restate``; exit 1 when it does not answer."""
+    import asyncio
+
+    from ..tui.app import TuiApp
+    from .dashboard import check_cluster, cluster_transport
+
+    if not restate.startswith(("http://", "https://")):
+        fail(f"{restate!r} is not an http(s) URL: give one like http://127.0.0.1:9070")
+    try:
+        asyncio.run(check_cluster(restate, cluster_transport(restate)))
+    except RuntimeError as e:
+        fail(str(e))
+    app = TuiApp(restate, interval=interval, transport=cluster_transport(restate), cluster=restate)
+    app.run()
 
 
 def _find_url(url: str | None) -> str:

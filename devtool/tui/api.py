@@ -67,6 +67,8 @@ class AdminApi:
         except httpx.HTTPError as e:
             raise Unreachable(f"cannot reach the runtime at {self.url}: {e}") from None
         body, error = answer(r)
+        if r.status_code == 502:  # a gateway (the Restate backend) found nothing behind it
+            raise Unreachable(error or f"{self.url} answered 502")
         if error is not None:
             raise ApiError(error, r.status_code)
         if body is None:

@@ -83,9 +83,12 @@ class TuiApp(App[None]):
         transport: httpx.AsyncBaseTransport | None = None,
         now: Callable[[], datetime] = _utc_now,
         embedded: bool = False,
+        cluster: str | None = None,
     ) -> None:
         super().__init__()
         self.api = AdminApi(url, transport)
+        #: the Restate cluster's admin URL when the TUI looks at one (``--restate``)
+        self.cluster = cluster
         self.interval = interval
         self.now = now
         self.embedded = embedded
@@ -99,7 +102,16 @@ class TuiApp(App[None]):
 
     # -- lifecycle
     def on_mount(self) -> None:
-        self.add_log(f"watching the runtime at {self.api.url}", "tui")
+        if self.cluster:
+            self.add_log(f"watching the Restate cluster at {self.cluster}", "tui")
+            self.add_log(
+                "a Restate cluster has no event log to show here (reloads, handler output): "
+                "this view shows what the TUI did; Restate's own logs are on its nodes",
+                "tui",
+            )
+            self._events_endpoint = False
+        else:
+            self.add_log(f"watching the runtime at {self.api.url}", "tui")
         self.poll()
         self.set_interval(self.interval, self.poll)
         if self.embedded:
@@ -154,7 +166,10 @@ class TuiApp(App[None]):
             else:
                 self._take_events(body)
                 return body
-        await self.api.health()
+        if self.cluster:  # its /health answers from memory: a read reaches Restate
+            await self.load_services()
+        else:
+            await self.api.health()
         return None
 
     def _take_events(self, body: dict[str, Any]) -> None:
@@ -189,16 +204,21 @@ class TuiApp(App[None]):
         """A call found no runtime (``count``: the app's own poll, one attempt)."""
         if self.outage is None:
             self.outage = Outage(error, self.now().strftime("%H:%M:%S"), int(count))
-            self.add_log(f"lost the runtime: {error}", "error")
+            self.add_log(f"lost the {self.target_name}: {error}", "error")
         elif count:
             self.outage = replace(self.outage, error=error, attempts=self.outage.attempts + 1)
         self.connected = False
 
     def found(self) -> None:
         if self.outage is not None:
-            self.add_log(f"the runtime at {self.api.url} answers again", "tui")
+            self.add_log(f"the {self.target_name} at {self.api.url} answers again", "tui")
             self.outage = None
         self.connected = True
+
+    @property
+    def target_name(self) -> str:
+        """What the TUI looks at, in words: 'runtime' or 'Restate cluster'."""
+        return "Restate cluster" if self.cluster else "runtime"
 
     # -- keys and commands
     def action_help(self) -> None:

@@ -331,6 +331,7 @@ def test_awakeables_and_promises(srv):
             "created_at": pending["promises"][0]["created_at"],
             "handler": "run",
             "status": "suspended",
+            "schema": None,  # the handler gave no type_hint
         }
     ]
     a1, a2 = by_inv[o1]["id"], by_inv[o2]["id"]

@@ -205,6 +205,14 @@ class InvocationScreen(LiveScreen):
             return
         pos = journal.cursor_row
         state = entry.get("state")
+        if state is None and self.app.cluster:
+            box.border_title = f"state of {inv['service']}/{inv.get('key')}"
+            panel.show(
+                None,
+                empty="not available on a Restate cluster: it keeps a key's state now, not "
+                "as of each entry (the State view, s, shows it now)",
+            )
+            return
         before = inv["journal"][pos - 1].get("state") if pos > 0 else {}
         box.border_title = (
             f"state of {inv['service']}/{inv.get('key')} after entry {entry['index']}"

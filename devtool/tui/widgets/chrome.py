@@ -56,6 +56,8 @@ class TopBar(Horizontal):
     def _update(self, _value: object = None) -> None:
         app = self.app
         host = app.api.url.split("://", 1)[-1]
+        if app.cluster:
+            host = f"Restate cluster {host}"
         if app.outage is not None:
             conn = f"[b $error]✖ {escape(host)}[/]"
         elif app.connected:
@@ -96,7 +98,7 @@ class ConnectionBanner(Static):
             )
             return
         self.update(
-            f"[b]The runtime at {escape(app.api.url)} does not answer[/b] "
+            f"[b]The {app.target_name} at {escape(app.api.url)} does not answer[/b] "
             f"({escape(outage.error)}). Reconnecting every "
             f"{app.interval:g} s (attempt {max(1, outage.attempts)}); "
             f"what you see is from {outage.since}."
