@@ -63,7 +63,8 @@ class _Stream:
 
     def write(self, s: str) -> int:
         ex: Any = current_executor.get()  # an Executor: its start names the invocation
-        if ex is None or self._capture.busy():
+        if getattr(ex, "start", None) is None or self._capture.busy():
+            # no executor (or another owner's, durable serve's, in a test process)
             return self.original.write(s)
         if not ex.replaying:
             self._capture.feed(ex.start.invocation_id, self._name, s)
@@ -87,7 +88,8 @@ class _Handler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         ex: Any = current_executor.get()  # an Executor: its start names the invocation
-        if ex is None or self._capture.busy():
+        if getattr(ex, "start", None) is None or self._capture.busy():
+            # no executor (or another owner's, durable serve's, in a test process)
             # the worker has no other handler: do what Python does then (warnings up)
             if self._fallback and record.levelno >= logging.WARNING:
                 logging.lastResort.handle(record)  # type: ignore[union-attr]
