@@ -16,13 +16,24 @@ This module is imported by the worker process: it must not import the store.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from durable.messages import AttemptFailed, EntryKind, NewEntry, Output, Start, Suspend
+from durable.exceptions import NonDeterminismError
+from durable.messages import (
+    AttemptFailed,
+    EntryKind,
+    JournalEntry,
+    NewEntry,
+    Output,
+    Start,
+    Suspend,
+)
 
 if TYPE_CHECKING:
     from durable.definitions import HandlerDef
+    from durable.executor import Executor
 
 __all__ = ["ReplayRequest", "ReplayResult", "replay", "DEFAULT_TIMEOUT_S"]
 
@@ -36,6 +47,9 @@ class ReplayRequest:
     request_id: int
     start: Start
     timeout: float = DEFAULT_TIMEOUT_S
+    #: the journal was pulled from Restate (``durable pull``): guessed awakeable places
+    #: are settled and combinator entries made as the code asks (see the executor)
+    pulled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +73,10 @@ class ReplayResult:
     entries_checked: int = 0
     stopped: str = ""
     output: str | None = None
+    #: a pulled journal as the replay settled it (renumbered), and each entry's index in
+    #: the stored journal (None: a combinator entry the replay made); empty if not pulled
+    journal: tuple[JournalEntry, ...] = ()
+    stored: tuple[int | None, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,7 +93,33 @@ class ReplayResult:
 
 
 async def replay(hdef: HandlerDef | None, req: ReplayRequest) -> ReplayResult:
-    """Replay one recorded journal with ``hdef`` (None: the handler is not in the app)."""
+    """Replay one recorded journal with ``hdef`` (None: the handler is not in the app).
+
+    For a pulled journal, the indexes reported are the stored journal's, and the result
+    holds the journal as the replay settled it."""
+    holder: list[Executor] = []
+    result = await _replay(hdef, req, holder)
+    if not req.pulled or not holder or holder[0].stored is None:
+        return result
+    ex = holder[0]
+    stored = list(ex.stored or ())
+
+    div = ex.divergence
+    if div is not None:
+        # the stored index: a made combinator entry never diverges, so it is never None
+        index = stored[div.index] if div.index < len(stored) else None
+        moved = NonDeterminismError(index or div.index, div.recorded, div.requested, div.location)
+        result = dataclasses.replace(
+            result,
+            message=str(moved),
+            index=moved.index,
+            entries_checked=max(moved.index - 1, 0),
+        )
+    journal = tuple(dataclasses.replace(e, index=n) for n, e in enumerate(ex.journal))
+    return dataclasses.replace(result, journal=journal, stored=tuple(stored))
+
+
+async def _replay(hdef: HandlerDef | None, req: ReplayRequest, holder: list[Any]) -> ReplayResult:
     s = req.start
     if hdef is None:
         return ReplayResult(
@@ -87,7 +131,8 @@ async def replay(hdef: HandlerDef | None, req: ReplayRequest) -> ReplayResult:
     messages: list[Any] = []
     from durable.executor import Executor  # not at import: the runtime imports this module
 
-    ex = Executor(hdef, s, messages.append, suspend_after=0.0, replay_only=True)
+    ex = Executor(hdef, s, messages.append, suspend_after=0.0, replay_only=True, pulled=req.pulled)
+    holder.append(ex)
     journal = s.journal
     recorded_len = len(journal) - (1 if journal and journal[-1].kind is EntryKind.OUTPUT else 0)
     recorded_output = journal[-1] if len(journal) > recorded_len else None

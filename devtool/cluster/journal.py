@@ -10,8 +10,8 @@ Restate records no command when a handler creates an awakeable: the awakeable sh
 only as the signal notification that completes it. Such an entry is placed just before
 the first command that carries its id (where the code handed the id on), else where its
 signal arrived. That place is a guess: the code may have made it earlier (after the
-previous awaited entry), so a replay should match such an entry (``restate_index`` None)
-by its id rather than its position. An awakeable whose id no command carries is known
+previous awaited entry), so such an entry (``restate_index`` None) says ``"guessed":
+true`` in its payload and a replay may move it earlier (``durable.executor``, pulled). An awakeable whose id no command carries is known
 only once its invocation suspends on it (``pending_signals``). Restate's ``ctx.time()``
 is a ``Run`` named ``timestamp`` and stays one; durable's combinators (``select``,
 ``with_timeout``...) leave no command, so their entries are not in a mapped journal.
@@ -456,6 +456,8 @@ def _map(
     ]
     for pos, it in enumerate(items, start=1):
         payload = it.payload.to_json() if it.payload is not None else None
+        if it.awakeable is not None:  # its place is a guess: a replay may move it earlier
+            payload = json.dumps({"id": it.awakeable, "guessed": True})
         entry = JournalEntry(pos, it.kind, it.name, payload, it.result, it.failure, it.completed)
         out.append(
             MappedEntry(
