@@ -211,7 +211,8 @@ class Executor:
         if live:
             self._done_at[index] = (1, next(self._live_seq), index)
         else:
-            self._done_at[index] = (0, self._rank.get(index, len(self._rank)), index)
+            at = self.stored[index] if self.stored is not None else index  # pulled: moved
+            self._done_at[index] = (0, self._rank.get(at, len(self._rank)), index)
 
     @staticmethod
     def _complete(fut: EntryFuture, result: str | None, failure: Failure | None) -> None:
@@ -508,7 +509,8 @@ class Executor:
 
     async def _make_combinator(self, name: str, futures: list[JournalFuture]) -> None:
         """Restate journals no combinator: one is made at the cursor from what the journal
-        completed (by entry order); if nothing completed, the replay waits here."""
+        completed (in ``start.completion_order``, the order Restate notified them); if
+        nothing completed, the replay waits here."""
         i, journal, stored = self.next_index, self.journal, self.stored
         assert isinstance(journal, list) and stored is not None
         if i >= self.replay_len or journal[i].kind is EntryKind.COMBINATOR:

@@ -170,6 +170,10 @@ async def _run_replay(
     if link is None or not hasattr(link, "replay"):
         why = engine.service_unavailable or "no worker is running"
         raise Unavailable(f"cannot replay: {why.splitlines()[0]}")
+    order: list[int] = []
+    pulled = await engine.store.read(queries.origin, row.id) is not None
+    if pulled:  # a combinator made on replay picks what Restate notified first
+        journal, order = await engine.store.read(queries.journal_and_order, row.id)
     start = Start(
         row.id,
         row.service,
@@ -180,8 +184,8 @@ async def _run_replay(
         json.loads(row.headers or "{}"),
         row.attempt,
         0,
+        tuple(order),
     )
-    pulled = await engine.store.read(queries.origin, row.id) is not None
     return await link.replay(ReplayRequest(next(_replay_ids), start, timeout, pulled))
 
 

@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 from durable.devtool.cli import app
+from durable.devtool.cluster import journal as rj
+from durable.messages import EntryKind as K
 from typer.testing import CliRunner
 
 from tests.cluster.conftest import Cluster
@@ -26,6 +28,8 @@ from tests.conftest import DevServer
 from tests.restate_server import AppProcess, RestateServer, clean_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+HERE = Path(__file__).parent
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "devtool" / "example" / "app.py"
@@ -36,6 +40,11 @@ def durable(*args: object) -> Any:
     return runner.invoke(app, [str(a) for a in args])
 
 
+def resolve(food: Cluster, awk: str, value: str) -> None:
+    r = durable("awakeables", "resolve", awk, json.dumps(value), "--restate", food.admin_url)
+    assert r.exit_code == 0, r.output  # through Restate's ingress
+
+
 @pytest.fixture(scope="module")
 def order(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, str]]:
     """The cluster, and the id of an ``OrderWorkflow/process`` run there to the end."""
@@ -44,10 +53,15 @@ def order(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, s
     server = RestateServer(tmp_path_factory.mktemp("restate"))
     cmd = [sys.executable, "-m", "durable.devtool.cli", "serve", "app.py", "--port", "{port}"]
     served = AppProcess(cmd, app_dir, env=clean_env(PYTHONPATH=str(ROOT / ".pyroot")))
+    race_dir = tmp_path_factory.mktemp("race")
+    shutil.copy(HERE / "select_app.py", race_dir / "app.py")
+    raced = AppProcess(cmd, race_dir, env=clean_env(PYTHONPATH=str(ROOT / ".pyroot")))
     try:
         server.start()
         served.start()
         server.register(served.url)
+        raced.start()
+        server.register(raced.url)
         food = Cluster(server, served)
         body = {"id": "o7", "items": ["soup"], "total_cents": 900, "delivery_delay": 50}
         inv = food.send("OrderWorkflow/o7/process", {**body, "ride_ms": 50})
@@ -65,6 +79,7 @@ def order(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, s
         food.wait_for(inv, lambda row: row.get("status") == "completed", timeout=60)
         yield food, inv
     finally:
+        raced.stop()
         served.stop()
         server.stop()
 
@@ -155,5 +170,42 @@ def test_a_pulled_food_order_replays_and_an_edit_diverges_at_its_entry(
         assert result["recorded"] == "run('send to restaurant')", result
         assert result["requested"] == "run('call the restaurant')", result
         assert result["location"].endswith(f"app.py:{line}"), result
+    finally:
+        dev.stop()
+
+
+def test_a_pulled_select_and_as_completed_replay_in_restates_completion_order(
+    order: tuple[Cluster, str], tmp_path: Path
+) -> None:
+    food, _ = order
+    remote = food.send("Race/pick", "go")
+    ids: list[str] = []
+    deadline = time.monotonic() + 60
+    while not ids and time.monotonic() < deadline:
+        for e in rj.journal_entries(food.journal(remote), remote):
+            if (e.kind, e.name, e.completed) == (K.RUN, "publish", True):
+                ids = json.loads(e.result or "[]")
+        time.sleep(0.2)
+    assert len(ids) == 2, food.journal(remote)
+    resolve(food, ids[1], "B")  # b first: select picks b
+    time.sleep(0.5)
+    resolve(food, ids[0], "A")
+    food.wait_for(remote, lambda row: row.get("status") == "completed", timeout=60)
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app.py").write_text((HERE / "select_app.py").read_text())
+    store = project / ".durable" / "durable.duckdb"
+    dev = DevServer(project / "app.py", store, project)
+    dev.start(timeout=60)
+    try:
+        r = durable("pull", remote, "--restate", food.admin_url, "--store", store, "--json")
+        assert r.exit_code == 0, r.output
+        inv = json.loads(r.stdout)["id"]
+        shown = httpx.get(f"{dev.admin_url}/api/invocations/{inv}", timeout=10).json()
+        assert shown["output_value"] == "b:B:B,A", shown
+        result = replay(inv, dev)
+        assert result["outcome"] == "match", result
+        assert result["stopped"] == "the handler returned", result  # the same output
     finally:
         dev.stop()
