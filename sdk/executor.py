@@ -212,6 +212,7 @@ class Executor:
             self._done_at[index] = (1, next(self._live_seq), index)
         else:
             at = self.stored[index] if self.stored is not None else index  # pulled: moved
+            at = index if at is None else at
             self._done_at[index] = (0, self._rank.get(at, len(self._rank)), index)
 
     @staticmethod
