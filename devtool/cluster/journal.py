@@ -11,8 +11,9 @@ only as the signal notification that completes it. Such an entry is placed just 
 the first command that carries its id (where the code handed the id on), else where its
 signal arrived. That place is a guess: the code may have made it earlier (after the
 previous awaited entry), so such an entry (``restate_index`` None) says ``"guessed":
-true`` in its payload and a replay may move it earlier (``durable.executor``, pulled). An awakeable whose id no command carries is known
-only once its invocation suspends on it (``pending_signals``). Restate's ``ctx.time()``
+true`` in its payload and a replay may move it earlier (``durable.executor``, pulled).
+An awakeable whose id no command carries is known only once its invocation suspends on
+it (``pending_signals``). Restate's ``ctx.time()``
 is a ``Run`` named ``timestamp`` and stays one; durable's combinators (``select``,
 ``with_timeout``...) leave no command, so their entries are not in a mapped journal
 (a replay of a pulled copy makes them).
