@@ -99,24 +99,11 @@ async def replay(hdef: HandlerDef | None, req: ReplayRequest) -> ReplayResult:
     holds the journal as the replay settled it."""
     holder: list[Executor] = []
     result = await _replay(hdef, req, holder)
-    if not req.pulled or not holder or holder[0].stored is None:
+    if not holder or holder[0].stored is None:
         return result
     ex = holder[0]
-    stored = list(ex.stored or ())
-
-    div = ex.divergence
-    if div is not None:
-        # the stored index: a made combinator entry never diverges, so it is never None
-        index = stored[div.index] if div.index < len(stored) else None
-        moved = NonDeterminismError(index or div.index, div.recorded, div.requested, div.location)
-        result = dataclasses.replace(
-            result,
-            message=str(moved),
-            index=moved.index,
-            entries_checked=max(moved.index - 1, 0),
-        )
     journal = tuple(dataclasses.replace(e, index=n) for n, e in enumerate(ex.journal))
-    return dataclasses.replace(result, journal=journal, stored=tuple(stored))
+    return dataclasses.replace(result, journal=journal, stored=tuple(ex.stored or ()))
 
 
 async def _replay(hdef: HandlerDef | None, req: ReplayRequest, holder: list[Any]) -> ReplayResult:
@@ -136,6 +123,21 @@ async def _replay(hdef: HandlerDef | None, req: ReplayRequest, holder: list[Any]
     journal = s.journal
     recorded_len = len(journal) - (1 if journal and journal[-1].kind is EntryKind.OUTPUT else 0)
     recorded_output = journal[-1] if len(journal) > recorded_len else None
+    stored = ex.stored  # a pulled journal: report the stored indexes, not the settled ones
+
+    def at(i: int) -> int:
+        if stored is None:
+            return i
+        if i < len(stored):
+            was = stored[i]
+            return was if was is not None else i
+        return i - len(stored) + len(journal)
+
+    def checked_to(n: int) -> int:  # entries 1..n-1 of the replay, as stored entries
+        if stored is None:
+            return max(min(n, recorded_len) - 1, 0)
+        return sum(1 for i in stored[1:n] if i is not None and i < recorded_len)
+
     try:
         await asyncio.wait_for(ex.run(), req.timeout)
     except TimeoutError:
@@ -145,10 +147,12 @@ async def _replay(hdef: HandlerDef | None, req: ReplayRequest, holder: list[Any]
             "timeout",
             f"the handler did not reach its next durable call within {req.timeout:g} s "
             "(does it wait on something that is not a ctx call?)",
-            entries_checked=max(min(ex.next_index, recorded_len) - 1, 0),
+            entries_checked=checked_to(ex.next_index),
         )
     div = ex.divergence
     if div is not None:
+        if stored is not None:
+            div = NonDeterminismError(at(div.index), div.recorded, div.requested, div.location)
         return ReplayResult(
             req.request_id,
             s.invocation_id,
@@ -160,7 +164,7 @@ async def _replay(hdef: HandlerDef | None, req: ReplayRequest, holder: list[Any]
             location=div.location,
             entries_checked=max(div.index - 1, 0),
         )
-    checked = max(min(ex.next_index, recorded_len) - 1, 0)
+    checked = checked_to(ex.next_index)
     for msg in messages:
         if isinstance(msg, AttemptFailed):
             return ReplayResult(
@@ -192,7 +196,7 @@ async def _replay(hdef: HandlerDef | None, req: ReplayRequest, holder: list[Any]
         )
     sus = next((m for m in messages if isinstance(m, Suspend)), None)
     if sus is not None:
-        on = ", ".join(str(i) for i in sus.waiting_on)
+        on = ", ".join(str(at(i)) for i in sus.waiting_on)
         return ReplayResult(
             req.request_id,
             s.invocation_id,
@@ -205,7 +209,7 @@ async def _replay(hdef: HandlerDef | None, req: ReplayRequest, holder: list[Any]
             req.request_id,
             s.invocation_id,
             "match",
-            stopped=f"the handler went past the recorded journal (at entry {ex.replay_end})",
+            stopped=f"the handler went past the recorded journal (at entry {at(ex.replay_end)})",
             entries_checked=checked,
         )
     if any(isinstance(m, NewEntry) for m in messages):  # cannot happen in replay_only mode

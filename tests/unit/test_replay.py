@@ -235,6 +235,23 @@ async def test_a_pulled_journal_settles_a_guessed_awakeable_and_makes_the_combin
     assert [e.index for e in r.journal] == list(range(8))
     assert r.stored == (0, 2, 1, 3, 4, None, 5, 6)
     assert json.loads(r.journal[5].result) == [1]  # the awakeable completed first
+    assert r.entries_checked == 5  # the stored entries 1-5 (the made combinator not counted)
+
+
+async def test_a_pulled_journal_ending_in_a_combinator_stops_there():
+    s = start(
+        "S",
+        "awk_early",
+        entry(1, K.RUN, "a", result='"a"'),
+        entry(2, K.AWAKEABLE, payload=AWK, completed=False),
+        entry(3, K.RUN, "hand on", result='"sign_1x"'),
+        entry(4, K.SLEEP, payload='{"duration_ms": 60000}', completed=False),
+    )
+    r = await run_pulled(awk_early, s)
+    assert r.outcome == "match", r
+    assert r.stopped == "the handler went past the recorded journal (at entry 5)", r
+    assert r.stored == (0, 2, 1, 3, 4)  # nothing made: the combinator is past the end
+    assert r.entries_checked == 4
 
 
 async def test_a_pulled_journal_still_diverges_at_the_stored_entry_with_file_and_line():
