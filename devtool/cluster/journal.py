@@ -32,7 +32,7 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from durable.messages import EntryKind, Failure, JournalEntry
@@ -233,6 +233,7 @@ class _Open:
     awakeable: str | None = None  # for awakeable entries: the id
     signal: int | None = None
     placed_at: datetime | None = None  # an awakeable: when the command after it was made
+    done_row: int | None = None  # the row that completed it (a notification, or its own)
 
     def text(self) -> str:
         """What the command carries that may hold an awakeable's id."""
@@ -405,7 +406,7 @@ def _map(
                 if owner is None or cid != owner.result_id:
                     continue  # e.g. a call's invocation id: already in the command
                 owner.result, owner.failure = _outcome(body.get("result"))
-                owner.completed, owner.completed_at = True, row.at
+                owner.completed, owner.completed_at, owner.done_row = True, row.at, row.index
             elif ntype == "Signal":
                 kind_id, sig = _one(n.get("id") or {})
                 index = _int(sig.get("value"))
@@ -447,6 +448,7 @@ def _map(
                     )
                 )
     items = _place_awakeables(items, signals)
+    _order_completions(items)
     out = [
         MappedEntry(
             JournalEntry(0, EntryKind.INPUT, None, request_of(rows)[0], None, None, True),
@@ -471,6 +473,18 @@ def _map(
             )
         )
     return out
+
+
+def _order_completions(items: list[_Open]) -> None:
+    """Completion times strictly increasing in the order Restate appended the rows that
+    completed them (its times are in milliseconds): a replay's combinator picks by them."""
+    last: datetime | None = None
+    done = [it for it in items if it.completed and it.completed_at is not None]
+    for it in sorted(done, key=lambda it: it.done_row if it.done_row is not None else it.row.index):
+        assert it.completed_at is not None
+        if last is not None and it.completed_at <= last:
+            it.completed_at = last + timedelta(microseconds=1)
+        last = it.completed_at
 
 
 _AWAKEABLE_ID = re.compile(r"sign_1[A-Za-z0-9_-]{38}")
