@@ -126,7 +126,7 @@ class Executor:
         self.journal: tuple[JournalEntry, ...] | list[JournalEntry] = start.journal
         self.replay_len = len(start.journal)
         #: A journal pulled from Restate (replay only): an awakeable's place there is a
-        #: guess (the latest it can be) and combinators left no entry; see _settle_pulled.
+        #: guess (the latest it can be) and combinators left no entry; see _float_awakeable.
         #: ``stored`` is each position's index in the stored journal (None: made here).
         self.pulled = pulled
         self.stored: list[int | None] | None = None

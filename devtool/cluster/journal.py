@@ -13,10 +13,10 @@ signal arrived. That place is a guess: the code may have made it earlier (after 
 previous awaited entry), so such an entry (``restate_index`` None) says ``"guessed":
 true`` in its payload and a replay may move it earlier (``durable.executor``, pulled).
 An awakeable whose id no command carries is known only once its invocation suspends on
-it (``pending_signals``). Restate's ``ctx.time()``
-is a ``Run`` named ``timestamp`` and stays one; durable's combinators (``select``,
-``with_timeout``...) leave no command, so their entries are not in a mapped journal
-(a replay of a pulled copy makes them).
+it (``pending_signals``). Restate's ``ctx.time()`` is a ``Run`` named ``timestamp`` and
+stays one; durable's combinators (``select``, ``with_timeout``...) leave no command, so
+their entries are not in a mapped journal (a replay of a pulled copy makes them).
+Completion times follow the order of the rows that completed them.
 
 :func:`map_journal` gives :class:`MappedEntry` (entry, times, Restate's indexes);
 :func:`journal_entries` the bare entries a replay consumes; :func:`entry_views` the
