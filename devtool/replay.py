@@ -16,13 +16,24 @@ This module is imported by the worker process: it must not import the store.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from durable.messages import AttemptFailed, EntryKind, NewEntry, Output, Start, Suspend
+from durable.exceptions import NonDeterminismError
+from durable.messages import (
+    AttemptFailed,
+    EntryKind,
+    JournalEntry,
+    NewEntry,
+    Output,
+    Start,
+    Suspend,
+)
 
 if TYPE_CHECKING:
     from durable.definitions import HandlerDef
+    from durable.executor import Executor
 
 __all__ = ["ReplayRequest", "ReplayResult", "replay", "DEFAULT_TIMEOUT_S"]
 
@@ -36,6 +47,9 @@ class ReplayRequest:
     request_id: int
     start: Start
     timeout: float = DEFAULT_TIMEOUT_S
+    #: the journal was pulled from Restate (``durable pull``): guessed awakeable places
+    #: are settled and combinator entries made as the code asks (see the executor)
+    pulled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +73,10 @@ class ReplayResult:
     entries_checked: int = 0
     stopped: str = ""
     output: str | None = None
+    #: a pulled journal as the replay settled it (renumbered), and each entry's index in
+    #: the stored journal (None: a combinator entry the replay made); empty if not pulled
+    journal: tuple[JournalEntry, ...] = ()
+    stored: tuple[int | None, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,7 +93,20 @@ class ReplayResult:
 
 
 async def replay(hdef: HandlerDef | None, req: ReplayRequest) -> ReplayResult:
-    """Replay one recorded journal with ``hdef`` (None: the handler is not in the app)."""
+    """Replay one recorded journal with ``hdef`` (None: the handler is not in the app).
+
+    For a pulled journal, the indexes reported are the stored journal's, and the result
+    holds the journal as the replay settled it."""
+    holder: list[Executor] = []
+    result = await _replay(hdef, req, holder)
+    if not holder or holder[0].stored is None:
+        return result
+    ex = holder[0]
+    journal = tuple(dataclasses.replace(e, index=n) for n, e in enumerate(ex.journal))
+    return dataclasses.replace(result, journal=journal, stored=tuple(ex.stored or ()))
+
+
+async def _replay(hdef: HandlerDef | None, req: ReplayRequest, holder: list[Any]) -> ReplayResult:
     s = req.start
     if hdef is None:
         return ReplayResult(
@@ -87,10 +118,26 @@ async def replay(hdef: HandlerDef | None, req: ReplayRequest) -> ReplayResult:
     messages: list[Any] = []
     from durable.executor import Executor  # not at import: the runtime imports this module
 
-    ex = Executor(hdef, s, messages.append, suspend_after=0.0, replay_only=True)
+    ex = Executor(hdef, s, messages.append, suspend_after=0.0, replay_only=True, pulled=req.pulled)
+    holder.append(ex)
     journal = s.journal
     recorded_len = len(journal) - (1 if journal and journal[-1].kind is EntryKind.OUTPUT else 0)
     recorded_output = journal[-1] if len(journal) > recorded_len else None
+    stored = ex.stored  # a pulled journal: report the stored indexes, not the settled ones
+
+    def at(i: int) -> int:
+        if stored is None:
+            return i
+        if i < len(stored):
+            was = stored[i]
+            return was if was is not None else i
+        return i - len(stored) + len(journal)
+
+    def checked_to(n: int) -> int:  # entries 1..n-1 of the replay, as stored entries
+        if stored is None:
+            return max(min(n, recorded_len) - 1, 0)
+        return sum(1 for i in stored[1:n] if i is not None and i < recorded_len)
+
     try:
         await asyncio.wait_for(ex.run(), req.timeout)
     except TimeoutError:
@@ -100,10 +147,12 @@ async def replay(hdef: HandlerDef | None, req: ReplayRequest) -> ReplayResult:
             "timeout",
             f"the handler did not reach its next durable call within {req.timeout:g} s "
             "(does it wait on something that is not a ctx call?)",
-            entries_checked=max(min(ex.next_index, recorded_len) - 1, 0),
+            entries_checked=checked_to(ex.next_index),
         )
     div = ex.divergence
     if div is not None:
+        if stored is not None:
+            div = NonDeterminismError(at(div.index), div.recorded, div.requested, div.location)
         return ReplayResult(
             req.request_id,
             s.invocation_id,
@@ -115,7 +164,7 @@ async def replay(hdef: HandlerDef | None, req: ReplayRequest) -> ReplayResult:
             location=div.location,
             entries_checked=max(div.index - 1, 0),
         )
-    checked = max(min(ex.next_index, recorded_len) - 1, 0)
+    checked = checked_to(ex.next_index)
     for msg in messages:
         if isinstance(msg, AttemptFailed):
             return ReplayResult(
@@ -147,7 +196,7 @@ async def replay(hdef: HandlerDef | None, req: ReplayRequest) -> ReplayResult:
         )
     sus = next((m for m in messages if isinstance(m, Suspend)), None)
     if sus is not None:
-        on = ", ".join(str(i) for i in sus.waiting_on)
+        on = ", ".join(str(at(i)) for i in sus.waiting_on)
         return ReplayResult(
             req.request_id,
             s.invocation_id,
@@ -160,7 +209,7 @@ async def replay(hdef: HandlerDef | None, req: ReplayRequest) -> ReplayResult:
             req.request_id,
             s.invocation_id,
             "match",
-            stopped=f"the handler went past the recorded journal (at entry {ex.replay_end})",
+            stopped=f"the handler went past the recorded journal (at entry {at(ex.replay_end)})",
             entries_checked=checked,
         )
     if any(isinstance(m, NewEntry) for m in messages):  # cannot happen in replay_only mode

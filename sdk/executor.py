@@ -113,6 +113,7 @@ class Executor:
         emit: Callable[[Any], None],
         suspend_after: float = 0.0,
         replay_only: bool = False,
+        pulled: bool = False,
     ) -> None:
         self.hdef = hdef
         #: Check the code against the recorded journal only: stop (SuspendedError) at the
@@ -122,8 +123,16 @@ class Executor:
         self.start = start
         self._emit_raw = emit
         self.suspend_after = suspend_after
-        self.journal = start.journal
+        self.journal: tuple[JournalEntry, ...] | list[JournalEntry] = start.journal
         self.replay_len = len(start.journal)
+        #: A journal pulled from Restate (replay only): an awakeable's place there is a
+        #: guess (the latest it can be) and combinators left no entry; see _float_awakeable.
+        #: ``stored`` is each position's index in the stored journal (None: made here).
+        self.pulled = pulled
+        self.stored: list[int | None] | None = None
+        if pulled:
+            self.journal = list(start.journal)
+            self.stored = [e.index for e in start.journal]
         self.next_index = 1  # entry 0 is the input
         self.state: dict[str, str] = dict(start.state or {})
         seed = int.from_bytes(hashlib.sha256(start.invocation_id.encode()).digest()[:8], "big")
@@ -202,7 +211,9 @@ class Executor:
         if live:
             self._done_at[index] = (1, next(self._live_seq), index)
         else:
-            self._done_at[index] = (0, self._rank.get(index, len(self._rank)), index)
+            at = self.stored[index] if self.stored is not None else index  # pulled: moved
+            at = index if at is None else at
+            self._done_at[index] = (0, self._rank.get(at, len(self._rank)), index)
 
     @staticmethod
     def _complete(fut: EntryFuture, result: str | None, failure: Failure | None) -> None:
@@ -402,6 +413,8 @@ class Executor:
     ) -> tuple[str, JournalFuture]:
         """``ctx.awakeable``: its id (new, or the recorded one) and its future; ``schema``
         is the expected value's, for the dashboard's resolve form."""
+        if self.pulled:
+            self._float_awakeable()
         index, rec = self._next_entry(EntryKind.AWAKEABLE, None)
         if rec is not None:
             awk_id = AwakeablePayload.from_json(rec.payload).id
@@ -439,6 +452,8 @@ class Executor:
         order. The outcome is journaled (a ``combinator`` entry listing the done futures),
         so a replay returns the same ``done`` even when more futures have completed by
         then, or completed in another order."""
+        if self.pulled:
+            await self._make_combinator(name, futures)
         index, rec = self._next_entry(EntryKind.COMBINATOR, name)
         indexes = [f.index for f in futures]
         if rec is not None:
@@ -475,6 +490,42 @@ class Executor:
             )
         done_ids = {id(f) for f in done}
         return done, [f for f in futures if id(f) not in done_ids]
+
+    # -- a journal pulled from Restate, which journals no awakeable and no combinator
+    def _float_awakeable(self) -> None:
+        """Restate journals no awakeable: the pull placed each just before the first
+        command carrying its id (the latest it can be; ``"guessed": true`` in its payload).
+        When the code makes one where the journal holds another kind, the first guessed
+        awakeable after the cursor, with no awakeable between, moves to the cursor."""
+        i, journal, stored = self.next_index, self.journal, self.stored
+        assert isinstance(journal, list) and stored is not None
+        if i >= self.replay_len or journal[i].kind is EntryKind.AWAKEABLE:
+            return
+        for j in range(i + 1, self.replay_len):
+            if journal[j].kind is EntryKind.AWAKEABLE:
+                if '"guessed": true' in (journal[j].payload or ""):
+                    journal.insert(i, journal.pop(j))
+                    stored.insert(i, stored.pop(j))
+                return
+
+    async def _make_combinator(self, name: str, futures: list[JournalFuture]) -> None:
+        """Restate journals no combinator: one is made at the cursor from what the journal
+        completed (in ``start.completion_order``, the order Restate notified them); if
+        nothing completed, the replay waits here."""
+        i, journal, stored = self.next_index, self.journal, self.stored
+        assert isinstance(journal, list) and stored is not None
+        if i >= self.replay_len or journal[i].kind is EntryKind.COMBINATOR:
+            return
+        if not any(f.done() for f in futures):
+            await self._block_on(futures, asyncio.FIRST_COMPLETED)  # replay: suspends
+        done = sorted((f for f in futures if f.done()), key=self._order_key)
+        payload = CombinatorPayload(tuple(f.index for f in futures))  # type: ignore[misc]
+        order = json.dumps([f.index for f in done])
+        journal.insert(
+            i, JournalEntry(i, EntryKind.COMBINATOR, name, payload.to_json(), order, None, True)
+        )
+        stored.insert(i, None)
+        self.replay_len += 1
 
     async def gather(self, futures: list[JournalFuture]) -> None:
         """Wait until every future is done. Nothing to journal: the outcome does not

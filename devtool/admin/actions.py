@@ -26,7 +26,7 @@ from .. import lifecycle as lc
 from ..clock import to_dt
 from ..engine import Engine
 from ..errors import BadRequest, Conflict, NotFound, RequestError, Unavailable
-from ..replay import DEFAULT_TIMEOUT_S, ReplayRequest
+from ..replay import DEFAULT_TIMEOUT_S, ReplayRequest, ReplayResult
 from ..store import queries
 from ..store.ops import InvocationRow, SetState
 
@@ -156,11 +156,24 @@ async def bulk(engine: Engine, action: str, ids: list[str]) -> dict[str, Any]:
 async def replay(engine: Engine, inv_id: str, timeout: float = DEFAULT_TIMEOUT_S) -> dict:
     """Replay one invocation's journal against the current code, in the worker."""
     row, status = await live_row(engine, inv_id)
+    journal = await _journal(engine, inv_id)
+    result = await _run_replay(engine, row, journal, timeout)
+    out = result.to_dict()
+    out.update(id=inv_id, service=row.service, handler=row.handler, key=row.key, status=status)
+    return out
+
+
+async def _run_replay(
+    engine: Engine, row: InvocationRow, journal: list[JournalEntry], timeout: float
+) -> ReplayResult:
     link = engine.link
     if link is None or not hasattr(link, "replay"):
         why = engine.service_unavailable or "no worker is running"
         raise Unavailable(f"cannot replay: {why.splitlines()[0]}")
-    journal = await _journal(engine, inv_id)
+    order: list[int] = []
+    pulled = await engine.store.read(queries.origin, row.id) is not None
+    if pulled:  # a combinator made on replay picks what Restate notified first
+        journal, order = await engine.store.read(queries.journal_and_order, row.id)
     start = Start(
         row.id,
         row.service,
@@ -171,11 +184,9 @@ async def replay(engine: Engine, inv_id: str, timeout: float = DEFAULT_TIMEOUT_S
         json.loads(row.headers or "{}"),
         row.attempt,
         0,
+        tuple(order),
     )
-    result = await link.replay(ReplayRequest(next(_replay_ids), start, timeout))
-    out = result.to_dict()
-    out.update(id=inv_id, service=row.service, handler=row.handler, key=row.key, status=status)
-    return out
+    return await link.replay(ReplayRequest(next(_replay_ids), start, timeout, pulled))
 
 
 async def replay_many(engine: Engine, ids: list[str], timeout: float = DEFAULT_TIMEOUT_S) -> dict:
@@ -233,9 +244,10 @@ async def restart(
             )
         await engine.kill(inv_id)
         killed = True
-    new = engine.restart_row(row, from_index)
+    keep, settled = await _pulled_prefix(engine, row, journal, from_index)
+    new = engine.restart_row(row, len(keep))
     state_note = await _seed_pulled_state(engine, row)
-    adopted = await engine.adopt(new, journal[:from_index])
+    adopted = await engine.adopt(new, keep)
     answer = {
         "id": new.id,
         "restarted_from": inv_id,
@@ -245,7 +257,45 @@ async def restart(
     }
     if state_note:
         answer["state"] = state_note
+    if settled:
+        answer["journal"] = settled
     return answer
+
+
+async def _pulled_prefix(
+    engine: Engine, row: InvocationRow, journal: list[JournalEntry], from_index: int
+) -> tuple[list[JournalEntry], str | None]:
+    """The entries a restart from ``from_index`` keeps, and a note on how they were
+    settled (None: as stored). A copy pulled from Restate is replayed first, so a guessed
+    awakeable place is settled and the combinator entries Restate does not journal are
+    made; ``from_index`` counts the stored entries. A ``from_index`` between the place
+    the code made an awakeable and its guessed place is refused (Conflict)."""
+    if await engine.store.read(queries.origin, row.id) is None:
+        return journal[:from_index], None
+    r = await _run_replay(engine, row, journal, DEFAULT_TIMEOUT_S)
+    if not r.stored:
+        raise Unavailable(f"cannot restart a pulled copy without replaying it: {r.message}")
+    keep: list[JournalEntry] = []
+    for n, (e, was) in enumerate(zip(r.journal, r.stored, strict=True)):
+        if was is not None and was >= from_index:
+            before = [s for s in r.stored[n:] if s is not None and s < from_index]
+            if before:
+                raise Conflict(
+                    f"the code made the awakeable of entry {was} (Restate records no place "
+                    f"for it) before entry {min(before)}: restart from entry {min(before)} "
+                    f"or earlier, or from entry {was + 1} or later"
+                )
+            break
+        keep.append(e)
+    kept = r.stored[: len(keep)]
+    if list(kept) == list(range(len(keep))):
+        return keep, None
+    made = sum(1 for s in kept if s is None)
+    return keep, (
+        f"the pulled journal as a replay settled it: {len(keep)} entries kept, {made} "
+        "combinator entries made (Restate journals none), guessed awakeables at the place "
+        "the code makes them"
+    )
 
 
 async def _seed_pulled_state(engine: Engine, row: InvocationRow) -> str | None:

@@ -10,11 +10,13 @@ Restate records no command when a handler creates an awakeable: the awakeable sh
 only as the signal notification that completes it. Such an entry is placed just before
 the first command that carries its id (where the code handed the id on), else where its
 signal arrived. That place is a guess: the code may have made it earlier (after the
-previous awaited entry), so a replay should match such an entry (``restate_index`` None)
-by its id rather than its position. An awakeable whose id no command carries is known
-only once its invocation suspends on it (``pending_signals``). Restate's ``ctx.time()``
-is a ``Run`` named ``timestamp`` and stays one; durable's combinators (``select``,
-``with_timeout``...) leave no command, so their entries are not in a mapped journal.
+previous awaited entry), so such an entry (``restate_index`` None) says ``"guessed":
+true`` in its payload and a replay may move it earlier (``durable.executor``, pulled).
+An awakeable whose id no command carries is known only once its invocation suspends on
+it (``pending_signals``). Restate's ``ctx.time()`` is a ``Run`` named ``timestamp`` and
+stays one; durable's combinators (``select``, ``with_timeout``...) leave no command, so
+their entries are not in a mapped journal (a replay of a pulled copy makes them).
+Completion times follow the order of the rows that completed them.
 
 :func:`map_journal` gives :class:`MappedEntry` (entry, times, Restate's indexes);
 :func:`journal_entries` the bare entries a replay consumes; :func:`entry_views` the
@@ -30,7 +32,7 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from durable.messages import EntryKind, Failure, JournalEntry
@@ -231,6 +233,7 @@ class _Open:
     awakeable: str | None = None  # for awakeable entries: the id
     signal: int | None = None
     placed_at: datetime | None = None  # an awakeable: when the command after it was made
+    done_row: int | None = None  # the row that completed it (a notification, or its own)
 
     def text(self) -> str:
         """What the command carries that may hold an awakeable's id."""
@@ -403,7 +406,7 @@ def _map(
                 if owner is None or cid != owner.result_id:
                     continue  # e.g. a call's invocation id: already in the command
                 owner.result, owner.failure = _outcome(body.get("result"))
-                owner.completed, owner.completed_at = True, row.at
+                owner.completed, owner.completed_at, owner.done_row = True, row.at, row.index
             elif ntype == "Signal":
                 kind_id, sig = _one(n.get("id") or {})
                 index = _int(sig.get("value"))
@@ -445,6 +448,7 @@ def _map(
                     )
                 )
     items = _place_awakeables(items, signals)
+    _order_completions(items)
     out = [
         MappedEntry(
             JournalEntry(0, EntryKind.INPUT, None, request_of(rows)[0], None, None, True),
@@ -456,6 +460,8 @@ def _map(
     ]
     for pos, it in enumerate(items, start=1):
         payload = it.payload.to_json() if it.payload is not None else None
+        if it.awakeable is not None:  # its place is a guess: a replay may move it earlier
+            payload = json.dumps({"id": it.awakeable, "guessed": True})
         entry = JournalEntry(pos, it.kind, it.name, payload, it.result, it.failure, it.completed)
         out.append(
             MappedEntry(
@@ -467,6 +473,18 @@ def _map(
             )
         )
     return out
+
+
+def _order_completions(items: list[_Open]) -> None:
+    """Completion times strictly increasing in the order Restate appended the rows that
+    completed them (its times are in milliseconds): a replay's combinator picks by them."""
+    last: datetime | None = None
+    done = [it for it in items if it.completed and it.completed_at is not None]
+    for it in sorted(done, key=lambda it: it.done_row if it.done_row is not None else it.row.index):
+        assert it.completed_at is not None
+        if last is not None and it.completed_at <= last:
+            it.completed_at = last + timedelta(microseconds=1)
+        last = it.completed_at
 
 
 _AWAKEABLE_ID = re.compile(r"sign_1[A-Za-z0-9_-]{38}")

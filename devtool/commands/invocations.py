@@ -546,7 +546,8 @@ def restart(
 
     The new invocation (linked by restarted_from) keeps entries 0..N-1 with their results
     and re-executes the rest. Object and workflow state is NOT rewound: it continues from
-    the key's current state. Refused when an entry before N is not completed.
+    the key's current state. Refused when an entry before N is not completed. A copy
+    pulled from Restate (durable pull) is replayed first: see docs/cluster.md.
     """
     with session(url, None, True, "invocations restart", restate) as c:
         r = c.post(f"/api/invocations/{seg(inv_id)}/restart", {"from": from_, "kill": kill})
@@ -557,3 +558,5 @@ def restart(
     out.print(f"restarted {r['restarted_from']} from entry {r['from']} as {r['id']}{killed}")
     if r.get("state"):
         out.print(escape(r["state"]))
+    if r.get("journal"):
+        out.print(escape(r["journal"]))

@@ -207,3 +207,30 @@ def test_rows_it_cannot_read_are_refused_clearly() -> None:
         rj.map_journal([bad])
     with pytest.raises(ValueError, match="not a Restate invocation id"):
         rj.awakeable_id("inv_short", 17)
+
+
+def test_completions_in_one_millisecond_keep_restates_order() -> None:
+    """Restate's times are in milliseconds: the mapped completion times follow the order
+    of the rows that completed them (a replay's combinator picks by that order)."""
+    at = "2026-01-01T00:00:00.123Z"
+
+    def row(i: int, body: dict) -> dict:
+        return {"index": i, "entry_type": "", "entry_json": json.dumps(body), "appended_at": at}
+
+    def done(cid: int) -> dict:
+        result = {"Success": list(b'"x"')}
+        return {"Notification": {"Completion": {"Run": {"completion_id": cid, "result": result}}}}
+
+    rows = [
+        row(0, {"Command": {"Input": {"headers": [], "payload": []}}}),
+        row(1, {"Command": {"Run": {"name": "a", "completion_id": 1}}}),
+        row(2, {"Command": {"Run": {"name": "b", "completion_id": 2}}}),
+        row(3, done(2)),  # b's result first, in the same millisecond as a's
+        row(4, done(1)),
+    ]
+    mapped = rj.map_journal(rows)
+    a, b = mapped[1], mapped[2]
+    assert (a.entry.name, b.entry.name) == ("a", "b")
+    assert a.completed_at is not None and b.completed_at is not None
+    assert b.completed_at < a.completed_at
+    assert (a.completed_at - b.completed_at).total_seconds() < 0.001

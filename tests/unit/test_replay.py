@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from durable import Context, ObjectContext, Service, VirtualObject
@@ -186,3 +188,87 @@ async def test_a_handler_that_hangs_times_out():
 async def test_a_removed_handler_is_an_error():
     r = await replay(None, ReplayRequest(1, start("S", "gone"), 1))
     assert r.outcome == "error" and "not in this app" in r.message
+
+
+# ---------------------------------------------------------------- a journal pulled from Restate
+# Restate journals no awakeable (the pull guesses its place: the latest it can be) and no
+# combinator; a replay of a pulled journal settles both as the code asks.
+AWK = '{"id": "sign_1x", "guessed": true}'
+
+
+@svc.handler()
+async def awk_early(ctx: Context, x: str) -> str:
+    awk_id, fut = ctx.awakeable(type_hint=str)
+    await ctx.run("a", body("a"))
+    await ctx.run("hand on", body(awk_id))
+    got = await fut.with_timeout(timedelta(seconds=60))
+    return got + await ctx.run("b", body("b"))
+
+
+def pulled_journal(b_name: str = "b") -> Start:
+    return start(
+        "S",
+        "awk_early",
+        entry(1, K.RUN, "a", result='"a"'),
+        entry(2, K.AWAKEABLE, payload=AWK, result='"ok"'),  # guessed: just before hand on
+        entry(3, K.RUN, "hand on", result='"sign_1x"'),
+        entry(4, K.SLEEP, payload='{"duration_ms": 60000}', completed=False),
+        entry(5, K.RUN, b_name, result='"b"'),
+        entry(6, K.OUTPUT, result='"okb"'),
+    )
+
+
+async def run_pulled(fn, s: Start):
+    from durable.definitions import handler_of
+
+    return await replay(handler_of(fn), ReplayRequest(1, s, 5.0, pulled=True))
+
+
+async def test_a_pulled_journal_settles_a_guessed_awakeable_and_makes_the_combinator():
+    calls.clear()
+    r = await run_pulled(awk_early, pulled_journal())
+    assert (r.outcome, r.stopped) == ("match", "the handler returned"), r
+    assert calls == []
+    assert [e.kind for e in r.journal] == [
+        K.INPUT, K.AWAKEABLE, K.RUN, K.RUN, K.SLEEP, K.COMBINATOR, K.RUN, K.OUTPUT
+    ]  # fmt: skip
+    assert [e.index for e in r.journal] == list(range(8))
+    assert r.stored == (0, 2, 1, 3, 4, None, 5, 6)
+    assert json.loads(r.journal[5].result) == [1]  # the awakeable completed first
+    assert r.entries_checked == 5  # the stored entries 1-5 (the made combinator not counted)
+
+
+async def test_a_pulled_journal_ending_in_a_combinator_stops_there():
+    s = start(
+        "S",
+        "awk_early",
+        entry(1, K.RUN, "a", result='"a"'),
+        entry(2, K.AWAKEABLE, payload=AWK, completed=False),
+        entry(3, K.RUN, "hand on", result='"sign_1x"'),
+        entry(4, K.SLEEP, payload='{"duration_ms": 60000}', completed=False),
+    )
+    r = await run_pulled(awk_early, s)
+    assert r.outcome == "match", r
+    assert r.stopped == "the handler went past the recorded journal (at entry 5)", r
+    assert r.stored == (0, 2, 1, 3, 4)  # nothing made: the combinator is past the end
+    assert r.entries_checked == 4
+
+
+async def test_a_pulled_journal_still_diverges_at_the_stored_entry_with_file_and_line():
+    r = await run_pulled(awk_early, pulled_journal(b_name="c"))
+    assert r.outcome == "divergence", r
+    assert r.index == 5  # the stored index (the replay's own numbering is 6)
+    assert "run('c')" in (r.recorded or "") and "run('b')" in (r.requested or "")
+    line = _line_of('return got + await ctx.run("b"')
+    assert r.location and r.location.endswith(f"test_replay.py:{line}"), r.location
+    assert "entry 5" in r.message
+
+
+async def test_without_the_pulled_flag_a_guessed_awakeable_still_diverges():
+    r = await run(awk_early, pulled_journal())
+    assert (r.outcome, r.index) == ("divergence", 1), r
+
+
+def _line_of(text: str) -> int:
+    lines = Path(__file__).read_text().splitlines()
+    return next(n for n, line in enumerate(lines, 1) if text in line and "_line_of" not in line)
