@@ -51,7 +51,8 @@ _FAILURE = re.compile(r"\[(\d{3})\]\s?(.*)", re.S)
 _COLUMNS = (
     "id, target_service_name, target_handler_name, target_service_key, target_service_ty, "
     "status, completion_result, completion_failure, created_at, modified_at, completed_at, "
-    "scheduled_at, scheduled_start_at, next_retry_at, retry_count, last_failure, idempotency_key, "
+    "scheduled_at, scheduled_start_at, running_at, next_retry_at, retry_count, last_failure, "
+    "idempotency_key, "
     "invoked_by_id, invoked_by, restarted_from, journal_commands_size, journal_size, "
     "suspended_waiting_for_signals, suspended_waiting_for_completions, "
     "last_failure_related_command_index, last_failure_related_command_name, "
@@ -184,7 +185,8 @@ def _summary(row: dict[str, Any], journal: list[dict[str, Any]] | None = None) -
         "created_at": iso(row.get("created_at")),
         "modified_at": iso(row.get("modified_at")),
         "completed_at": iso(row.get("completed_at")),
-        "attempt": int(row.get("retry_count") or 0),
+        # Restate keeps no retry count once an invocation ends: it ran at least once
+        "attempt": int(row.get("retry_count") or (1 if row.get("running_at") else 0)),
         "last_error": last.splitlines()[0] if last else None,
         "next_retry_at": iso(row.get("next_retry_at")),
         "scheduled_at": iso(row.get("scheduled_start_at")),

@@ -113,6 +113,13 @@ def test_invocations_with_filters(page: Page, cluster: Cluster) -> None:
     page.goto(cluster.url + "/invocations")
     expect(page.locator(f'tr[data-id="{steps}"] .chip')).to_have_text("completed")
     expect(page.locator("#counts")).to_contain_text("completed")
+    # Restate's ids (38 characters) fit their column, whole, with no overlap
+    cut = page.eval_on_selector_all(
+        "#inv-table a.id",
+        "els => els.filter(e => e.parentElement.scrollWidth > e.parentElement.clientWidth).length",
+    )
+    assert cut == 0
+    expect(page.locator(f'tr[data-id="{steps}"] .num')).to_have_text("1")  # it ran once
 
     page.goto(cluster.url + "/invocations?service=Pantry")
     targets = page.locator("#inv-table tbody tr .target .svc")
