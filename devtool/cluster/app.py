@@ -92,7 +92,7 @@ def cluster_app(admin_url: str, ingress_url: str | None = None, **client: Any) -
 
     async def health(_r: Request) -> Response:
         try:
-            version = await admin.version()
+            version = await admin.version(fresh=True)  # is the cluster there now?
         except ClusterUnreachable as e:
             return JSONResponse(
                 {"status": "unreachable", "cluster": admin.url, "message": str(e)},

@@ -120,9 +120,9 @@ class RestateAdmin:
         return r
 
     # -- reads
-    async def version(self) -> dict[str, Any]:
-        """``GET /version`` (cached): ``version``, ``ingress_endpoint``..."""
-        if self._version is None:
+    async def version(self, fresh: bool = False) -> dict[str, Any]:
+        """``GET /version`` (cached, unless ``fresh``): ``version``, ``ingress_endpoint``..."""
+        if self._version is None or fresh:
             r = await self._ok("GET", "/version")
             try:
                 body = r.json()

@@ -377,3 +377,29 @@ def test_the_admin_api_over_a_cluster_says_what_it_cannot_do(cluster: Cluster, m
     assert got["cross_site"].status_code == 403 and got["get_action"].status_code == 405
     assert got["unknown"].status_code == 404
     assert cluster.row(made["stock"])["status"] == "completed"  # nothing was purged
+
+
+def test_health_asks_restate_each_time_so_a_cluster_gone_is_seen(tmp_path) -> None:
+    import asyncio
+
+    import httpx
+    from durable.devtool.cluster.app import cluster_app
+
+    from tests.restate_server import RestateServer
+
+    server = RestateServer(tmp_path).start()
+
+    async def talk() -> list[int]:
+        transport = httpx.ASGITransport(app=cluster_app(server.admin_url))
+        async with httpx.AsyncClient(transport=transport, base_url="http://c") as c:
+            seen = [(await c.get("/health")).status_code]
+            server.kill()
+            r = await c.get("/health")
+            seen.append(r.status_code)
+            assert "no Restate admin API answers" in r.json()["message"]
+            return seen
+
+    try:
+        assert asyncio.run(talk()) == [200, 502]
+    finally:
+        server.stop()
