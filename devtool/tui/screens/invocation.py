@@ -49,6 +49,11 @@ def errors_text(inv: dict[str, Any]) -> str:
 
 def logs_text(inv: dict[str, Any]) -> str:
     """What the handler printed or logged, a line each."""
+    if inv.get("restate") is not None and not inv.get("logs"):  # a cluster's invocation
+        return (
+            "Restate keeps no handler logs: read them where the deployment runs "
+            "(its output, or your log collector)."
+        )
     return "\n".join(
         f"{stamp(g.get('at'))} #{g.get('attempt')}"
         + (f" {g['level']}" if g.get("level") else "")
@@ -238,8 +243,8 @@ class InvocationScreen(LiveScreen):
                 )
                 or None
             )
-        if action == "logs":
-            return bool(inv and inv.get("logs")) or None
+        if action == "logs":  # on a cluster: to say Restate keeps none
+            return bool(inv and (inv.get("logs") or inv.get("restate") is not None)) or None
         return True
 
     def action_back(self) -> None:
