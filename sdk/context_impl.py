@@ -48,7 +48,7 @@ from .payloads import (
     SetStatePayload,
 )
 
-__all__ = ["ContextImpl", "Journal", "current_context"]
+__all__ = ["ContextImpl", "Journal", "current_context", "check_state_use"]
 
 T = TypeVar("T")
 
@@ -203,6 +203,22 @@ def _raw_bytes(raw: str | None) -> bytes:
     return b"" if raw is None else raw.encode()
 
 
+def check_state_use(hdef: HandlerDef, write: bool, what: str) -> None:
+    """Refuse ``ctx.<what>`` where a handler of ``hdef``'s kind may not use state (a
+    Service), or may only read it (a shared handler, when ``write``)."""
+    if hdef.kind == "service":
+        raise InvalidUsageError(
+            f"ctx.{what} needs a VirtualObject or Workflow; {hdef.service_name} is a Service"
+        )
+    if write and hdef.kind == "shared":
+        raise TerminalError(
+            f"ctx.{what} is not allowed in shared handler {hdef.service_name}/"
+            f"{hdef.name}: shared handlers only read state. Make the handler "
+            "exclusive (the default kind) to change state.",
+            500,
+        )
+
+
 class ContextImpl(WorkflowContext):
     """The one implementation of every context class; kind checks guard writes."""
 
@@ -276,18 +292,7 @@ class ContextImpl(WorkflowContext):
 
     # -- state
     def _check_state(self, write: bool, what: str) -> None:
-        hdef = self._j.hdef
-        if hdef.kind == "service":
-            raise InvalidUsageError(
-                f"ctx.{what} needs a VirtualObject or Workflow; {hdef.service_name} is a Service"
-            )
-        if write and hdef.kind == "shared":
-            raise TerminalError(
-                f"ctx.{what} is not allowed in shared handler {hdef.service_name}/"
-                f"{hdef.name}: shared handlers only read state. Make the handler "
-                "exclusive (the default kind) to change state.",
-                500,
-            )
+        check_state_use(self._j.hdef, write, what)
 
     async def get(
         self,

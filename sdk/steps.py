@@ -29,7 +29,7 @@ from .futures import EntryFuture
 from .messages import EntryKind, Failure, JournalEntry
 from .payloads import run_payload_text
 
-__all__ = ["StepHost", "StepRunner", "run_entry"]
+__all__ = ["StepHost", "StepRunner", "run_entry", "call_action"]
 
 
 def run_entry(
@@ -46,6 +46,19 @@ def run_entry(
 
 
 _clock = _time.perf_counter
+
+
+async def call_action(
+    action: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Run a ``ctx.run`` action once: an async one awaited, a sync one on a body thread
+    (and what it returns awaited, if awaitable)."""
+    if inspect.iscoroutinefunction(action):
+        return await action(*args, **kwargs)
+    value = await run_in_thread(action, *args, **kwargs)
+    if inspect.isawaitable(value):
+        value = await value
+    return value
 
 
 class StepHost(Protocol):
@@ -213,12 +226,7 @@ async def _with_retry(
     while True:
         attempt += 1
         try:
-            if inspect.iscoroutinefunction(action):
-                value = await action(*args, **kwargs)
-            else:
-                value = await run_in_thread(action, *args, **kwargs)
-                if inspect.isawaitable(value):
-                    value = await value
+            value = await call_action(action, args, kwargs)
             return run_entry(index, name, _serde.encode_with(s, value), started=started)
         except TerminalError as e:
             return run_entry(

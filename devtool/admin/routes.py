@@ -69,7 +69,18 @@ from . import actions, views
 from . import tree as call_tree
 from .filters import int_param, parse_filter, seconds_param
 
-__all__ = ["routes", "offline_app", "json_error", "not_found_route", "http_error"]
+__all__ = [
+    "routes",
+    "offline_app",
+    "json_error",
+    "not_found_route",
+    "http_error",
+    "endpoint",
+    "json_object",
+    "strict_json",
+    "rejection",
+    "ALL_METHODS",
+]
 
 _MAX_BODY = 10 * 1024 * 1024
 _MAX_BULK = 100_000
@@ -92,10 +103,10 @@ def _same_origin(request: Request) -> bool:
     return origin_verdict(request.headers, request.scope.get("scheme", "http")) is not False
 
 
-_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def _endpoint(fn: Handler, methods: tuple[str, ...] = ("GET",)) -> Handler:
+def endpoint(fn: Handler, methods: tuple[str, ...] = ("GET",)) -> Handler:
     async def handle(request: Request) -> Response:
         if request.method not in methods:
             return json_error(
@@ -126,10 +137,10 @@ async def _json_body(request: Request) -> Any:
     body = await read_body(request, _MAX_BODY)
     if not body.strip():
         return {}
-    return _strict_json(body, "the request body")
+    return strict_json(body, "the request body")
 
 
-def _strict_json(body: bytes, what: str) -> Any:
+def strict_json(body: bytes, what: str) -> Any:
     try:
         return parse_strict(body.decode("utf-8"))
     except UnicodeDecodeError:
@@ -140,7 +151,7 @@ def _strict_json(body: bytes, what: str) -> Any:
         raise BadRequest(f"{what} is not valid JSON: {e}") from None
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
+async def json_object(request: Request) -> dict[str, Any]:
     body = await _json_body(request)
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
@@ -228,13 +239,13 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         return await actions.act(need_engine(name), name, r.path_params["id"])
 
     async def replay_one(r: Request) -> Any:
-        body = await _json_object(r)
+        body = await json_object(r)
         return await actions.replay(
             need_engine("replay"), r.path_params["id"], seconds_param(body, "timeout", 10.0)
         )
 
     async def replay_many(r: Request) -> Any:
-        body = await _json_object(r)
+        body = await json_object(r)
         ids = body.get("ids")
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise BadRequest('give {"ids": [invocation ids]}')
@@ -245,7 +256,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         )
 
     async def restart(r: Request) -> Any:
-        body = await _json_object(r)
+        body = await json_object(r)
         n = body.get("from")
         if not isinstance(n, int) or isinstance(n, bool):
             raise BadRequest('give the entry to restart from: {"from": N}')
@@ -254,13 +265,13 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         )
 
     async def import_copy(r: Request) -> Any:
-        body = await _json_object(r)
+        body = await json_object(r)
         copy = PulledCopy.from_json(body.get("copy"))
         need_engine("import")  # the offline app reads a store opened read-only
         return await save_copy(store, copy, bool(body.get("force", False)))
 
     async def bulk(r: Request) -> Any:
-        body = await _json_object(r)
+        body = await json_object(r)
         act = body.get("action")
         if act not in actions.ACTIONS:
             raise BadRequest(f"action must be one of {', '.join(actions.ACTIONS)}")
@@ -299,7 +310,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
     async def state(r: Request) -> Any:
         service, key = r.path_params["service"], r.path_params["key"]
         if r.method == "POST":
-            body = await _json_object(r)
+            body = await json_object(r)
             name = body.get("name")
             if not isinstance(name, str):
                 raise BadRequest('give {"name": ..., "value": ...} or {"name": ..., "clear": true}')
@@ -327,20 +338,20 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
     async def resolve_awakeable(r: Request) -> Any:
         body = await read_body(r, _MAX_BODY)
         text = body.strip() or b"null"
-        _strict_json(text, "the value")
+        strict_json(text, "the value")
         return await actions.resolve_awakeable(
             need_engine("resolve"), r.path_params["id"], text.decode("utf-8")
         )
 
     async def reject_awakeable(r: Request) -> Any:
-        body = await _json_object(r)
-        message, code = _rejection(body)
+        body = await json_object(r)
+        message, code = rejection(body)
         return await actions.reject_awakeable(
             need_engine("reject"), r.path_params["id"], message, code
         )
 
     async def promise(r: Request) -> Any:
-        body = await _json_object(r)
+        body = await json_object(r)
         service, key, name = (body.get(k) for k in ("service", "key", "name"))
         if not (isinstance(service, str) and isinstance(key, str) and isinstance(name, str)):
             raise BadRequest('give {"service", "key", "name"} of the workflow promise')
@@ -350,14 +361,14 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         if r.path_params["what"] == "resolve":
             value = json.dumps(body.get("value"))
             return await actions.complete_promise(eng, service, key, name, value)
-        message, code = _rejection(body)
+        message, code = rejection(body)
         return await actions.complete_promise(
             eng, service, key, name, failure=Failure(code, message)
         )
 
     # -- sql and export
     async def sql(r: Request) -> Any:
-        body = await _json_object(r)
+        body = await json_object(r)
         text = body.get("sql")
         if not isinstance(text, str):
             raise BadRequest('give {"sql": "SELECT ..."}')
@@ -397,10 +408,10 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         )
 
     def get(path: str, fn: Handler) -> Route:
-        return Route(path, _endpoint(fn, ("GET",)), methods=_ALL_METHODS)
+        return Route(path, endpoint(fn, ("GET",)), methods=ALL_METHODS)
 
     def post(path: str, fn: Handler) -> Route:
-        return Route(path, _endpoint(fn, ("POST",)), methods=_ALL_METHODS)
+        return Route(path, endpoint(fn, ("POST",)), methods=ALL_METHODS)
 
     return [
         get("/api/services", services),
@@ -417,8 +428,8 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
         get("/api/state/{service}", state_keys),
         Route(
             "/api/state/{service}/{key:path}",
-            _endpoint(state, ("GET", "POST")),
-            methods=_ALL_METHODS,
+            endpoint(state, ("GET", "POST")),
+            methods=ALL_METHODS,
         ),
         get("/api/awakeables", pending),
         post("/api/awakeables/{id}/resolve", resolve_awakeable),
@@ -430,7 +441,7 @@ def routes(store: Store, engine: Engine | None, info: dict[str, Any]) -> list[Ro
     ]
 
 
-def _rejection(body: dict[str, Any]) -> tuple[str, int]:
+def rejection(body: dict[str, Any]) -> tuple[str, int]:
     message = body.get("message", "rejected")
     code = body.get("code", 500)
     if not isinstance(message, str) or not isinstance(code, int) or isinstance(code, bool):

@@ -38,14 +38,14 @@ from starlette.routing import Route
 
 from ..admin.filters import int_param, parse_filter
 from ..admin.routes import (
-    _ALL_METHODS,
-    _endpoint,
-    _json_object,
-    _rejection,
-    _strict_json,
+    ALL_METHODS,
+    endpoint,
     http_error,
     json_error,
+    json_object,
     not_found_route,
+    rejection,
+    strict_json,
 )
 from ..errors import BadRequest, Conflict, NotFound, RequestError
 from ..lifecycle import ACTIONS, TERMINAL, refusal
@@ -80,7 +80,7 @@ def cluster_app(admin_url: str, ingress_url: str | None = None, **client: Any) -
     admin = RestateAdmin(admin_url, ingress_url, **client)
 
     def guarded(fn: Any, methods: tuple[str, ...] = ("GET",)) -> Any:
-        inner = _endpoint(fn, methods)
+        inner = endpoint(fn, methods)
 
         async def handle(request: Request) -> Response:
             try:
@@ -206,7 +206,7 @@ def cluster_app(admin_url: str, ingress_url: str | None = None, **client: Any) -
 
     async def restart(r: Request) -> Any:
         inv_id = check_restate_id(r.path_params["id"])
-        body = await _json_object(r)
+        body = await json_object(r)
         n = body.get("from")
         if not isinstance(n, int) or isinstance(n, bool):
             raise BadRequest('give the entry to restart from: {"from": N}')
@@ -268,7 +268,7 @@ def cluster_app(admin_url: str, ingress_url: str | None = None, **client: Any) -
         return max((m.restate_index for m in kept if m.restate_index is not None), default=0)
 
     async def bulk(r: Request) -> Any:
-        body = await _json_object(r)
+        body = await json_object(r)
         act_name = body.get("action")
         if act_name not in ACTIONS:
             raise BadRequest(f"action must be one of {', '.join(ACTIONS)}")
@@ -315,7 +315,7 @@ def cluster_app(admin_url: str, ingress_url: str | None = None, **client: Any) -
     async def state(r: Request) -> Any:
         service, key = r.path_params["service"], r.path_params["key"]
         if r.method == "POST":
-            body = await _json_object(r)
+            body = await json_object(r)
             name = body.get("name")
             if not isinstance(name, str):
                 raise BadRequest('give {"name": ..., "value": ...} or {"name": ..., "clear": true}')
@@ -348,14 +348,14 @@ def cluster_app(admin_url: str, ingress_url: str | None = None, **client: Any) -
     async def resolve_awakeable(r: Request) -> Any:
         body = await read_body(r, _MAX_BODY)
         text = body.strip() or b"null"
-        _strict_json(text, "the value")
+        strict_json(text, "the value")
         awk = r.path_params["id"]
         await admin.complete_awakeable(awk, "resolve", text)
         return {"id": awk, "invocation_id": None, "resolved": True}
 
     async def reject_awakeable(r: Request) -> Any:
-        body = await _json_object(r)
-        message, code = _rejection(body)
+        body = await json_object(r)
+        message, code = rejection(body)
         awk = r.path_params["id"]
         # Restate's ingress takes the reason as text and rejects with code 500
         await admin.complete_awakeable(awk, "reject", message.encode("utf-8"))
@@ -369,7 +369,7 @@ def cluster_app(admin_url: str, ingress_url: str | None = None, **client: Any) -
 
     # -- sql and export
     async def sql(r: Request) -> Any:
-        body = await _json_object(r)
+        body = await json_object(r)
         text = body.get("sql")
         if not isinstance(text, str):
             raise BadRequest('give {"sql": "SELECT ..."}')
@@ -396,10 +396,10 @@ def cluster_app(admin_url: str, ingress_url: str | None = None, **client: Any) -
         )
 
     def get(path: str, fn: Any) -> Route:
-        return Route(path, guarded(fn, ("GET",)), methods=_ALL_METHODS)
+        return Route(path, guarded(fn, ("GET",)), methods=ALL_METHODS)
 
     def post(path: str, fn: Any) -> Route:
-        return Route(path, guarded(fn, ("POST",)), methods=_ALL_METHODS)
+        return Route(path, guarded(fn, ("POST",)), methods=ALL_METHODS)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -424,7 +424,7 @@ def cluster_app(admin_url: str, ingress_url: str | None = None, **client: Any) -
             Route(
                 "/api/state/{service}/{key:path}",
                 guarded(state, ("GET", "POST")),
-                methods=_ALL_METHODS,
+                methods=ALL_METHODS,
             ),
             get("/api/awakeables", pending),
             post("/api/awakeables/{id}/resolve", resolve_awakeable),

@@ -145,7 +145,7 @@ class RestateAdmin:
             raise ClusterError(
                 503,
                 "Restate did not say where its ingress is (GET /version has no "
-                "ingress_endpoint): give it with --ingress URL",
+                "ingress_endpoint): give it in the environment, DURABLE_RESTATE_INGRESS=URL",
             )
         return found.rstrip("/")
 

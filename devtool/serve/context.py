@@ -9,7 +9,6 @@ in a Service, a write in a shared handler) are made here the same way.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import random as _random
 import uuid as _uuid
 from collections.abc import Callable
@@ -17,7 +16,6 @@ from datetime import timedelta
 from typing import Any
 
 from durable import serde as _serde
-from durable.bodythreads import run_in_thread
 from durable.context import (
     AttemptFinishedEvent,
     CallFuture,
@@ -29,9 +27,10 @@ from durable.context import (
     SendHandle,
     WorkflowContext,
 )
-from durable.context_impl import _preview
+from durable.context_impl import _preview, check_state_use
 from durable.definitions import HandlerDef, handler_of
 from durable.exceptions import InvalidUsageError, TerminalError
+from durable.steps import call_action
 from restate.context import RunOptions as RRunOptions
 from restate.serde import BytesSerde as RBytesSerde
 
@@ -168,13 +167,7 @@ def _run_body(
 
     async def body() -> bytes:
         try:
-            if inspect.iscoroutinefunction(action):
-                value = await action(*args, **kwargs)
-            else:
-                value = await run_in_thread(action, *args, **kwargs)
-                if inspect.isawaitable(value):
-                    value = await value
-            return encode(s, value)
+            return encode(s, await call_action(action, args, kwargs))
         except Exception as e:
             err = to_restate(e)
             if err is e:
@@ -296,18 +289,7 @@ class ServeContext(WorkflowContext):
 
     # -- state
     def _check_state(self, write: bool, what: str) -> None:
-        hdef = self._hdef
-        if hdef.kind == "service":
-            raise InvalidUsageError(
-                f"ctx.{what} needs a VirtualObject or Workflow; {hdef.service_name} is a Service"
-            )
-        if write and hdef.kind == "shared":
-            raise TerminalError(
-                f"ctx.{what} is not allowed in shared handler {hdef.service_name}/"
-                f"{hdef.name}: shared handlers only read state. Make the handler "
-                "exclusive (the default kind) to change state.",
-                500,
-            )
+        check_state_use(self._hdef, write, what)
 
     async def get(
         self,
